@@ -1,0 +1,1 @@
+"""Capture: what a tracked run records (data hashes, params, metrics, explanations, environment)."""

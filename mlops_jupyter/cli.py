@@ -1,0 +1,153 @@
+"""``mlops-jupyter`` command line: a thin translation of the Python API.
+
+Every command takes ``--store PATH``; errors go to stderr with exit code 1 (usage errors: 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ._version import __version__
+from .errors import MLOpsError
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from .store import Store
+
+    return Store.open(args.store, create=False)
+
+
+def _runs_records(frame: Any) -> list[dict[str, Any]]:
+    from .store.records import json_number
+
+    records = []
+    for row in frame.to_dict(orient="records"):
+        record: dict[str, Any] = {}
+        params: dict[str, Any] = {}
+        metrics: dict[str, Any] = {}
+        for column, value in row.items():
+            if column.startswith("params."):
+                if value is not None:
+                    params[column[7:]] = value
+            elif column.startswith("metrics."):
+                if value == value:  # NaN = metric not logged by this run
+                    metrics[column[8:]] = json_number(float(value))
+            elif column == "started_at":
+                record[column] = value.isoformat()
+            elif column == "duration_s":
+                record[column] = None if value != value else value
+            else:
+                record[column] = value
+        records.append({**record, "params": params, "metrics": metrics})
+    return records
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        frame = store.runs(
+            experiment=args.experiment, status=args.status, limit=args.limit, order_by=args.sort
+        )
+    if args.json:
+        print(json.dumps(_runs_records(frame), indent=2, ensure_ascii=False))
+        return 0
+    if frame.empty:
+        print("no runs" + (f" in experiment {args.experiment!r}" if args.experiment else ""))
+        return 0
+    shown = frame.copy()
+    shown["run_id"] = shown["run_id"].str[:8]
+    shown["name"] = shown["name"].fillna("-")
+    shown["started_at"] = shown["started_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    shown["duration_s"] = shown["duration_s"].round(3)
+    print(shown.to_string(index=False, na_rep="-", max_colwidth=40))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        run = store.get_run(args.run)
+    if args.json:
+        print(json.dumps(run.to_dict(), indent=2, ensure_ascii=False, default=str))
+        return 0
+    lines = [
+        f"run        {run.run_id}",
+        f"experiment {run.experiment}" + (f"   name {run.name}" if run.name else ""),
+        f"status     {run.status}",
+        f"started    {run.started_at:%Y-%m-%d %H:%M:%S} UTC"
+        + (f"   duration {run.duration_s:.3f} s" if run.duration_s is not None else ""),
+    ]
+    if run.notebook_path:
+        lines.append(f"notebook   {run.notebook_path}")
+    if run.git_commit:
+        lines.append(f"git        {run.git_commit}" + (" (dirty)" if run.git_dirty else ""))
+    if run.params:
+        lines.append("params")
+        lines += [f"  {k} = {json.dumps(v, ensure_ascii=False)}" for k, v in run.params.items()]
+    if run.metrics:
+        lines.append("metrics")
+        lines += [f"  {k} = {v:.6g}" for k, v in run.metrics.items()]
+    if run.datasets:
+        lines.append("data")
+        lines += [f"  {d.role:<6} {d.variable or '-':<12} {d.hash}" for d in run.datasets]
+    if run.explanation:
+        lines.append(f"explanation {run.explanation.status}")
+    if run.error:
+        lines.append("error")
+        lines += ["  " + line for line in run.error.rstrip().splitlines()]
+    for problem in run.capture_errors:
+        lines.append(f"capture error: {problem}")
+    print("\n".join(lines))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    store_help = (
+        "store directory (.mlops) or its store.db; default: MLOPS_JUPYTER_STORE, else "
+        "discovered from the working directory"
+    )
+    # --store is accepted before and after the command; SUPPRESS keeps a value given before
+    # the command from being reset by the subcommand's default.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--store", metavar="PATH", default=argparse.SUPPRESS, help=store_help)
+    parser = argparse.ArgumentParser(
+        prog="mlops-jupyter", description="Inspect the runs tracked by mlops-jupyter."
+    )
+    parser.add_argument("--store", metavar="PATH", default=None, help=store_help)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    runs = commands.add_parser("runs", parents=[common], help="list runs, newest first")
+    runs.add_argument("-e", "--experiment", help="only runs of this experiment")
+    runs.add_argument("--status", choices=["running", "finished", "failed", "interrupted"])
+    runs.add_argument("-n", "--limit", type=int, help="at most this many runs")
+    runs.add_argument(
+        "--sort", help="sort key: started_at, duration_s, name, status, metrics.KEY or params.KEY; "
+        "prefix - for descending, written --sort=-metrics.accuracy"
+    )
+    runs.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    runs.set_defaults(func=cmd_runs)
+
+    show = commands.add_parser("show", parents=[common], help="everything recorded about a run")
+    show.add_argument("run", metavar="RUN", help="run id or a unique prefix (4+ characters)")
+    show.add_argument("--json", action="store_true", help="print JSON instead of text")
+    show.set_defaults(func=cmd_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (MLOpsError, ValueError) as exc:
+        print(f"mlops-jupyter: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # e.g. piped into head
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Settings: traitlets configuration (``c.MLOpsJupyter.*``) with ``MLOPS_JUPYTER_*`` overrides.
+
+Set them in ``ipython_config.py`` / ``jupyter_server_config.py`` (``c.MLOpsJupyter.store_path =
+"..."``) or with environment variables, which win over config files. Every setting is listed
+in README.md (a test checks that).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from typing import Any
+
+from traitlets import Float, Unicode
+from traitlets.config import Config, Configurable
+
+
+class MLOpsJupyter(Configurable):
+    """mlops-jupyter settings."""
+
+    store_path = Unicode(
+        None,
+        allow_none=True,
+        help="Store directory (.mlops) or its store.db. Default: discovered from the working "
+        "directory (nearest .mlops/ upward, else the git root, else the working directory).",
+    ).tag(config=True, env="MLOPS_JUPYTER_STORE")
+
+    user = Unicode(
+        None,
+        allow_none=True,
+        help="Name recorded as the author of runs and sign-offs. Default: JUPYTERHUB_USER, "
+        "else the operating-system user.",
+    ).tag(config=True, env="MLOPS_JUPYTER_USER")
+
+    busy_timeout = Float(
+        30.0,
+        help="Seconds a write waits for another process's transaction before giving up.",
+    ).tag(config=True, env="MLOPS_JUPYTER_BUSY_TIMEOUT")
+
+
+def settings(config: Config | None = None) -> MLOpsJupyter:
+    """The effective settings: ``config`` (if any), then environment variables on top."""
+    obj = MLOpsJupyter(config=config) if config is not None else MLOpsJupyter()
+    for name, trait in obj.traits(config=True).items():
+        env = trait.metadata.get("env")
+        raw = os.environ.get(env) if env else None
+        if raw is None or raw == "":
+            continue
+        try:
+            value: Any = trait.from_string(raw)
+            setattr(obj, name, value)
+        except Exception as exc:  # a clear message beats a traitlets traceback
+            raise ValueError(f"invalid value {raw!r} for {env}: {exc}") from exc
+    return obj
+
+
+def current_user(obj: MLOpsJupyter | None = None) -> str:
+    """Who is acting: the ``user`` setting, then ``JUPYTERHUB_USER``, then the OS user."""
+    configured = (obj or settings()).user
+    if configured:
+        return configured
+    hub = os.environ.get("JUPYTERHUB_USER")
+    if hub:
+        return hub
+    try:
+        return getpass.getuser()
+    except Exception:  # no name for this uid (containers)
+        return f"uid-{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+def env_settings() -> dict[str, str]:
+    """Map of each setting's name to its environment variable (for docs and tests)."""
+    return {
+        name: str(trait.metadata["env"])
+        for name, trait in MLOpsJupyter.class_traits(config=True).items()
+    }

@@ -1,0 +1,225 @@
+"""Opening the SQLite file safely: validate, connect, set pragmas, migrate.
+
+Everything that touches the file before it is known to be a healthy store lives here, so the
+rules for corrupt files, read-only directories, newer schemas and racing first opens are in one
+place. Nothing here writes to a file that failed validation.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from ..errors import (
+    CorruptStoreError,
+    StoreBusyError,
+    StoreError,
+    StorePermissionError,
+    StoreVersionError,
+)
+from . import schema
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+_BUSY_WORDS = ("database is locked", "database is busy", "database table is locked")
+
+
+def is_busy(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and any(w in str(exc) for w in _BUSY_WORDS)
+
+
+def validate_file(db_path: Path) -> None:
+    """Refuse a file that is not an SQLite database, or is shorter than its header says.
+
+    A missing or empty file is fine (SQLite initialises it). Reads only the 100-byte header.
+    """
+    try:
+        size = db_path.stat().st_size
+    except FileNotFoundError:
+        return
+    if size == 0:
+        return
+    try:
+        with open(db_path, "rb") as f:
+            header = f.read(100)
+    except PermissionError as exc:
+        raise StorePermissionError(f"cannot read the store file {db_path}: {exc}") from exc
+    if not header.startswith(SQLITE_MAGIC):
+        raise CorruptStoreError(
+            f"{db_path} is not an SQLite database, so it cannot be an mlops-jupyter store. "
+            "It was left untouched; move it aside or point MLOPS_JUPYTER_STORE at another store."
+        )
+    if len(header) < 100:
+        raise CorruptStoreError(f"{db_path} is truncated ({size} bytes, shorter than its header)")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    counter_valid = header[24:28] == header[92:96]
+    if page_size < 512 or size % page_size or (counter_valid and size < pages * page_size):
+        raise CorruptStoreError(
+            f"{db_path} is truncated or damaged: {size} bytes, but its header describes "
+            f"{pages} pages of {page_size} bytes. It was left untouched; restore it from a "
+            "backup or move it aside to start a new store."
+        )
+
+
+def corrupt(db_path: Path, exc: sqlite3.DatabaseError) -> CorruptStoreError:
+    return CorruptStoreError(f"{db_path} is not a readable mlops-jupyter store ({exc})")
+
+
+def connect(db_path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """Connect with WAL, foreign keys and a busy timeout; autocommit mode (explicit BEGINs)."""
+    conn = sqlite3.connect(
+        db_path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+    )
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        _retry_busy(lambda: _enable_wal(conn, db_path), busy_timeout)
+        conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if "readonly" in str(exc) or "unable to open" in str(exc):
+            raise StorePermissionError(
+                f"cannot write the store at {db_path} ({exc}); the store directory must be "
+                "writable (SQLite keeps its -wal and -shm files beside the database)"
+            ) from exc
+        if is_busy(exc):
+            raise StoreBusyError(f"{db_path} stayed locked for {busy_timeout:.0f} s") from exc
+        raise corrupt(db_path, exc) from exc
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise corrupt(db_path, exc) from exc
+    return conn
+
+
+def _enable_wal(conn: sqlite3.Connection, db_path: Path) -> None:
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise StorePermissionError(f"could not switch {db_path} to WAL mode (got {mode!r})")
+
+
+def _retry_busy(action, timeout: float):  # type: ignore[no-untyped-def]
+    """Run ``action``, retrying while SQLite reports the database busy (up to ``timeout``).
+
+    SQLite does not call its busy handler in a few places (switching journal mode, upgrading a
+    read transaction to a write), so a short retry loop here is what keeps "database is locked"
+    from ever reaching a user.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def read_schema_version(conn: sqlite3.Connection) -> int:
+    has_meta = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+    ).fetchone()
+    if not has_meta:
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: sqlite3.Connection, db_path: Path, app_version: str, timeout: float) -> int:
+    """Bring the schema to the latest version; return the version found before.
+
+    Safe when several processes open a fresh store at the same moment: the check and the
+    migrations run under one ``BEGIN IMMEDIATE`` write lock, and the version is read again
+    once the lock is held.
+    """
+    found = read_schema_version(conn)
+    _refuse_newer(found, db_path)
+    if found == schema.LATEST_VERSION:
+        return found
+
+    def run() -> int:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = read_schema_version(conn)
+            _refuse_newer(current, db_path)
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            for migration in schema.MIGRATIONS:
+                if migration.version > current:
+                    # executescript would COMMIT our transaction; run statement by statement
+                    try:
+                        for statement in _statements(migration.sql):
+                            conn.execute(statement)
+                    except sqlite3.Error as exc:
+                        raise StoreError(
+                            f"migration {migration.version} ({migration.name}) failed on "
+                            f"{db_path}: {exc}. The store was left unchanged at schema "
+                            f"version {current}."
+                        ) from exc
+            now = repr(time.time())
+            conn.executemany(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                [("schema_version", str(schema.LATEST_VERSION)), ("written_by", app_version)],
+            )
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)", (now,))
+            conn.execute("COMMIT")
+            return current
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    try:
+        return _retry_busy(run, timeout)
+    except sqlite3.OperationalError as exc:
+        if is_busy(exc):
+            raise StoreBusyError(f"{db_path} stayed locked for {timeout:.0f} s") from exc
+        if "readonly" in str(exc):
+            raise StorePermissionError(f"cannot write the store at {db_path} ({exc})") from exc
+        raise
+
+
+def _refuse_newer(version: int, db_path: Path) -> None:
+    if version > schema.LATEST_VERSION:
+        raise StoreVersionError(
+            f"{db_path} has schema version {version}, newer than this mlops-jupyter understands "
+            f"({schema.LATEST_VERSION}). Upgrade mlops-jupyter (pip install -U mlops-jupyter); "
+            "the store was not modified."
+        )
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into complete statements (triggers contain inner ``;``)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--") and not buffer:
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
+
+
+def ensure_writable_dir(directory: Path) -> None:
+    """Create the store directory, or explain why it cannot be written."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except PermissionError as exc:
+        raise StorePermissionError(
+            f"cannot create the store directory {directory}: permission denied. Set "
+            "MLOPS_JUPYTER_STORE (or --store) to a writable location."
+        ) from exc
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise StorePermissionError(
+            f"the store directory {directory} is read-only; SQLite needs to write its -wal and "
+            "-shm files there. Make it writable or set MLOPS_JUPYTER_STORE to a writable copy."
+        )

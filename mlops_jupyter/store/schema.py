@@ -1,0 +1,210 @@
+"""The store's schema as an ordered list of migrations.
+
+Each migration is SQL applied once, in order, inside the transaction that also bumps
+``meta.schema_version``. The whole product's tables exist from version 1 (runs, data,
+explanations, models, promotions, audit); later versions only append migrations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+_V1 = """
+CREATE TABLE IF NOT EXISTS experiments (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS environments (
+    id TEXT PRIMARY KEY,                 -- content hash of the description below
+    python TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    packages TEXT NOT NULL,              -- JSON object {name: version}
+    created_at REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,                 -- 32 hex characters
+    experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+    name TEXT,
+    status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'interrupted')),
+    started_at REAL NOT NULL,            -- unix seconds, UTC
+    ended_at REAL,
+    duration_s REAL,
+    source TEXT,                         -- cell or script code
+    execution_count INTEGER,
+    notebook_path TEXT,
+    kernel_id TEXT,
+    user TEXT,
+    host TEXT,
+    pid INTEGER,
+    git_commit TEXT,
+    git_dirty INTEGER,
+    environment_id TEXT REFERENCES environments(id),
+    history TEXT,                        -- JSON: earlier cells [{execution_count, sha256}]
+    tags TEXT,                           -- JSON object
+    error TEXT,                          -- traceback of a failed cell
+    capture_errors TEXT                  -- JSON list of {step, error}
+);
+CREATE INDEX IF NOT EXISTS runs_experiment_started ON runs(experiment_id, started_at);
+CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
+
+CREATE TABLE IF NOT EXISTS params (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    value TEXT,                          -- JSON
+    source TEXT NOT NULL DEFAULT 'user', -- estimator | cell | user | option
+    truncated INTEGER NOT NULL DEFAULT 0,-- 1 when value is a truncated repr, not JSON data
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS params_key_value ON params(key, value);
+
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    step INTEGER NOT NULL DEFAULT 0,
+    value REAL,                          -- NULL for NaN (SQLite stores no NaN); see flag
+    flag TEXT,                           -- NULL, 'nan', 'inf' or '-inf'
+    timestamp REAL NOT NULL,
+    PRIMARY KEY (run_id, key, step)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS metrics_key_value ON metrics(key, value);
+
+CREATE TABLE IF NOT EXISTS datasets (
+    hash TEXT PRIMARY KEY,               -- hash_data() result
+    kind TEXT NOT NULL,                  -- DataFrame, Series, ndarray, file, ...
+    shape TEXT,                          -- JSON list
+    schema TEXT,                         -- JSON [{name, dtype}]
+    profile TEXT,                        -- JSON per-column profile
+    source_path TEXT,
+    source_hash TEXT,
+    created_at REAL NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS run_datasets (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    dataset_hash TEXT NOT NULL REFERENCES datasets(hash),
+    role TEXT NOT NULL,                  -- train | eval | ...
+    variable TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (run_id, dataset_hash, role, variable)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS run_datasets_hash ON run_datasets(dataset_hash);
+
+CREATE TABLE IF NOT EXISTS explanations (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'ok', 'failed', 'unsupported')),
+    reason TEXT,
+    explainer TEXT,
+    feature_names TEXT,                  -- JSON list
+    classes TEXT,                        -- JSON list or NULL
+    mean_abs TEXT,                       -- JSON: {class: [..]} or [..]
+    base_values TEXT,                    -- JSON
+    n_rows INTEGER,
+    blob TEXT,                           -- hash of the SHAP matrix blob
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS explanations_run ON explanations(run_id);
+
+CREATE TABLE IF NOT EXISTS artifacts (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,                  -- model | figure | file | ...
+    blob TEXT NOT NULL,                  -- blob hash
+    size INTEGER NOT NULL,
+    media_type TEXT,
+    meta TEXT,                           -- JSON
+    created_at REAL NOT NULL,
+    PRIMARY KEY (run_id, name)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS models (
+    name TEXT PRIMARY KEY,
+    risk_tier TEXT NOT NULL DEFAULT 'medium' CHECK (risk_tier IN ('low', 'medium', 'high')),
+    description TEXT,
+    created_at REAL NOT NULL,
+    created_by TEXT
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS model_versions (
+    model_name TEXT NOT NULL REFERENCES models(name),
+    version INTEGER NOT NULL,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    blob TEXT,
+    stage TEXT NOT NULL DEFAULT 'none'
+        CHECK (stage IN ('none', 'staging', 'production', 'archived')),
+    created_at REAL NOT NULL,
+    created_by TEXT,
+    PRIMARY KEY (model_name, version)
+) WITHOUT ROWID;
+-- at most one production version per model
+CREATE UNIQUE INDEX IF NOT EXISTS one_production_version
+    ON model_versions(model_name) WHERE stage = 'production';
+
+CREATE TABLE IF NOT EXISTS promotion_requests (
+    id INTEGER PRIMARY KEY,
+    model_name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    from_stage TEXT NOT NULL,
+    to_stage TEXT NOT NULL CHECK (to_stage IN ('staging', 'production', 'archived')),
+    status TEXT NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'rejected', 'applied', 'blocked', 'cancelled')),
+    requester TEXT NOT NULL,
+    comment TEXT,
+    gate_results TEXT,                   -- JSON list of {gate, passed, message}
+    required_signoffs INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    closed_at REAL,
+    FOREIGN KEY (model_name, version) REFERENCES model_versions(model_name, version)
+);
+CREATE INDEX IF NOT EXISTS promotion_requests_model ON promotion_requests(model_name, version);
+
+CREATE TABLE IF NOT EXISTS signoffs (
+    request_id INTEGER NOT NULL REFERENCES promotion_requests(id),
+    user TEXT NOT NULL,
+    decision TEXT NOT NULL CHECK (decision IN ('approve', 'reject')),
+    comment TEXT,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (request_id, user)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS card_sections (
+    id INTEGER PRIMARY KEY,
+    subject TEXT NOT NULL,               -- run id or "model:version"
+    section TEXT NOT NULL,
+    content TEXT NOT NULL,
+    author TEXT,
+    revision INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    UNIQUE (subject, section, revision)
+);
+
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    payload TEXT NOT NULL,               -- canonical JSON
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE            -- sha256(prev_hash + canonical entry)
+);
+CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial schema", _V1),)
+
+LATEST_VERSION = MIGRATIONS[-1].version

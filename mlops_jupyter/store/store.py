@@ -1,0 +1,777 @@
+"""The store: one SQLite file plus content-addressed blobs in a ``.mlops/`` directory.
+
+Read API (public): :meth:`Store.open`, :meth:`Store.experiments`, :meth:`Store.runs`,
+:meth:`Store.get_run`. The write methods are used by the tracker and the registry; each is one
+short ``BEGIN IMMEDIATE`` transaction, so many kernels, the server and the CLI can write at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._version import __version__
+from ..errors import (
+    AmbiguousRunError,
+    RunNotFoundError,
+    StoreBusyError,
+    StoreError,
+    StoreNotFoundError,
+)
+from . import connection
+from .blobs import BlobStore
+from .discovery import DB_FILENAME, find_store_dir
+from .records import (
+    Artifact,
+    DatasetLink,
+    Environment,
+    Explanation,
+    MetricPoint,
+    Run,
+    decode_metric,
+    encode_metric,
+    encode_param,
+    utc,
+)
+from .schema import LATEST_VERSION
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import sqlite_utils
+
+DEFAULT_BUSY_TIMEOUT = 30.0
+RUN_COLUMNS = ["run_id", "experiment", "name", "status", "started_at", "duration_s"]
+_RUN_SORT_COLUMNS = {
+    "run_id": "r.id",
+    "experiment": "e.name",
+    "name": "r.name",
+    "status": "r.status",
+    "started_at": "r.started_at",
+    "ended_at": "r.ended_at",
+    "duration_s": "r.duration_s",
+}
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _unjson(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Store:
+    """An open mlops-jupyter store. Use :meth:`Store.open`; close it (or use ``with``)."""
+
+    def __init__(self, directory: Path, conn: sqlite3.Connection, busy_timeout: float) -> None:
+        self.directory = directory
+        self.db_path = directory / DB_FILENAME
+        self.blobs = BlobStore(directory / "blobs")
+        self.busy_timeout = busy_timeout
+        self._conn: sqlite3.Connection | None = conn
+        self._lock = threading.RLock()
+        self._depth = 0
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = True,
+        start: str | os.PathLike[str] | None = None,
+        busy_timeout: float | None = None,
+    ) -> Store:
+        """Open (and create or migrate, as needed) the store.
+
+        ``path`` is a ``.mlops`` directory or its ``store.db``; without it the store is found by
+        the discovery rule (``MLOPS_JUPYTER_STORE``, else the nearest ``.mlops/`` upward from
+        ``start`` or the working directory, else the git root, else the working directory).
+        With ``create=False`` a missing store raises :class:`StoreNotFoundError`.
+        """
+        directory = find_store_dir(start, explicit=path)
+        db_path = directory / DB_FILENAME
+        if busy_timeout is None:
+            from ..config import settings
+
+            busy_timeout = settings().busy_timeout
+        timeout = float(busy_timeout)
+        if not create and not db_path.is_file():
+            raise StoreNotFoundError(
+                f"no mlops-jupyter store at {directory} (looked for {db_path}); run a tracked "
+                "cell first, or pass --store / set MLOPS_JUPYTER_STORE"
+            )
+        connection.validate_file(db_path)
+        connection.ensure_writable_dir(directory)
+        conn = connection.connect(db_path, timeout)
+        try:
+            connection.migrate(conn, db_path, __version__, timeout)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise connection.corrupt(db_path, exc) from exc
+        except BaseException:
+            conn.close()
+            raise
+        store = cls(directory, conn, timeout)
+        store.mark_dead_runs_interrupted()
+        return store
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"the store {self.directory} is closed")
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._conn is None else "open"
+        return f"<Store {str(self.directory)!r} {state}>"
+
+    @property
+    def schema_version(self) -> int:
+        return connection.read_schema_version(self.conn)
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """A ``sqlite_utils.Database`` on this store's connection, for ad-hoc queries."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
+
+    # ------------------------------------------------------------- transactions
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``); nested calls become savepoints."""
+        with self._lock:
+            conn = self.conn
+            if self._depth:
+                name = f"sp{self._depth}"
+                conn.execute(f"SAVEPOINT {name}")
+                self._depth += 1
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute(f"ROLLBACK TO {name}")
+                    conn.execute(f"RELEASE {name}")
+                    raise
+                else:
+                    conn.execute(f"RELEASE {name}")
+                finally:
+                    self._depth -= 1
+                return
+            self._begin(conn)
+            self._depth = 1
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+            finally:
+                self._depth = 0
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        try:
+            connection._retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), self.busy_timeout)
+        except sqlite3.OperationalError as exc:
+            if connection.is_busy(exc):
+                raise StoreBusyError(
+                    f"{self.db_path} stayed locked by another process for "
+                    f"{self.busy_timeout:.0f} s; nothing was written"
+                ) from exc
+            raise
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self.conn.execute(sql, tuple(params)).fetchall()
+
+    # -------------------------------------------------------------------- writes
+    def _experiment_id(self, conn: sqlite3.Connection, name: str) -> int:
+        conn.execute(
+            "INSERT OR IGNORE INTO experiments (name, created_at) VALUES (?, ?)",
+            (name, time.time()),
+        )
+        return int(conn.execute("SELECT id FROM experiments WHERE name = ?", (name,)).fetchone()[0])
+
+    def create_run(
+        self,
+        experiment: str = "default",
+        *,
+        name: str | None = None,
+        run_id: str | None = None,
+        started_at: float | None = None,
+        source: str | None = None,
+        execution_count: int | None = None,
+        notebook_path: str | None = None,
+        kernel_id: str | None = None,
+        user: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> str:
+        """Insert a run with status ``running`` (evidence survives a crash); return its id."""
+        run_id = run_id or new_run_id()
+        with self.transaction() as conn:
+            self._insert_run(
+                conn,
+                run_id,
+                experiment,
+                name,
+                started_at,
+                source,
+                execution_count,
+                notebook_path,
+                kernel_id,
+                user,
+                tags,
+            )
+        return run_id
+
+    def _insert_run(
+        self,
+        conn: sqlite3.Connection,
+        run_id: str,
+        experiment: str,
+        name: str | None,
+        started_at: float | None,
+        source: str | None,
+        execution_count: int | None,
+        notebook_path: str | None,
+        kernel_id: str | None,
+        user: str | None,
+        tags: Mapping[str, str] | None,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO runs (id, experiment_id, name, status, started_at, source, "
+            "execution_count, notebook_path, kernel_id, user, host, pid, tags) "
+            "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                self._experiment_id(conn, experiment),
+                name,
+                time.time() if started_at is None else started_at,
+                source,
+                execution_count,
+                notebook_path,
+                kernel_id,
+                user,
+                socket.gethostname(),
+                os.getpid(),
+                _json(dict(tags)) if tags else None,
+            ),
+        )
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str = "finished",
+        ended_at: float | None = None,
+        params: Mapping[str, Any] | None = None,
+        param_sources: Mapping[str, str] | None = None,
+        metrics: Mapping[str, Any] | Iterable[tuple[str, Any, int]] | None = None,
+        datasets: Iterable[DatasetLink] = (),
+        environment: Mapping[str, Any] | None = None,
+        git_commit: str | None = None,
+        git_dirty: bool | None = None,
+        history: list[dict[str, Any]] | None = None,
+        error: str | None = None,
+        capture_errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Record everything a run captured and its final status, in one transaction."""
+        with self.transaction() as conn:
+            self._finish(
+                conn,
+                run_id,
+                status,
+                ended_at,
+                params,
+                param_sources,
+                metrics,
+                datasets,
+                environment,
+                git_commit,
+                git_dirty,
+                history,
+                error,
+                capture_errors,
+            )
+
+    def record_run(
+        self,
+        experiment: str = "default",
+        *,
+        name: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, Any] | Iterable[tuple[str, Any, int]] | None = None,
+        status: str = "finished",
+        started_at: float | None = None,
+        ended_at: float | None = None,
+        **fields: Any,
+    ) -> str:
+        """Create and finish a run in one transaction (scripts, imports, benchmarks)."""
+        run_id = new_run_id()
+        started = time.time() if started_at is None else started_at
+        create_keys = {"source", "execution_count", "notebook_path", "kernel_id", "user", "tags"}
+        create = {k: fields.pop(k, None) for k in create_keys}
+        with self.transaction() as conn:
+            self._insert_run(
+                conn,
+                run_id,
+                experiment,
+                name,
+                started,
+                create["source"],
+                create["execution_count"],
+                create["notebook_path"],
+                create["kernel_id"],
+                create["user"],
+                create["tags"],
+            )
+            self._finish(
+                conn,
+                run_id,
+                status,
+                ended_at,
+                params,
+                fields.get("param_sources"),
+                metrics,
+                fields.get("datasets", ()),
+                fields.get("environment"),
+                fields.get("git_commit"),
+                fields.get("git_dirty"),
+                fields.get("history"),
+                fields.get("error"),
+                fields.get("capture_errors"),
+            )
+        return run_id
+
+    def _finish(
+        self,
+        conn: sqlite3.Connection,
+        run_id: str,
+        status: str,
+        ended_at: float | None,
+        params: Mapping[str, Any] | None,
+        param_sources: Mapping[str, str] | None,
+        metrics: Mapping[str, Any] | Iterable[tuple[str, Any, int]] | None,
+        datasets: Iterable[DatasetLink],
+        environment: Mapping[str, Any] | None,
+        git_commit: str | None,
+        git_dirty: bool | None,
+        history: list[dict[str, Any]] | None,
+        error: str | None,
+        capture_errors: list[dict[str, Any]] | None,
+    ) -> None:
+        now = time.time()
+        ended = now if ended_at is None else ended_at
+        row = conn.execute("SELECT started_at FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFoundError(run_id)
+        env_id = self._environment_id(conn, environment) if environment else None
+        conn.execute(
+            "UPDATE runs SET status = ?, ended_at = ?, duration_s = ?, environment_id = "
+            "COALESCE(?, environment_id), git_commit = COALESCE(?, git_commit), git_dirty = "
+            "COALESCE(?, git_dirty), history = COALESCE(?, history), error = ?, "
+            "capture_errors = ? WHERE id = ?",
+            (
+                status,
+                ended,
+                ended - row[0],
+                env_id,
+                git_commit,
+                None if git_dirty is None else int(git_dirty),
+                _json(history),
+                error,
+                _json(capture_errors) if capture_errors else None,
+                run_id,
+            ),
+        )
+        if params:
+            sources = param_sources or {}
+            rows = []
+            for key, value in params.items():
+                text, truncated = encode_param(value)
+                rows.append((run_id, str(key), text, sources.get(key, "user"), int(truncated)))
+            conn.executemany(
+                "INSERT OR REPLACE INTO params (run_id, key, value, source, truncated) "
+                "VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+        if metrics:
+            items = metrics.items() if isinstance(metrics, Mapping) else None
+            triples = ((k, v, 0) for k, v in items) if items is not None else metrics
+            conn.executemany(
+                "INSERT OR REPLACE INTO metrics (run_id, key, step, value, flag, timestamp) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(run_id, str(k), int(s), *encode_metric(v), now) for k, v, s in triples],
+            )
+        for link in datasets:
+            self._link_dataset(conn, run_id, link, now)
+
+    def _environment_id(self, conn: sqlite3.Connection, env: Mapping[str, Any]) -> str:
+        import hashlib
+
+        packages = dict(env.get("packages") or {})
+        body = {
+            "python": str(env["python"]),
+            "platform": str(env["platform"]),
+            "packages": packages,
+        }
+        env_id = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
+        conn.execute(
+            "INSERT OR IGNORE INTO environments (id, python, platform, packages, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (env_id, body["python"], body["platform"], _json(packages), time.time()),
+        )
+        return env_id
+
+    def _link_dataset(
+        self, conn: sqlite3.Connection, run_id: str, link: DatasetLink, now: float
+    ) -> None:
+        conn.execute(
+            "INSERT OR IGNORE INTO datasets (hash, kind, shape, schema, profile, source_path, "
+            "source_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                link.hash,
+                link.kind,
+                _json(link.shape),
+                _json(link.schema),
+                _json(link.profile),
+                link.source_path,
+                link.source_hash,
+                now,
+            ),
+        )
+        conn.execute(
+            "INSERT OR IGNORE INTO run_datasets (run_id, dataset_hash, role, variable) "
+            "VALUES (?, ?, ?, ?)",
+            (run_id, link.hash, link.role, link.variable),
+        )
+
+    def log_metric(self, run_id: str, key: str, value: Any, step: int = 0) -> None:
+        """Append one metric value (e.g. a point of a training curve) to a run."""
+        stored, flag = encode_metric(value)
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO metrics (run_id, key, step, value, flag, timestamp) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, key, int(step), stored, flag, time.time()),
+            )
+
+    def add_artifact(
+        self,
+        run_id: str,
+        name: str,
+        data: bytes,
+        *,
+        kind: str = "file",
+        media_type: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Store ``data`` as a blob and attach it to the run; return the blob digest."""
+        digest = self.blobs.put_bytes(data)
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO artifacts (run_id, name, kind, blob, size, media_type, "
+                "meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, name, kind, digest, len(data), media_type, _json(meta), time.time()),
+            )
+        return digest
+
+    def mark_dead_runs_interrupted(self) -> list[str]:
+        """Runs left ``running`` by a process of this host that no longer exists -> interrupted."""
+        host = socket.gethostname()
+        rows = self._read("SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", (host,))
+        dead = [run_id for run_id, pid in rows if pid is not None and not _alive(int(pid))]
+        if dead:
+            now = time.time()
+            with self.transaction() as conn:
+                conn.executemany(
+                    "UPDATE runs SET status = 'interrupted', ended_at = ?, duration_s = ? - "
+                    "started_at, error = COALESCE(error, 'the process running it exited') "
+                    "WHERE id = ? AND status = 'running'",
+                    [(now, now, run_id) for run_id in dead],
+                )
+        return dead
+
+    # --------------------------------------------------------------------- reads
+    def experiments(self) -> pd.DataFrame:
+        """Experiments with their run counts and last run time."""
+        import pandas as pd
+
+        rows = self._read(
+            "SELECT e.name, e.created_at, COUNT(r.id), MAX(r.started_at) FROM experiments e "
+            "LEFT JOIN runs r ON r.experiment_id = e.id GROUP BY e.id ORDER BY e.name"
+        )
+        frame = pd.DataFrame(rows, columns=["experiment", "created_at", "runs", "last_run_at"])
+        for column in ("created_at", "last_run_at"):
+            frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
+        frame["runs"] = frame["runs"].astype("int64")
+        return frame
+
+    def runs(
+        self,
+        experiment: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        order_by: str | None = None,
+    ) -> pd.DataFrame:
+        """Runs as a DataFrame: ``run_id, experiment, name, status, started_at, duration_s``,
+        then ``params.<key>`` and ``metrics.<key>`` columns (latest step of each metric).
+
+        ``order_by`` is a column name (``started_at``, ``duration_s``, ``metrics.accuracy``,
+        ``params.max_depth``...), prefixed with ``-`` for descending; default newest first.
+        Runs without the sort key come last.
+        """
+        import pandas as pd
+
+        where, args = [], []
+        if experiment is not None:
+            where.append("e.name = ?")
+            args.append(experiment)
+        if status is not None:
+            where.append("r.status = ?")
+            args.append(status)
+        order_sql, order_args = self._order_clause(order_by)
+        sql = (
+            "SELECT r.id, e.name, r.name, r.status, r.started_at, r.duration_s FROM runs r "
+            "JOIN experiments e ON e.id = r.experiment_id"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + f" ORDER BY {order_sql}"
+        )
+        args = args + order_args
+        if limit is not None:
+            if int(limit) < 0:
+                raise ValueError(f"limit must be >= 0, got {limit}")
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        with self._lock:
+            base = self.conn.execute(sql, args).fetchall()
+            ids = [row[0] for row in base]
+            params, metrics = self._values_for(ids)
+        frame = pd.DataFrame(base, columns=RUN_COLUMNS)
+        frame["started_at"] = pd.to_datetime(frame["started_at"], unit="s", utc=True)
+        frame["duration_s"] = frame["duration_s"].astype("float64")
+        extra: dict[str, Any] = {}
+        for key in sorted({k for values in params.values() for k in values}):
+            extra[f"params.{key}"] = pd.Series(
+                [params.get(i, {}).get(key) for i in ids], dtype="object"
+            )
+        for key in sorted({k for values in metrics.values() for k in values}):
+            extra[f"metrics.{key}"] = pd.Series(
+                [metrics.get(i, {}).get(key, float("nan")) for i in ids], dtype="float64"
+            )
+        if extra:
+            frame = pd.concat([frame, pd.DataFrame(extra)], axis=1)
+        return frame
+
+    def _order_clause(self, order_by: str | None) -> tuple[str, list[Any]]:
+        if not order_by:
+            return "r.started_at DESC, r.id", []
+        descending = order_by.startswith("-")
+        key = order_by.lstrip("-")
+        direction = "DESC" if descending else "ASC"
+        if key in _RUN_SORT_COLUMNS:
+            column, args = _RUN_SORT_COLUMNS[key], []
+        elif key.startswith("metrics.") and len(key) > 8:
+            column = (
+                "(SELECT m.value FROM metrics m WHERE m.run_id = r.id AND m.key = ? "
+                "ORDER BY m.step DESC LIMIT 1)"
+            )
+            args = [key[8:]]
+        elif key.startswith("params.") and len(key) > 7:
+            column = "(SELECT p.value FROM params p WHERE p.run_id = r.id AND p.key = ?)"
+            args = [key[7:]]
+        else:
+            known = ", ".join(sorted(_RUN_SORT_COLUMNS))
+            raise ValueError(
+                f"cannot order runs by {order_by!r}; use one of {known}, "
+                "'metrics.<key>' or 'params.<key>', with a leading '-' for descending"
+            )
+        return f"{column} IS NULL, {column} {direction}, r.started_at DESC, r.id", args + args
+
+    def _values_for(
+        self, ids: list[str]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, float]]]:
+        params: dict[str, dict[str, Any]] = {}
+        metrics: dict[str, dict[str, float]] = {}
+        conn = self.conn
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for run_id, key, value in conn.execute(
+                f"SELECT run_id, key, value FROM params WHERE run_id IN ({marks})", chunk
+            ):
+                params.setdefault(run_id, {})[key] = _unjson(value)
+            for run_id, key, value, flag in conn.execute(
+                "SELECT run_id, key, value, flag FROM metrics m WHERE run_id IN "
+                f"({marks}) AND step = (SELECT MAX(step) FROM metrics m2 WHERE "
+                "m2.run_id = m.run_id AND m2.key = m.key)",
+                chunk,
+            ):
+                metrics.setdefault(run_id, {})[key] = decode_metric(value, flag)
+        return params, metrics
+
+    def resolve_run_id(self, run_id: str) -> str:
+        """The full id of the run ``run_id`` names (a full id or a unique prefix of 4+ chars)."""
+        text = str(run_id).strip().lower()
+        if len(text) < 4 or any(c not in "0123456789abcdef" for c in text):
+            raise RunNotFoundError(run_id, "run ids are hexadecimal; give at least 4 characters")
+        rows = self._read(
+            "SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 6",
+            (text, text + "g"),
+        )
+        if not rows:
+            raise RunNotFoundError(run_id)
+        if len(rows) > 1 and rows[0][0] != text:
+            raise AmbiguousRunError(run_id, [r[0] for r in rows])
+        return str(rows[0][0])
+
+    def get_run(self, run_id: str) -> Run:
+        """Everything recorded about one run; raises :class:`RunNotFoundError` if unknown."""
+        full_id = self.resolve_run_id(run_id)
+        with self._lock:
+            conn = self.conn
+            row = conn.execute(
+                "SELECT r.id, e.name, r.name, r.status, r.started_at, r.ended_at, r.duration_s, "
+                "r.source, r.execution_count, r.notebook_path, r.kernel_id, r.user, r.host, "
+                "r.git_commit, r.git_dirty, r.history, r.tags, r.error, r.capture_errors, "
+                "r.environment_id FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+                "WHERE r.id = ?",
+                (full_id,),
+            ).fetchone()
+            param_rows = conn.execute(
+                "SELECT key, value, source, truncated FROM params WHERE run_id = ? ORDER BY key",
+                (full_id,),
+            ).fetchall()
+            metric_rows = conn.execute(
+                "SELECT key, step, value, flag, timestamp FROM metrics WHERE run_id = ? "
+                "ORDER BY key, step",
+                (full_id,),
+            ).fetchall()
+            data_rows = conn.execute(
+                "SELECT d.hash, rd.role, rd.variable, d.kind, d.shape, d.schema, d.profile, "
+                "d.source_path, d.source_hash FROM run_datasets rd JOIN datasets d "
+                "ON d.hash = rd.dataset_hash WHERE rd.run_id = ? ORDER BY rd.role DESC, "
+                "rd.variable",
+                (full_id,),
+            ).fetchall()
+            explanation_row = conn.execute(
+                "SELECT status, reason, explainer, feature_names, classes, mean_abs, base_values, "
+                "n_rows, blob, created_at FROM explanations WHERE run_id = ? "
+                "ORDER BY id DESC LIMIT 1",
+                (full_id,),
+            ).fetchone()
+            artifact_rows = conn.execute(
+                "SELECT name, kind, blob, size, media_type, meta FROM artifacts WHERE run_id = ? "
+                "ORDER BY name",
+                (full_id,),
+            ).fetchall()
+            env_row = (
+                conn.execute(
+                    "SELECT id, python, platform, packages FROM environments WHERE id = ?",
+                    (row[19],),
+                ).fetchone()
+                if row[19]
+                else None
+            )
+        history: dict[str, list[MetricPoint]] = {}
+        for key, step, value, flag, ts in metric_rows:
+            history.setdefault(key, []).append(MetricPoint(step, decode_metric(value, flag), ts))
+        return Run(
+            run_id=row[0],
+            experiment=row[1],
+            name=row[2],
+            status=row[3],
+            started_at=utc(row[4]),  # type: ignore[arg-type]
+            ended_at=utc(row[5]),
+            duration_s=row[6],
+            params={k: _unjson(v) for k, v, _, _ in param_rows},
+            param_sources={k: s for k, _, s, _ in param_rows},
+            truncated_params=frozenset(k for k, _, _, t in param_rows if t),
+            metrics={k: points[-1].value for k, points in history.items()},
+            metric_history=history,
+            datasets=[
+                DatasetLink(
+                    h, role, var, kind, _unjson(shape), _unjson(schema), _unjson(prof), spath, shash
+                )
+                for h, role, var, kind, shape, schema, prof, spath, shash in data_rows
+            ],
+            explanation=(
+                Explanation(
+                    explanation_row[0],
+                    explanation_row[1],
+                    explanation_row[2],
+                    _unjson(explanation_row[3]),
+                    _unjson(explanation_row[4]),
+                    _unjson(explanation_row[5]),
+                    _unjson(explanation_row[6]),
+                    explanation_row[7],
+                    explanation_row[8],
+                    explanation_row[9],
+                )
+                if explanation_row
+                else None
+            ),
+            artifacts=[
+                Artifact(n, k, b, s, mt, _unjson(meta)) for n, k, b, s, mt, meta in artifact_rows
+            ],
+            environment=(
+                Environment(env_row[0], env_row[1], env_row[2], _unjson(env_row[3]))
+                if env_row
+                else None
+            ),
+            code=row[7],
+            execution_count=row[8],
+            notebook_path=row[9],
+            kernel_id=row[10],
+            user=row[11],
+            host=row[12],
+            git_commit=row[13],
+            git_dirty=None if row[14] is None else bool(row[14]),
+            history=_unjson(row[15]) or [],
+            tags=_unjson(row[16]) or {},
+            error=row[17],
+            capture_errors=_unjson(row[18]) or [],
+        )
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of the main tables (diagnostics, tests)."""
+        tables = ("experiments", "runs", "params", "metrics", "datasets", "run_datasets")
+        return {t: int(self._read(f"SELECT COUNT(*) FROM {t}")[0][0]) for t in tables}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+__all__ = ["Store", "LATEST_VERSION", "new_run_id"]

@@ -1,0 +1,501 @@
+"""The store on a real SQLite file: layout, read API, writes, migrations, bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlops_jupyter import Store
+from mlops_jupyter.errors import (
+    AmbiguousRunError,
+    BlobIntegrityError,
+    CorruptStoreError,
+    RunNotFoundError,
+    StoreError,
+    StoreNotFoundError,
+    StorePermissionError,
+    StoreVersionError,
+)
+from mlops_jupyter.store import DatasetLink, find_store_dir, schema
+
+TABLES = {
+    "meta", "experiments", "runs", "params", "metrics", "datasets", "run_datasets",
+    "explanations", "artifacts", "environments", "models", "model_versions",
+    "promotion_requests", "signoffs", "card_sections", "audit_log",
+}  # fmt: skip
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- discovery
+def test_discovery_prefers_nearest_existing_store(tmp_path: Path) -> None:
+    (tmp_path / ".mlops").mkdir()
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    assert find_store_dir(deep) == (tmp_path / ".mlops").resolve()
+    (tmp_path / "a" / ".mlops").mkdir()
+    assert find_store_dir(deep) == (tmp_path / "a" / ".mlops").resolve()
+
+
+def test_discovery_uses_git_root_then_cwd(tmp_path: Path) -> None:
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    nb_dir = tmp_path / "repo" / "notebooks"
+    nb_dir.mkdir()
+    assert find_store_dir(nb_dir) == (tmp_path / "repo" / ".mlops").resolve()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert find_store_dir(plain) == (plain / ".mlops").resolve()
+
+
+def test_discovery_explicit_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert find_store_dir(explicit=tmp_path / "x" / "store.db") == (tmp_path / "x").resolve()
+    monkeypatch.setenv("MLOPS_JUPYTER_STORE", str(tmp_path / "envstore"))
+    assert find_store_dir(tmp_path) == (tmp_path / "envstore").resolve()
+    assert find_store_dir(tmp_path, explicit=tmp_path / "arg") == (tmp_path / "arg").resolve()
+
+
+def test_discovery_never_leaves_the_root(tmp_path: Path) -> None:
+    (tmp_path / ".mlops").mkdir()  # above the root: must not be found
+    root = tmp_path / "root"
+    (root / "nb").mkdir(parents=True)
+    assert find_store_dir(root / "nb", root=root) == (root / "nb" / ".mlops").resolve()
+    with pytest.raises(StorePermissionError, match="outside the server root"):
+        find_store_dir(tmp_path, root=root)
+    with pytest.raises(StorePermissionError, match="outside the server root"):
+        find_store_dir(root, root=root, explicit=tmp_path / ".mlops")
+
+
+# ------------------------------------------------------------------------------ layout
+def test_open_creates_layout_and_pragmas(store: Store, store_dir: Path) -> None:
+    assert (store_dir / "store.db").is_file()
+    conn = store.conn
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert TABLES <= names
+    assert store.schema_version == schema.LATEST_VERSION
+    meta = dict(conn.execute("SELECT key, value FROM meta"))
+    assert meta["schema_version"] == str(schema.LATEST_VERSION)
+    assert meta["written_by"] == __import__("mlops_jupyter").__version__
+
+
+def test_open_is_idempotent(store_dir: Path) -> None:
+    with Store.open(store_dir) as first:
+        run_id = first.record_run("e", params={"a": 1})
+    with Store.open(store_dir) as second:
+        assert second.get_run(run_id).params == {"a": 1}
+        assert second.schema_version == schema.LATEST_VERSION
+
+
+def test_open_without_create_raises_not_found(tmp_path: Path) -> None:
+    with pytest.raises(StoreNotFoundError, match=str(tmp_path / "nothing")):
+        Store.open(tmp_path / "nothing", create=False)
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_closed_store_raises(store_dir: Path) -> None:
+    opened = Store.open(store_dir)
+    opened.close()
+    with pytest.raises(StoreError, match="closed"):
+        opened.runs()
+
+
+def test_sqlite_utils_view(store: Store) -> None:
+    store.record_run("e", name="r1")
+    assert store.db["runs"].count == 1
+    assert "params" in store.db.table_names()
+
+
+# ------------------------------------------------------------------------ reads/writes
+@pytest.fixture
+def populated(store: Store) -> dict[str, str]:
+    ids = {}
+    ids["a"] = store.record_run(
+        "exp1", name="a", started_at=1000.0, ended_at=1002.5,
+        params={"lr": 0.1, "depth": 3, "kind": "rf"}, metrics={"accuracy": 0.9, "loss": 0.3},
+    )  # fmt: skip
+    ids["b"] = store.record_run(
+        "exp1", name="b", started_at=2000.0, ended_at=2001.0,
+        params={"lr": 0.01, "depth": 5}, metrics={"accuracy": 0.95},
+    )  # fmt: skip
+    ids["c"] = store.record_run(
+        "exp2", name="c", started_at=3000.0, ended_at=3004.0, status="failed",
+        params={"lr": 0.5}, metrics={"loss": 1.5}, error="Traceback...\nValueError: boom",
+    )  # fmt: skip
+    return ids
+
+
+def test_runs_frame_columns_and_values(store: Store, populated: dict[str, str]) -> None:
+    frame = store.runs()
+    assert list(frame.columns) == [
+        "run_id", "experiment", "name", "status", "started_at", "duration_s",
+        "params.depth", "params.kind", "params.lr", "metrics.accuracy", "metrics.loss",
+    ]  # fmt: skip
+    assert list(frame["name"]) == ["c", "b", "a"]  # newest first
+    assert list(frame["run_id"]) == [populated["c"], populated["b"], populated["a"]]
+    assert list(frame["status"]) == ["failed", "finished", "finished"]
+    assert list(frame["duration_s"]) == [4.0, 1.0, 2.5]
+    assert frame["started_at"].iloc[2] == pd.Timestamp(1000.0, unit="s", tz="UTC")
+    assert frame["params.lr"].tolist() == [0.5, 0.01, 0.1]
+    assert frame["params.depth"].tolist() == [None, 5, 3]
+    assert frame["params.kind"].tolist() == [None, None, "rf"]
+    acc = frame["metrics.accuracy"].tolist()
+    assert math.isnan(acc[0]) and acc[1:] == [0.95, 0.9]
+    assert frame["metrics.accuracy"].dtype == "float64"
+
+
+def test_runs_filters_limit_and_order(store: Store, populated: dict[str, str]) -> None:
+    assert list(store.runs(experiment="exp1")["name"]) == ["b", "a"]
+    assert list(store.runs(status="failed")["name"]) == ["c"]
+    assert list(store.runs(limit=1)["name"]) == ["c"]
+    assert list(store.runs(order_by="metrics.accuracy")["name"]) == ["a", "b", "c"]
+    assert list(store.runs(order_by="-metrics.accuracy")["name"]) == ["b", "a", "c"]
+    assert list(store.runs(order_by="-metrics.loss", limit=2)["name"]) == ["c", "a"]
+    assert list(store.runs(order_by="duration_s")["name"]) == ["b", "a", "c"]
+    assert list(store.runs(order_by="-params.depth")["name"]) == ["b", "a", "c"]
+    assert list(store.runs(order_by="name")["name"]) == ["a", "b", "c"]
+    assert store.runs(experiment="nope").empty
+    assert list(store.runs(experiment="nope").columns) == [
+        "run_id", "experiment", "name", "status", "started_at", "duration_s",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", ["bogus", "metrics.", "-", "params."])
+def test_runs_rejects_unknown_order(store: Store, bad: str) -> None:
+    with pytest.raises(ValueError, match="cannot order runs by"):
+        store.runs(order_by=bad)
+
+
+def test_experiments(store: Store, populated: dict[str, str]) -> None:
+    frame = store.experiments()
+    assert list(frame["experiment"]) == ["exp1", "exp2"]
+    assert list(frame["runs"]) == [2, 1]
+    assert frame["last_run_at"].iloc[0] == pd.Timestamp(2000.0, unit="s", tz="UTC")
+
+
+def test_get_run_full_record(store: Store) -> None:
+    run_id = store.create_run(
+        "exp", name="full", source="model.fit(X, y)", execution_count=7,
+        notebook_path="nb/train.ipynb", kernel_id="k-1", user="ada", tags={"team": "risk"},
+    )  # fmt: skip
+    store.log_metric(run_id, "loss", 0.9, step=0)
+    store.log_metric(run_id, "loss", 0.5, step=1)
+    link = DatasetLink(
+        hash="mj1-blake3:" + "ab" * 32, role="train", variable="X", kind="DataFrame",
+        shape=[10, 3], schema=[{"name": "a", "dtype": "int64"}], profile={"a": {"nulls": 0}},
+    )  # fmt: skip
+    digest = store.add_artifact(run_id, "model", b"model-bytes", kind="model")
+    store.finish_run(
+        run_id, params={"n": 10, "name": "rf", "flags": [1, "x", None], "obj": object()},
+        param_sources={"n": "estimator"}, metrics={"acc": 0.8}, datasets=[link],
+        environment={"python": "3.11.7", "platform": "linux", "packages": {"numpy": "2.0"}},
+        git_commit="abc123", git_dirty=True, history=[{"execution_count": 1, "sha256": "00"}],
+        capture_errors=[{"step": "shap", "error": "boom"}],
+    )  # fmt: skip
+    run = store.get_run(run_id)
+    assert run.run_id == run_id and run.experiment == "exp" and run.name == "full"
+    assert run.status == "finished" and run.duration_s is not None and run.duration_s >= 0
+    assert run.params["n"] == 10 and run.params["flags"] == [1, "x", None]
+    assert run.params["obj"].startswith("<object object at")
+    assert run.truncated_params == frozenset({"obj"})
+    assert run.param_sources == {"n": "estimator", "name": "user", "flags": "user", "obj": "user"}
+    assert run.metrics == {"acc": 0.8, "loss": 0.5}
+    assert [(p.step, p.value) for p in run.metric_history["loss"]] == [(0, 0.9), (1, 0.5)]
+    assert run.datasets == [link]
+    assert [(a.name, a.kind, a.blob, a.size) for a in run.artifacts] == [
+        ("model", "model", digest, 11)
+    ]
+    assert store.blobs.get_bytes(digest) == b"model-bytes"
+    assert run.environment is not None and run.environment.packages == {"numpy": "2.0"}
+    assert (run.code, run.execution_count, run.notebook_path) == (
+        "model.fit(X, y)",
+        7,
+        "nb/train.ipynb",
+    )
+    assert (run.kernel_id, run.user, run.git_commit, run.git_dirty) == (
+        "k-1",
+        "ada",
+        "abc123",
+        True,
+    )
+    assert run.tags == {"team": "risk"}
+    assert run.history == [{"execution_count": 1, "sha256": "00"}]
+    assert run.capture_errors == [{"step": "shap", "error": "boom"}]
+    assert run.to_dict()["metric_history"]["loss"][1]["value"] == 0.5
+
+
+def test_environment_rows_are_shared(store: Store) -> None:
+    env = {"python": "3.11", "platform": "linux", "packages": {"a": "1"}}
+    first = store.record_run("e", environment=env)
+    second = store.record_run("e", environment=dict(env))
+    env_a, env_b = store.get_run(first).environment, store.get_run(second).environment
+    assert env_a is not None and env_a == env_b
+    assert store.conn.execute("SELECT COUNT(*) FROM environments").fetchone()[0] == 1
+
+
+def test_nan_and_inf_metrics_are_stored_and_flagged(store: Store) -> None:
+    run_id = store.record_run(
+        "e", metrics={"nan": float("nan"), "inf": float("inf"), "ninf": -math.inf, "ok": 1}
+    )
+    run = store.get_run(run_id)
+    assert math.isnan(run.metrics["nan"])
+    assert run.metrics["inf"] == math.inf and run.metrics["ninf"] == -math.inf
+    assert run.metrics["ok"] == 1.0
+    flags = dict(store.conn.execute("SELECT key, flag FROM metrics WHERE run_id = ?", (run_id,)))
+    assert flags == {"nan": "nan", "inf": "inf", "ninf": "-inf", "ok": None}
+    assert run.to_dict()["metrics"] == {
+        "inf": "Infinity", "nan": "NaN", "ninf": "-Infinity", "ok": 1.0,
+    }  # fmt: skip
+
+
+def test_param_types_round_trip(store: Store) -> None:
+    import numpy as np
+
+    params = {"i": 3, "f": 0.25, "s": "gini", "b": True, "n": None, "t": (1, 2), "np": np.int64(7)}
+    run = store.get_run(store.record_run("e", params=params))
+    assert run.params == {
+        "i": 3,
+        "f": 0.25,
+        "s": "gini",
+        "b": True,
+        "n": None,
+        "t": [1, 2],
+        "np": 7,
+    }
+    assert type(run.params["np"]) is int and run.truncated_params == frozenset()
+    long = store.get_run(store.record_run("e", params={"big": "x" * 10, "obj": [object()] * 200}))
+    assert len(long.params["obj"]) == 500 and long.params["obj"].endswith("...")
+    assert long.truncated_params == frozenset({"obj"})
+
+
+def test_get_run_by_prefix_and_unknown_ids(store: Store) -> None:
+    run_id = store.record_run("e")
+    assert store.get_run(run_id[:6]).run_id == run_id
+    assert store.get_run(run_id.upper()).run_id == run_id
+    with pytest.raises(RunNotFoundError, match="deadbeef") as info:
+        store.get_run("deadbeef")
+    assert isinstance(info.value, KeyError) and info.value.run_id == "deadbeef"
+    with pytest.raises(KeyError, match="not-hex!"):
+        store.get_run("not-hex!")
+    with pytest.raises(KeyError, match="at least 4"):
+        store.get_run(run_id[:3])
+
+
+def test_ambiguous_prefix(store: Store) -> None:
+    ids = [store.record_run("e") for _ in range(40)]
+    prefix = min((a for a in ids for b in ids if a != b and a[0] == b[0]), default=None)
+    assert prefix is not None  # 40 ids over 16 first letters must collide
+    store.conn.execute("UPDATE runs SET id = 'aaaa' || substr(id, 5) WHERE id IN (?, ?)", ids[:2])
+    with pytest.raises(AmbiguousRunError, match="matches 2 runs"):
+        store.get_run("aaaa")
+
+
+def test_finish_unknown_run_raises(store: Store) -> None:
+    with pytest.raises(RunNotFoundError, match="feedface"):
+        store.finish_run("feedface")
+
+
+def test_nested_transaction_rolls_back_inner_only(store: Store) -> None:
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO experiments (name, created_at) VALUES ('outer', 0)")
+        with pytest.raises(RuntimeError):
+            with store.transaction() as inner:
+                inner.execute("INSERT INTO experiments (name, created_at) VALUES ('inner', 0)")
+                raise RuntimeError("undo inner")
+    names = [r[0] for r in store.conn.execute("SELECT name FROM experiments")]
+    assert names == ["outer"]
+
+
+def test_dead_process_runs_become_interrupted(store_dir: Path) -> None:
+    code = (
+        "import os, sys; from mlops_jupyter.store import Store; "
+        f"s = Store.open({str(store_dir)!r}); print(s.create_run('e', name='dies'), flush=True); "
+        "os._exit(0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    run_id = out.stdout.strip()
+    with Store.open(store_dir) as reopened:
+        run = reopened.get_run(run_id)
+        assert run.status == "interrupted"
+        assert run.error == "the process running it exited"
+        live = reopened.create_run("e", name="alive")  # our own process: left running
+        assert reopened.mark_dead_runs_interrupted() == []
+        assert reopened.get_run(live).status == "running"
+
+
+# --------------------------------------------------------------------------- migrations
+def test_older_store_is_migrated(store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Store.open(store_dir) as old:
+        run_id = old.record_run("e", params={"a": 1})
+    v2 = schema.Migration(2, "add notes", "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT);")
+    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, v2))
+    monkeypatch.setattr(schema, "LATEST_VERSION", 2)
+    with Store.open(store_dir) as new:
+        assert new.schema_version == 2
+        assert new.db["notes"].exists()
+        assert new.get_run(run_id).params == {"a": 1}
+
+
+def test_migration_failure_rolls_back(store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    Store.open(store_dir).close()
+    bad = schema.Migration(2, "broken", "CREATE TABLE ok_table (x);\nCREATE TABLE runs (x);")
+    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, bad))
+    monkeypatch.setattr(schema, "LATEST_VERSION", 2)
+    with pytest.raises(StoreError, match=r"migration 2 \(broken\) failed .*already exists"):
+        Store.open(store_dir)
+    conn = sqlite3.connect(store_dir / "store.db")
+    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("1",)
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name='ok_table'").fetchone() is None
+    conn.close()
+
+
+def test_newer_store_is_refused_untouched(store_dir: Path) -> None:
+    Store.open(store_dir).close()
+    conn = sqlite3.connect(store_dir / "store.db")
+    conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    before = file_digest(store_dir / "store.db")
+    with pytest.raises(StoreVersionError, match="schema version 999, newer") as info:
+        Store.open(store_dir)
+    assert str(store_dir / "store.db") in str(info.value)
+    assert file_digest(store_dir / "store.db") == before
+
+
+# ---------------------------------------------------------------------------- bad input
+def test_non_sqlite_file_is_refused_untouched(store_dir: Path) -> None:
+    store_dir.mkdir()
+    db = store_dir / "store.db"
+    db.write_bytes(b"this is a CSV, not a database\n" * 100)
+    before = file_digest(db)
+    with pytest.raises(CorruptStoreError, match="not an SQLite database") as info:
+        Store.open(store_dir)
+    assert str(db) in str(info.value)
+    assert file_digest(db) == before
+    assert sorted(p.name for p in store_dir.iterdir()) == ["store.db"]
+
+
+def test_truncated_store_is_refused_untouched(store_dir: Path) -> None:
+    with Store.open(store_dir) as full:
+        for i in range(300):
+            full.record_run("e", params={f"p{j}": "v" * 50 for j in range(10)})
+        full.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db = store_dir / "store.db"
+    for extra in ("store.db-wal", "store.db-shm"):
+        (store_dir / extra).unlink(missing_ok=True)
+    data = db.read_bytes()
+    assert len(data) > 8192
+    db.write_bytes(data[: len(data) // 2])
+    before = file_digest(db)
+    with pytest.raises(CorruptStoreError, match="truncated") as info:
+        Store.open(store_dir)
+    assert str(db) in str(info.value)
+    assert file_digest(db) == before
+
+
+def test_damaged_pages_give_corrupt_store_error(store_dir: Path) -> None:
+    with Store.open(store_dir) as full:
+        full.record_run("e", params={"a": 1})
+        full.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db = store_dir / "store.db"
+    data = bytearray(db.read_bytes())
+    data[100:4096] = b"\xff" * (4096 - 100)  # wreck the schema page, keep the header
+    db.write_bytes(bytes(data))
+    with pytest.raises(CorruptStoreError, match=str(db)):
+        Store.open(store_dir)
+
+
+def _run_without_dac_override(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` so that file permissions apply even to root (CAP_DAC_OVERRIDE dropped)."""
+    cmd = [sys.executable, "-c", code]
+    if os.geteuid() == 0:
+        cmd = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ})
+
+
+def test_read_only_store_directory_gives_clear_error(store_dir: Path) -> None:
+    with Store.open(store_dir) as s:
+        s.record_run("e")
+        s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    for extra in ("store.db-wal", "store.db-shm"):
+        (store_dir / extra).unlink(missing_ok=True)
+    store_dir.chmod(0o555)
+    try:
+        code = (
+            "from mlops_jupyter import Store\n"
+            "from mlops_jupyter.errors import StorePermissionError\n"
+            f"try:\n    Store.open({str(store_dir)!r})\n"
+            "except StorePermissionError as e:\n    print('ERR', e)\n"
+        )
+        out = _run_without_dac_override(code)
+    finally:
+        store_dir.chmod(0o755)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ERR"), out.stdout + out.stderr
+    assert "read-only" in out.stdout and str(store_dir) in out.stdout
+
+
+def test_uncreatable_store_directory_gives_clear_error(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    try:
+        code = (
+            "from mlops_jupyter import Store\n"
+            f"try:\n    Store.open({str(locked / '.mlops')!r})\n"
+            "except Exception as e:\n    print(type(e).__name__, e)\n"
+        )
+        out = _run_without_dac_override(code)
+    finally:
+        locked.chmod(0o755)
+    assert out.stdout.startswith("StorePermissionError cannot create the store directory"), (
+        out.stdout + out.stderr
+    )
+
+
+# -------------------------------------------------------------------------------- blobs
+def test_blobs_are_content_addressed_and_atomic(store: Store) -> None:
+    digest = store.blobs.put_bytes(b"hello")
+    again = store.blobs.put_bytes(b"hello")
+    path = store.blobs.path(digest)
+    assert digest == again and len(digest) == 64
+    assert path.parent.name == digest[:2] and path.name == digest
+    assert store.blobs.get_bytes(digest) == b"hello"
+    assert [p.name for p in path.parent.iterdir()] == [digest]  # no temp files left
+
+
+def test_blob_from_file(store: Store, tmp_path: Path) -> None:
+    source = tmp_path / "model.bin"
+    source.write_bytes(os.urandom(3 * (1 << 20) + 5))
+    digest = store.blobs.put_file(source)
+    assert store.blobs.get_bytes(digest) == source.read_bytes()
+    assert digest == store.blobs.put_bytes(source.read_bytes())
+
+
+def test_tampered_blob_is_refused(store: Store) -> None:
+    digest = store.blobs.put_bytes(b"trusted model")
+    path = store.blobs.path(digest)
+    path.chmod(0o644)
+    path.write_bytes(b"evil model")
+    with pytest.raises(BlobIntegrityError, match="corrupt") as info:
+        store.blobs.get_bytes(digest)
+    assert str(path) in str(info.value)
+    path.unlink()
+    with pytest.raises(BlobIntegrityError, match="missing"):
+        store.blobs.get_bytes(digest)
+
+
+@pytest.mark.parametrize("bad", ["", "ABC", "../../etc/passwd", "g" * 64, "a" * 63])
+def test_blob_digest_is_validated(store: Store, bad: str) -> None:
+    with pytest.raises(ValueError, match="not a blob digest"):
+        store.blobs.path(bad)
