@@ -21,39 +21,15 @@ def _store(args: argparse.Namespace) -> Any:
     return Store.open(args.store, create=False)
 
 
-def _runs_records(frame: Any) -> list[dict[str, Any]]:
-    from .store.records import json_number
-
-    records = []
-    for row in frame.to_dict(orient="records"):
-        record: dict[str, Any] = {}
-        params: dict[str, Any] = {}
-        metrics: dict[str, Any] = {}
-        for column, value in row.items():
-            if column.startswith("params."):
-                if value is not None:
-                    params[column[7:]] = value
-            elif column.startswith("metrics."):
-                if value == value:  # NaN = metric not logged by this run
-                    metrics[column[8:]] = json_number(float(value))
-            elif column == "started_at":
-                record[column] = value.isoformat()
-            elif column == "duration_s":
-                record[column] = None if value != value else value
-            else:
-                record[column] = value
-        records.append({**record, "params": params, "metrics": metrics})
-    return records
-
-
 def cmd_runs(args: argparse.Namespace) -> int:
+    selection = dict(
+        experiment=args.experiment, status=args.status, limit=args.limit, order_by=args.sort
+    )
     with _store(args) as store:
-        frame = store.runs(
-            experiment=args.experiment, status=args.status, limit=args.limit, order_by=args.sort
-        )
-    if args.json:
-        print(json.dumps(_runs_records(frame), indent=2, ensure_ascii=False))
-        return 0
+        if args.json:
+            print(json.dumps(store.run_summaries(**selection), indent=2, ensure_ascii=False))
+            return 0
+        frame = store.runs(**selection)
     if frame.empty:
         print("no runs" + (f" in experiment {args.experiment!r}" if args.experiment else ""))
         return 0
@@ -124,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--status", choices=["running", "finished", "failed", "interrupted"])
     runs.add_argument("-n", "--limit", type=int, help="at most this many runs")
     runs.add_argument(
-        "--sort", help="sort key: started_at, duration_s, name, status, metrics.KEY or params.KEY; "
-        "prefix - for descending, written --sort=-metrics.accuracy"
+        "--sort",
+        help="sort key: started_at, duration_s, name, status, metrics.KEY or params.KEY; "
+        "prefix - for descending, written --sort=-metrics.accuracy",
     )
     runs.add_argument("--json", action="store_true", help="print JSON instead of a table")
     runs.set_defaults(func=cmd_runs)

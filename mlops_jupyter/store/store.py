@@ -40,6 +40,7 @@ from .records import (
     decode_metric,
     encode_metric,
     encode_param,
+    json_number,
     utc,
 )
 from .schema import LATEST_VERSION
@@ -548,6 +549,55 @@ class Store:
         """
         import pandas as pd
 
+        base, params, metrics = self._select_runs(experiment, status, limit, order_by)
+        ids = [row[0] for row in base]
+        frame = pd.DataFrame(base, columns=RUN_COLUMNS)
+        frame["started_at"] = pd.to_datetime(frame["started_at"], unit="s", utc=True)
+        frame["duration_s"] = frame["duration_s"].astype("float64")
+        extra: dict[str, Any] = {}
+        for key in sorted({k for values in params.values() for k in values}):
+            extra[f"params.{key}"] = pd.Series(
+                [params.get(i, {}).get(key) for i in ids], dtype="object"
+            )
+        for key in sorted({k for values in metrics.values() for k in values}):
+            extra[f"metrics.{key}"] = pd.Series(
+                [metrics.get(i, {}).get(key, float("nan")) for i in ids], dtype="float64"
+            )
+        if extra:
+            frame = pd.concat([frame, pd.DataFrame(extra)], axis=1)
+        return frame
+
+    def run_summaries(
+        self,
+        experiment: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        order_by: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The same selection as :meth:`runs`, as JSON-ready dicts with ``params`` and
+        ``metrics`` sub-dicts holding only what each run logged (NaN as ``"NaN"``)."""
+        base, params, metrics = self._select_runs(experiment, status, limit, order_by)
+        return [
+            {
+                "run_id": run_id,
+                "experiment": exp,
+                "name": name,
+                "status": run_status,
+                "started_at": utc(started).isoformat(),  # type: ignore[union-attr]
+                "duration_s": duration,
+                "params": params.get(run_id, {}),
+                "metrics": {k: json_number(v) for k, v in metrics.get(run_id, {}).items()},
+            }
+            for run_id, exp, name, run_status, started, duration in base
+        ]
+
+    def _select_runs(
+        self,
+        experiment: str | None,
+        status: str | None,
+        limit: int | None,
+        order_by: str | None,
+    ) -> tuple[list[tuple[Any, ...]], dict[str, dict[str, Any]], dict[str, dict[str, float]]]:
         where, args = [], []
         if experiment is not None:
             where.append("e.name = ?")
@@ -570,23 +620,8 @@ class Store:
             args.append(int(limit))
         with self._lock:
             base = self.conn.execute(sql, args).fetchall()
-            ids = [row[0] for row in base]
-            params, metrics = self._values_for(ids)
-        frame = pd.DataFrame(base, columns=RUN_COLUMNS)
-        frame["started_at"] = pd.to_datetime(frame["started_at"], unit="s", utc=True)
-        frame["duration_s"] = frame["duration_s"].astype("float64")
-        extra: dict[str, Any] = {}
-        for key in sorted({k for values in params.values() for k in values}):
-            extra[f"params.{key}"] = pd.Series(
-                [params.get(i, {}).get(key) for i in ids], dtype="object"
-            )
-        for key in sorted({k for values in metrics.values() for k in values}):
-            extra[f"metrics.{key}"] = pd.Series(
-                [metrics.get(i, {}).get(key, float("nan")) for i in ids], dtype="float64"
-            )
-        if extra:
-            frame = pd.concat([frame, pd.DataFrame(extra)], axis=1)
-        return frame
+            params, metrics = self._values_for([row[0] for row in base])
+        return base, params, metrics
 
     def _order_clause(self, order_by: str | None) -> tuple[str, list[Any]]:
         if not order_by:

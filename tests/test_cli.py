@@ -1,0 +1,143 @@
+"""The ``mlops-jupyter`` command, run as a real subprocess against a real store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlops_jupyter import Store
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    return subprocess.run(
+        [sys.executable, "-m", "mlops_jupyter", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def filled(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    store_dir = tmp_path / "proj" / ".mlops"
+    with Store.open(store_dir) as store:
+        ids = {
+            "a": store.record_run(
+                "iris", name="a", started_at=1_700_000_000.0, ended_at=1_700_000_002.0,
+                params={"C": 1.0, "kernel": "rbf"}, metrics={"accuracy": 0.9},
+            ),
+            "b": store.record_run(
+                "iris", name="b", started_at=1_700_000_100.0, ended_at=1_700_000_101.5,
+                params={"C": 10.0}, metrics={"accuracy": 0.95, "f1": float("nan")},
+            ),
+            "c": store.record_run("wine", name="c", started_at=1_700_000_200.0, status="failed",
+                                  error="Traceback\nValueError: bad"),
+        }  # fmt: skip
+    return store_dir, ids
+
+
+def test_runs_json(filled: tuple[Path, dict[str, str]]) -> None:
+    store_dir, ids = filled
+    out = cli("runs", "-e", "iris", "--json", "--store", str(store_dir))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [
+        {
+            "run_id": ids["b"], "experiment": "iris", "name": "b", "status": "finished",
+            "started_at": "2023-11-14T22:15:00+00:00", "duration_s": 1.5,
+            "params": {"C": 10.0}, "metrics": {"accuracy": 0.95, "f1": "NaN"},
+        },
+        {
+            "run_id": ids["a"], "experiment": "iris", "name": "a", "status": "finished",
+            "started_at": "2023-11-14T22:13:20+00:00", "duration_s": 2.0,
+            "params": {"C": 1.0, "kernel": "rbf"}, "metrics": {"accuracy": 0.9},
+        },
+    ]  # fmt: skip
+
+
+def test_runs_table_discovers_store_from_cwd(filled: tuple[Path, dict[str, str]]) -> None:
+    store_dir, ids = filled
+    sub = store_dir.parent / "notebooks"
+    sub.mkdir()
+    out = cli("runs", "--sort=-metrics.accuracy", cwd=sub)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == [
+        "run_id", "experiment", "name", "status", "started_at", "duration_s",
+        "params.C", "params.kernel", "metrics.accuracy", "metrics.f1",
+    ]  # fmt: skip
+    assert [line.split()[0] for line in lines[1:]] == [ids["b"][:8], ids["a"][:8], ids["c"][:8]]
+    assert lines[3].split()[2:4] == ["c", "failed"]
+
+
+def test_store_option_before_command(filled: tuple[Path, dict[str, str]]) -> None:
+    store_dir, _ = filled
+    out = cli("--store", str(store_dir), "runs", "-n", "1", "--json")
+    assert out.returncode == 0, out.stderr
+    assert [r["name"] for r in json.loads(out.stdout)] == ["c"]
+
+
+def test_show_text_and_json(filled: tuple[Path, dict[str, str]]) -> None:
+    store_dir, ids = filled
+    out = cli("show", ids["a"][:6], "--store", str(store_dir))
+    assert out.returncode == 0, out.stderr
+    assert f"run        {ids['a']}" in out.stdout
+    assert "  C = 1.0" in out.stdout and '  kernel = "rbf"' in out.stdout
+    assert "  accuracy = 0.9" in out.stdout
+    failed = cli("show", ids["c"], "--store", str(store_dir))
+    assert "status     failed" in failed.stdout and "  ValueError: bad" in failed.stdout
+    data = json.loads(cli("show", ids["b"], "--json", "--store", str(store_dir)).stdout)
+    assert data["run_id"] == ids["b"] and data["params"] == {"C": 10.0}
+    assert data["metrics"] == {"accuracy": 0.95, "f1": "NaN"}
+    assert data["started_at"] == "2023-11-14T22:15:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["show", "abcdef12"], "no run with id 'abcdef12'"),
+        (["runs", "--sort", "nonsense"], "cannot order runs by 'nonsense'"),
+    ],
+)
+def test_errors_go_to_stderr_with_exit_1(
+    filled: tuple[Path, dict[str, str]], args: list[str], message: str
+) -> None:
+    store_dir, _ = filled
+    out = cli(*args, "--store", str(store_dir))
+    assert out.returncode == 1
+    assert out.stdout == ""
+    assert out.stderr.startswith("mlops-jupyter: error: ") and message in out.stderr
+
+
+def test_missing_store_is_an_error_not_a_new_store(tmp_path: Path) -> None:
+    out = cli("runs", cwd=tmp_path)
+    assert out.returncode == 1
+    assert "no mlops-jupyter store at" in out.stderr
+    assert not (tmp_path / ".mlops").exists()
+
+
+def test_corrupt_store_is_reported(tmp_path: Path) -> None:
+    (tmp_path / ".mlops").mkdir()
+    (tmp_path / ".mlops" / "store.db").write_text("not a database")
+    out = cli("runs", cwd=tmp_path)
+    assert out.returncode == 1
+    assert "is not an SQLite database" in out.stderr
+
+
+def test_usage_error_exit_2_and_version() -> None:
+    assert cli("frobnicate").returncode == 2
+    version = cli("--version")
+    assert version.stdout.strip() == f"mlops-jupyter {__import__('mlops_jupyter').__version__}"
+
+
+def test_empty_store_says_so(tmp_path: Path) -> None:
+    Store.open(tmp_path / ".mlops").close()
+    out = cli("runs", "-e", "nothing", cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.strip() == "no runs in experiment 'nothing'"
