@@ -388,7 +388,7 @@ def test_non_sqlite_file_is_refused_untouched(store_dir: Path) -> None:
 
 def test_truncated_store_is_refused_untouched(store_dir: Path) -> None:
     with Store.open(store_dir) as full:
-        for i in range(300):
+        for _ in range(300):
             full.record_run("e", params={f"p{j}": "v" * 50 for j in range(10)})
         full.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db = store_dir / "store.db"
