@@ -422,8 +422,9 @@ class Store:
                 rows,
             )
         if metrics:
-            items = metrics.items() if isinstance(metrics, Mapping) else None
-            triples = ((k, v, 0) for k, v in items) if items is not None else metrics
+            triples: Iterable[tuple[str, Any, int]] = (
+                [(k, v, 0) for k, v in metrics.items()] if isinstance(metrics, Mapping) else metrics
+            )
             conn.executemany(
                 "INSERT OR REPLACE INTO metrics (run_id, key, step, value, flag, timestamp) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -598,7 +599,8 @@ class Store:
         limit: int | None,
         order_by: str | None,
     ) -> tuple[list[tuple[Any, ...]], dict[str, dict[str, Any]], dict[str, dict[str, float]]]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if experiment is not None:
             where.append("e.name = ?")
             args.append(experiment)
