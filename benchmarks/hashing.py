@@ -1,0 +1,152 @@
+"""Benchmark: hash_data against a memory copy, raw BLAKE3, pandas and MLflow, side by side.
+
+    python benchmarks/hashing.py            # full sizes, writes the table into benchmarks/README.md
+    python benchmarks/hashing.py --quick    # small sizes, prints only (a smoke run)
+
+Workloads: a 1 GiB float64 frame (16 columns), and a 1,000,000-row frame with a ~100 MB string
+column in pandas' default string dtype and in object dtype. Every figure is the best of three
+runs, except MLflow's digest (one run: it is slow).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import blake3
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import best_of, cli_main, machine, table  # noqa: E402
+
+from mlops_jupyter import hash_data  # noqa: E402
+
+
+@dataclass
+class Workload:
+    name: str
+    frame: pd.DataFrame
+    raw: np.ndarray  # the data bytes, contiguous, for the copy and raw BLAKE3 references
+
+
+def numeric_workload(nbytes: int) -> Workload:
+    rows = nbytes // (16 * 8)
+    values = np.random.default_rng(0).random((16, rows)).T  # one consolidated block
+    frame = pd.DataFrame(values, columns=[f"f{i}" for i in range(16)])
+    raw = np.ascontiguousarray(values.T).view(np.uint8).reshape(-1)
+    return Workload(f"numeric {nbytes / 2**30:.2g} GiB, 16 float64 columns", frame, raw)
+
+
+def string_workloads(rows: int) -> list[Workload]:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(50, 150, rows)
+    alphabet = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz0123456789 ", dtype=np.uint8)
+    text = alphabet[rng.integers(0, alphabet.size, int(lengths.sum()))].tobytes().decode()
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    values = [text[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+    raw = np.frombuffer(text.encode(), dtype=np.uint8)
+    mb = raw.nbytes / 1e6
+    return [
+        Workload(
+            f"strings {rows:,} rows, {mb:.0f} MB, default dtype",
+            pd.DataFrame({"text": pd.Series(values)}),
+            raw,
+        ),
+        Workload(
+            f"strings {rows:,} rows, {mb:.0f} MB, object dtype",
+            pd.DataFrame({"text": pd.Series(values, dtype=object)}),
+            raw,
+        ),
+    ]
+
+
+def memory_copy(raw: np.ndarray) -> Callable[[], object]:
+    target = np.empty_like(raw)
+    target.fill(1)  # touched, so page faults are not measured
+
+    def copy() -> None:
+        np.copyto(target, raw)
+
+    return copy
+
+
+def raw_blake3(raw: np.ndarray, threads: int) -> Callable[[], object]:
+    return lambda: blake3.blake3(raw, max_threads=threads).digest()
+
+
+def mlflow_digest() -> Callable[[pd.DataFrame], str] | None:
+    try:
+        import logging
+
+        import mlflow.data  # noqa: F401
+
+        logging.getLogger("mlflow").setLevel(logging.ERROR)
+        from mlflow.data.pandas_dataset import from_pandas
+    except ImportError:
+        return None
+    return lambda frame: from_pandas(frame).digest
+
+
+def run(quick: bool) -> str:
+    numeric_bytes = (64 << 20) if quick else (1 << 30)
+    string_rows = 50_000 if quick else 1_000_000
+    workloads = [numeric_workload(numeric_bytes), *string_workloads(string_rows)]
+    digest = mlflow_digest()
+    rows_out: list[list[str]] = []
+    for work in workloads:
+        n_rows = len(work.frame)
+        size = work.raw.nbytes
+        print(f"\n{work.name}", flush=True)
+        copy_s = best_of(memory_copy(work.raw))
+        candidates: list[tuple[str, Callable[[], object], str, int]] = [
+            ("memory copy (np.copyto)", memory_copy(work.raw), "-", 3),
+            ("BLAKE3 of the raw bytes, 1 thread", raw_blake3(work.raw, 1), "-", 3),
+            ("BLAKE3 of the raw bytes, all cores", raw_blake3(work.raw, -1), "-", 3),
+            ("**hash_data** (mlops-jupyter)", lambda w=work: hash_data(w.frame), "all", 3),
+            (
+                "pandas hash_pandas_object",
+                lambda w=work: pd.util.hash_pandas_object(w.frame).to_numpy(),
+                "all",
+                3,
+            ),
+        ]
+        if digest is not None:
+            covered = f"first {min(n_rows, 10_000):,}"
+            candidates.append(("MLflow dataset digest", lambda w=work: digest(w.frame), covered, 1))
+        for label, fn, covered, repeat in candidates:
+            seconds = copy_s if label.startswith("memory copy") else best_of(fn, repeat)
+            rate = size / seconds / 1e9
+            rows_out.append(
+                [
+                    work.name,
+                    label,
+                    f"{seconds * 1000:,.1f} ms",
+                    f"{rate:,.2f} GB/s",
+                    f"{seconds / copy_s:,.1f}x",
+                    covered if covered != "all" else f"all {n_rows:,}",
+                ]
+            )
+            print(f"  {label:40s} {seconds * 1000:10.1f} ms {rate:8.2f} GB/s", flush=True)
+    if digest is None:
+        print("\n(MLflow not installed: pip install -e '.[bench]' to add its digest)")
+    header = ["workload", "method", "time", "throughput", "vs copy", "rows covered"]
+    return (
+        f"Machine: {machine()}. numpy {np.__version__}, pandas {pd.__version__}, "
+        f"blake3 {blake3.__version__}.\n\n"
+        "Throughput is the data bytes (the float64 values; the UTF-8 text) divided by the time. "
+        "Best of 3 runs; MLflow one run.\n\n" + table(header, rows_out)
+    )
+
+
+def main() -> None:
+    cli_main(__doc__, "hashing", run, quick_help="small sizes, print only")
+
+
+if __name__ == "__main__":
+    main()

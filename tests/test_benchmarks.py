@@ -1,0 +1,41 @@
+"""The benchmark scripts keep running (small sizes; figures come from full runs, not tests)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("script", "expected_rows"),
+    [
+        ("hashing.py", ["**hash_data** (mlops-jupyter)", "memory copy (np.copyto)"]),
+        ("store_writes.py", ["raw sqlite3, executemany", "tracked cell"]),
+    ],
+)
+def test_benchmark_quick_run(script: str, expected_rows: list[str]) -> None:
+    before = (BENCH / "README.md").read_text(encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(BENCH / script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Machine:" in result.stdout
+    for row in expected_rows:
+        assert row in result.stdout
+    assert (BENCH / "README.md").read_text(encoding="utf-8") == before  # --quick never writes
+
+
+def test_benchmark_readme_has_results_from_a_full_run() -> None:
+    text = (BENCH / "README.md").read_text(encoding="utf-8")
+    for section in ("hashing", "store-writes"):
+        body = text.split(f"<!-- {section}:begin -->")[1].split(f"<!-- {section}:end -->")[0]
+        assert "Machine:" in body and "| " in body, f"{section} table missing: run the benchmark"
