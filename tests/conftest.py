@@ -48,3 +48,16 @@ def skip_or_fail(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI is set, so this is an error, not a skip)")
     pytest.skip(reason)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """Attach the log of any real Jupyter server a failed test used (see server_helpers)."""
+    report = yield
+    if report.failed:
+        from server_helpers import RunningServer
+
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, RunningServer):
+                report.sections.append((f"jupyter server log ({value.url})", value.log()))
+    return report

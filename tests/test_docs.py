@@ -68,3 +68,21 @@ def test_exactly_two_setup_commands() -> None:
 
 def test_changelog_mentions_this_version() -> None:
     assert (REPO / "CHANGELOG.md").read_text().startswith("# Changelog")
+
+
+def test_readme_images_exist() -> None:
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README)
+    assert images, "the README tour shows screenshots"
+    for image in images:
+        assert (REPO / image).is_file(), image
+
+
+def test_readme_hash_example_is_true() -> None:
+    from sklearn.datasets import load_breast_cancer
+
+    import mlops_jupyter as mj
+
+    shown = re.search(r">>> mj.hash_data\(X\)\n'(mj1-blake3:[0-9a-f]{64})'", README)
+    assert shown is not None
+    X, _ = load_breast_cancer(return_X_y=True, as_frame=True)
+    assert mj.hash_data(X) == shown.group(1)

@@ -15,7 +15,7 @@ import numpy as np
 
 from .hash_frames import FrameWriter
 
-CHUNK_BYTES = 64 << 20
+CHUNK_BYTES = 16 << 20  # bounds copies; small enough to pipeline NaN scans with hashing
 
 
 def numpy_array(w: FrameWriter, arr: np.ndarray) -> None:

@@ -14,7 +14,8 @@ import decimal
 import json
 import math
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import blake3
@@ -26,6 +27,7 @@ _META = b"M"
 _BUFFER = b"B"
 _U64 = struct.Struct("<Q")
 _FLUSH_AT = 1 << 20
+PREFETCH_BYTES = 32 << 20  # below this a worker thread costs more than it saves
 
 
 class FrameWriter:
@@ -46,7 +48,7 @@ class FrameWriter:
         self._small(_BUFFER + _U64.pack(total))
         self._flush()
         seen = 0
-        for piece in pieces:
+        for piece in _prefetched(pieces) if total >= PREFETCH_BYTES else pieces:
             view = memoryview(piece).cast("B")
             seen += view.nbytes
             if view.nbytes:
@@ -84,6 +86,21 @@ class FrameWriter:
         if self._pending:
             self._hasher.update(self._pending)
             self._pending = bytearray()
+
+
+def _prefetched(pieces: Iterable[Any]) -> Iterator[Any]:
+    """Produce the next piece (canonicalising it: NaN scan, copies) in a worker thread while the
+    caller hashes the current one. numpy and BLAKE3 release the GIL, so the two overlap."""
+    iterator = iter(pieces)
+    end = object()
+    with ThreadPoolExecutor(1, thread_name_prefix="mlops-jupyter-hash") as pool:
+        upcoming = pool.submit(next, iterator, end)
+        while True:
+            piece = upcoming.result()
+            if piece is end:
+                return
+            upcoming = pool.submit(next, iterator, end)
+            yield piece
 
 
 def is_missing(value: Any) -> bool:
