@@ -65,10 +65,14 @@ def test_discovery_explicit_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_discovery_never_leaves_the_root(tmp_path: Path) -> None:
-    (tmp_path / ".mlops").mkdir()  # above the root: must not be found
     root = tmp_path / "root"
     (root / "nb").mkdir(parents=True)
     assert find_store_dir(root / "nb", root=root) == (root / "nb" / ".mlops").resolve()
+    # the kernel would use a store above the root: refused by name, never swapped for another
+    (tmp_path / ".mlops").mkdir()
+    above = str((tmp_path / ".mlops").resolve())
+    with pytest.raises(StorePermissionError, match=f"is {above}, outside the server root"):
+        find_store_dir(root / "nb", root=root)
     with pytest.raises(StorePermissionError, match="outside the server root"):
         find_store_dir(tmp_path, root=root)
     with pytest.raises(StorePermissionError, match="outside the server root"):

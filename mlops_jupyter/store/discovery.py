@@ -3,7 +3,8 @@
 Explicit path (argument, ``MLOPS_JUPYTER_STORE``, config) wins; otherwise the nearest ``.mlops/``
 walking up from the start directory; otherwise a new ``.mlops/`` at the git root when inside a git
 work tree; otherwise ``.mlops/`` in the start directory. With ``root`` given (the server's root
-directory) the search never leaves it and the result is refused if it lies outside.
+directory) the rule is the same -- so the server names the store the kernel will really use --
+and a result outside the root is refused rather than replaced by another store.
 """
 
 from __future__ import annotations
@@ -57,10 +58,18 @@ def find_store_dir(
     if root_path is not None and not _within(here, root_path):
         raise StorePermissionError(f"{here} is outside the server root {root_path}")
 
+    found = _discover(here)
+    if root_path is not None and not _within(found, root_path):
+        raise StorePermissionError(
+            f"the store for {here} is {found}, outside the server root {root_path}; start the "
+            "server higher up, or set MLOPS_JUPYTER_STORE to a store inside the root"
+        )
+    return found
+
+
+def _discover(here: Path) -> Path:
     git_root: Path | None = None
     for directory in (here, *here.parents):
-        if root_path is not None and not _within(directory, root_path):
-            break
         candidate = directory / STORE_DIRNAME
         if (candidate / DB_FILENAME).is_file() or candidate.is_dir():
             return candidate

@@ -1,0 +1,205 @@
+"""Instrument a cell's AST so that a run sees what the cell fitted, predicted and scored.
+
+Calls such as ``model.fit(X, y)``, ``model.predict(X)``, ``model.score(X, y)`` and metric
+functions (``accuracy_score(y, p)``, ``cross_validate(...)``) get *taps*: tiny functions that
+record the receiver, the arguments or the result and hand them back unchanged. A tap returns
+before the user's call runs, so an exception inside the user's code has no extra frame in its
+traceback; locations are copied from the original nodes, so line numbers do not move.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any
+
+TAPS = "__mlops_jupyter_taps__"
+FIT_METHODS = frozenset({"fit", "fit_transform", "fit_predict"})
+EVAL_METHODS = frozenset(
+    {"predict", "predict_proba", "predict_log_proba", "decision_function", "score"}
+)
+_METRIC_SUFFIXES = ("_score", "_error", "_loss", "_deviance")
+_METRIC_NAMES = frozenset(
+    {"log_loss", "classification_report", "cross_validate", "cross_val_score", "hinge_loss"}
+)
+
+
+def is_metric_function_name(name: str) -> bool:
+    """Whether a called name looks like a scikit-learn metric (checked again at run time)."""
+    return name in _METRIC_NAMES or name.endswith(_METRIC_SUFFIXES)
+
+
+@dataclass
+class CallSite:
+    """One instrumented call in the cell source."""
+
+    site: int
+    kind: str  # "fit" | "eval" | "metric"
+    method: str  # fit / predict / score / the metric function's name
+    line: int
+    receiver_name: str | None  # source text of the receiver (``model``), if any
+    arg_names: dict[int | str, str]  # source text of each argument
+    assigned_to: str | None  # ``acc`` in ``acc = accuracy_score(...)``
+
+
+@dataclass
+class CallRecord:
+    """What a call site saw at run time (the last call wins, e.g. in a loop)."""
+
+    receiver: Any = None
+    function: Any = None
+    args: dict[int | str, Any] = field(default_factory=dict)
+    result: Any = None
+    has_result: bool = False
+    calls: int = 0
+
+
+class Taps:
+    """The object the instrumented code calls; it only stores references.
+
+    It stays in the user namespace between runs (a generator made in a tracked cell may run
+    later); while no run is active it records nothing.
+    """
+
+    def __init__(self) -> None:
+        self.records: dict[int, CallRecord] = {}
+        self.active = False
+
+    def start(self) -> None:
+        self.records = {}
+        self.active = True
+
+    def stop(self) -> dict[int, CallRecord]:
+        records, self.records, self.active = self.records, {}, False
+        return records
+
+    def _record(self, site: int) -> CallRecord:
+        if not self.active:
+            return CallRecord()  # discarded
+        record = self.records.get(site)
+        if record is None:
+            record = self.records[site] = CallRecord()
+        return record
+
+    def recv(self, site: int, obj: Any) -> Any:
+        record = self._record(site)
+        record.receiver = obj
+        record.calls += 1
+        return obj
+
+    def func(self, site: int, fn: Any) -> Any:
+        record = self._record(site)
+        record.function = fn
+        record.calls += 1
+        return fn
+
+    def arg(self, site: int, key: int | str, value: Any) -> Any:
+        self._record(site).args[key] = value
+        return value
+
+    def result(self, site: int, value: Any) -> Any:
+        record = self._record(site)
+        record.result = value
+        record.has_result = True
+        return value
+
+
+def _name_of(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
+
+
+def _source(node: ast.AST, limit: int = 80) -> str:
+    text = ast.unparse(node)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Instrumenter(ast.NodeTransformer):
+    def __init__(self) -> None:
+        self.sites: list[CallSite] = []
+        self._assigned: dict[int, str] = {}
+
+    def _tap(self, method: str, site: int, *args: ast.expr, like: ast.AST) -> ast.Call:
+        call = ast.Call(
+            func=ast.Attribute(
+                value=ast.Name(id=TAPS, ctx=ast.Load()), attr=method, ctx=ast.Load()
+            ),
+            args=[ast.Constant(site), *args],
+            keywords=[],
+        )
+        return ast.copy_location(call, like)
+
+    def _skip(self, node: ast.AST) -> ast.AST:
+        """Function, class and lambda bodies run later, maybe outside any run: left alone."""
+        return node
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = visit_ClassDef = _skip
+
+    def visit_Assign(self, node: ast.Assign) -> ast.AST:
+        if len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            self._assigned[id(node.value)] = node.targets[0].id
+        return self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        assigned = self._assigned.get(id(node))
+        self.generic_visit(node)  # inner calls first: X.fit(...).predict(...) taps both
+        func = node.func
+        method = _name_of(func)
+        if method is None:
+            return node
+        if isinstance(func, ast.Attribute) and method in FIT_METHODS | EVAL_METHODS:
+            kind = "fit" if method in FIT_METHODS else "eval"
+        elif is_metric_function_name(method):
+            kind = "metric"
+        else:
+            return node
+        site = len(self.sites)
+        receiver_name = _source(func.value) if isinstance(func, ast.Attribute) else None
+        arg_names: dict[int | str, str] = {}
+        new_args: list[ast.expr] = []
+        for index, arg in enumerate(node.args):
+            if isinstance(arg, ast.Starred):
+                new_args.append(arg)
+                continue
+            arg_names[index] = _source(arg)
+            new_args.append(self._tap("arg", site, ast.Constant(index), arg, like=arg))
+        new_keywords = []
+        for keyword in node.keywords:
+            if keyword.arg is None:  # **kwargs
+                new_keywords.append(keyword)
+                continue
+            arg_names[keyword.arg] = _source(keyword.value)
+            tapped = self._tap("arg", site, ast.Constant(keyword.arg), keyword.value, like=keyword)
+            new_keywords.append(
+                ast.copy_location(ast.keyword(arg=keyword.arg, value=tapped), keyword)
+            )
+        if kind == "metric":
+            new_func: ast.expr = self._tap("func", site, func, like=func)
+        else:
+            assert isinstance(func, ast.Attribute)
+            receiver = self._tap("recv", site, func.value, like=func.value)
+            new_func = ast.copy_location(
+                ast.Attribute(value=receiver, attr=func.attr, ctx=ast.Load()), func
+            )
+        new_call: ast.expr = ast.copy_location(
+            ast.Call(func=new_func, args=new_args, keywords=new_keywords), node
+        )
+        if kind == "metric" or method == "score":
+            new_call = self._tap("result", site, new_call, like=node)
+        self.sites.append(
+            CallSite(site, kind, method, node.lineno, receiver_name, arg_names, assigned)
+        )
+        return new_call
+
+
+def instrument(tree: ast.Module) -> tuple[ast.Module, list[CallSite]]:
+    """Return the instrumented tree (a new tree; ``tree`` is untouched) and its call sites."""
+    import copy
+
+    instrumenter = _Instrumenter()
+    new_tree = instrumenter.visit(copy.deepcopy(tree))
+    ast.fix_missing_locations(new_tree)
+    return new_tree, instrumenter.sites
