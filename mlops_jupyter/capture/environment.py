@@ -41,7 +41,7 @@ def environment() -> dict[str, Any]:
 
             packages: dict[str, str] = {}
             for dist in metadata.distributions():
-                name = dist.metadata.get("Name")
+                name = dist.metadata["Name"]
                 if name:
                     packages[name.lower().replace("_", "-")] = dist.version
             _environment = {
