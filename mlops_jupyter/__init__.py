@@ -12,6 +12,17 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from .api import (
+        explain,
+        log_data,
+        log_metric,
+        log_metrics,
+        log_model,
+        log_param,
+        log_params,
+        start_run,
+        wait,
+    )
     from .capture.hashing import hash_data
     from .errors import (
         BlobIntegrityError,
@@ -34,6 +45,15 @@ __all__ = [
     "StoreVersionError",
     "BlobIntegrityError",
     "RunNotFoundError",
+    "start_run",
+    "log_param",
+    "log_params",
+    "log_metric",
+    "log_metrics",
+    "log_data",
+    "log_model",
+    "explain",
+    "wait",
 ]
 
 _LAZY = {
@@ -46,6 +66,15 @@ _LAZY = {
     "StoreVersionError": ".errors",
     "BlobIntegrityError": ".errors",
     "RunNotFoundError": ".errors",
+    "start_run": ".api",
+    "log_param": ".api",
+    "log_params": ".api",
+    "log_metric": ".api",
+    "log_metrics": ".api",
+    "log_data": ".api",
+    "log_model": ".api",
+    "explain": ".api",
+    "wait": ".api",
 }
 
 
@@ -60,6 +89,19 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext mlops_jupyter``: register ``%%track`` and ``%runs``."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .magics import unload_ipython_extension as unload
+
+    unload(ipython)
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

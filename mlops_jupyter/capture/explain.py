@@ -110,6 +110,7 @@ def explain(
         import shap
     except ImportError as exc:
         return ExplanationResult("unsupported", f"shap is not installed ({exc})")
+    model = getattr(model, "best_estimator_", model)  # a fitted search: its best model
     background = X if background is None else background
     sample = _rows(X, max_rows)
     back = _rows(background, MAX_BACKGROUND)

@@ -40,6 +40,8 @@ class CallSite:
     receiver_name: str | None  # source text of the receiver (``model``), if any
     arg_names: dict[int | str, str]  # source text of each argument
     assigned_to: str | None  # ``acc`` in ``acc = accuracy_score(...)``
+    is_result: bool = False  # assigned to a name, or a top-level expression statement
+    in_loop: bool = False  # inside a for/while body or a comprehension
 
 
 @dataclass
@@ -121,6 +123,8 @@ class _Instrumenter(ast.NodeTransformer):
     def __init__(self) -> None:
         self.sites: list[CallSite] = []
         self._assigned: dict[int, str] = {}
+        self._results: set[int] = set()
+        self._loops = 0
 
     def _tap(self, method: str, site: int, *args: ast.expr, like: ast.AST) -> ast.Call:
         call = ast.Call(
@@ -141,13 +145,37 @@ class _Instrumenter(ast.NodeTransformer):
     def visit_Assign(self, node: ast.Assign) -> ast.AST:
         if len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             self._assigned[id(node.value)] = node.targets[0].id
+            self._results.add(id(node.value))
         return self.generic_visit(node)
+
+    def visit_Expr(self, node: ast.Expr) -> ast.AST:
+        if not self._loops:
+            self._results.add(id(node.value))
+        return self.generic_visit(node)
+
+    def _loop(self, node: ast.AST) -> ast.AST:
+        self._loops += 1
+        try:
+            return self.generic_visit(node)
+        finally:
+            self._loops -= 1
+
+    visit_For = visit_AsyncFor = visit_While = _loop
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _loop
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         assigned = self._assigned.get(id(node))
-        self.generic_visit(node)  # inner calls first: X.fit(...).predict(...) taps both
+        is_result = id(node) in self._results
         func = node.func
         method = _name_of(func)
+        # names from the source as written, before inner calls get their own taps
+        receiver_name = _source(func.value) if isinstance(func, ast.Attribute) else None
+        arg_names: dict[int | str, str] = {
+            i: _source(a) for i, a in enumerate(node.args) if not isinstance(a, ast.Starred)
+        }
+        arg_names.update({k.arg: _source(k.value) for k in node.keywords if k.arg is not None})
+        self.generic_visit(node)  # inner calls first: X.fit(...).predict(...) taps both
+        func = node.func
         if method is None:
             return node
         if isinstance(func, ast.Attribute) and method in FIT_METHODS | EVAL_METHODS:
@@ -157,21 +185,17 @@ class _Instrumenter(ast.NodeTransformer):
         else:
             return node
         site = len(self.sites)
-        receiver_name = _source(func.value) if isinstance(func, ast.Attribute) else None
-        arg_names: dict[int | str, str] = {}
         new_args: list[ast.expr] = []
         for index, arg in enumerate(node.args):
             if isinstance(arg, ast.Starred):
                 new_args.append(arg)
                 continue
-            arg_names[index] = _source(arg)
             new_args.append(self._tap("arg", site, ast.Constant(index), arg, like=arg))
         new_keywords = []
         for keyword in node.keywords:
             if keyword.arg is None:  # **kwargs
                 new_keywords.append(keyword)
                 continue
-            arg_names[keyword.arg] = _source(keyword.value)
             tapped = self._tap("arg", site, ast.Constant(keyword.arg), keyword.value, like=keyword)
             new_keywords.append(
                 ast.copy_location(ast.keyword(arg=keyword.arg, value=tapped), keyword)
@@ -190,7 +214,17 @@ class _Instrumenter(ast.NodeTransformer):
         if kind == "metric" or method == "score":
             new_call = self._tap("result", site, new_call, like=node)
         self.sites.append(
-            CallSite(site, kind, method, node.lineno, receiver_name, arg_names, assigned)
+            CallSite(
+                site,
+                kind,
+                method,
+                node.lineno,
+                receiver_name,
+                arg_names,
+                assigned,
+                is_result=is_result,
+                in_loop=self._loops > 0,
+            )
         )
         return new_call
 

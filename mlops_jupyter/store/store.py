@@ -503,6 +503,47 @@ class Store:
             )
         return digest
 
+    def record_explanation(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        reason: str | None = None,
+        explainer: str | None = None,
+        feature_names: list[str] | None = None,
+        classes: list[Any] | None = None,
+        mean_abs: Any = None,
+        base_values: Any = None,
+        n_rows: int | None = None,
+        matrix: bytes | None = None,
+    ) -> None:
+        """Store a run's explanation (replacing a pending one); the SHAP matrix goes to a blob."""
+        digest = self.blobs.put_bytes(matrix) if matrix is not None else None
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM explanations WHERE run_id = ?", (run_id,))
+            conn.execute(
+                "INSERT INTO explanations (run_id, status, reason, explainer, feature_names, "
+                "classes, mean_abs, base_values, n_rows, blob, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    status,
+                    reason,
+                    explainer,
+                    _json(feature_names),
+                    _json(classes),
+                    _json(mean_abs),
+                    _json(base_values),
+                    n_rows,
+                    digest,
+                    time.time(),
+                ),
+            )
+
+    def has_dataset(self, digest: str) -> bool:
+        """Whether a data snapshot with this hash is already stored (its profile too)."""
+        return bool(self._read("SELECT 1 FROM datasets WHERE hash = ?", (digest,)))
+
     def mark_dead_runs_interrupted(self) -> list[str]:
         """Runs left ``running`` by a process of this host that no longer exists -> interrupted."""
         host = socket.gethostname()

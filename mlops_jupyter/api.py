@@ -1,0 +1,115 @@
+"""The Python API for scripts and for use inside a tracked cell.
+
+Inside a ``%%track`` cell, ``log_metric`` & co. add to the cell's run. In a script::
+
+    with mlops_jupyter.start_run(experiment="churn", name="baseline") as run:
+        model.fit(X, y)
+        run.log_params(model.get_params())
+        run.log_metric("accuracy", model.score(X_test, y_test))
+        run.log_data(X, role="train", name="X")
+        run.log_model(model)
+        run.explain(model, X_test)
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from .tracker import RunContext, Tracker, TrackOptions, UsageError
+
+_lock = threading.Lock()
+_default: Tracker | None = None
+
+
+def default_tracker() -> Tracker:
+    """The process-wide tracker (the kernel's, or a script's), created on first use."""
+    global _default
+    with _lock:
+        if _default is None:
+            _default = Tracker()
+        return _default
+
+
+def active_run() -> RunContext:
+    """The run of the executing ``%%track`` cell or ``start_run`` block."""
+    run = default_tracker().current
+    if run is None:
+        raise UsageError(
+            "no active run: call this inside a %%track cell or a `with start_run(...)` block"
+        )
+    return run
+
+
+@contextmanager
+def start_run(
+    experiment: str = "default",
+    name: str | None = None,
+    *,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    shap: bool = True,
+    shap_rows: int = 200,
+) -> Iterator[RunContext]:
+    """Record a run from a script; an exception in the block marks it ``failed`` and propagates."""
+    tracker = default_tracker()
+    options = TrackOptions(
+        experiment=experiment,
+        name=name,
+        params=dict(params or {}),
+        tags=dict(tags or {}),
+        shap=shap,
+        shap_rows=shap_rows,
+    )
+    source = None
+    script: str | None = getattr(sys.modules.get("__main__"), "__file__", None)
+    if script:
+        try:
+            with open(script, encoding="utf-8") as handle:
+                source = handle.read()
+        except OSError:
+            source = None
+    ctx = tracker.begin(options, source=source, notebook_path=script)
+    try:
+        yield ctx
+    except BaseException as exc:
+        tracker.finish(ctx, error=exc)
+        raise
+    tracker.finish(ctx)
+
+
+def log_param(key: str, value: Any) -> None:
+    active_run().log_param(key, value)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    active_run().log_params(params)
+
+
+def log_metric(key: str, value: Any, step: int | None = None) -> None:
+    """Log a metric on the active run; without ``step``, each call appends the next step."""
+    active_run().log_metric(key, value, step)
+
+
+def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
+    active_run().log_metrics(metrics, step)
+
+
+def log_data(obj: Any, role: str = "train", name: str | None = None) -> None:
+    active_run().log_data(obj, role, name)
+
+
+def log_model(model: Any) -> None:
+    active_run().log_model(model)
+
+
+def explain(model: Any, X: Any) -> None:
+    active_run().explain(model, X)
+
+
+def wait(timeout: float | None = None) -> bool:
+    """Block until pending SHAP explanations are stored (False if ``timeout`` ran out)."""
+    return default_tracker().wait(timeout)

@@ -1,0 +1,630 @@
+"""Run lifecycle: open a run, gather what the cell (or script) did, commit it in one write.
+
+Plain Python: the IPython adapter (``magics.py``) and the script API (``start_run``) both
+drive a :class:`Tracker`. Every capture step is guarded: a failure is recorded on the run
+(``capture_errors``) and never raised into the user's code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import threading
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .capture.cell_source import CellSource, is_metric_name
+from .capture.estimators import class_name, estimator_params, is_estimator, is_predictor, is_search
+from .capture.instrument import CallRecord, CallSite
+from .capture.metric_values import metric_base_name, metrics_from, scalar
+from .summary import RunSummary
+
+if TYPE_CHECKING:
+    from .store import Store
+    from .store.records import DatasetLink
+
+DATA_KEYWORDS = frozenset({"X", "y", "x", "Y", "y_true", "y_pred", "y_score", "y_prob", "X_test"})
+
+
+class UsageError(ValueError):
+    """Bad ``%%track`` options or API use (the message says what to change)."""
+
+
+@dataclass
+class TrackOptions:
+    """The options of ``%%track`` (and of ``start_run``)."""
+
+    experiment: str | None = None
+    name: str | None = None
+    data: list[str] = field(default_factory=list)
+    model: str | None = None
+    metrics: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    shap: bool = True
+    shap_rows: int = 200
+    quiet: bool = False
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse would exit the kernel
+        raise UsageError(f"%%track: {message}")
+
+
+def _parser() -> _Parser:
+    p = _Parser(prog="%%track", add_help=False)
+    p.add_argument("-e", "--experiment")
+    p.add_argument("-n", "--name")
+    p.add_argument("--data", action="append", default=[])
+    p.add_argument("--model")
+    p.add_argument("--metric", action="append", default=[])
+    p.add_argument("--param", action="append", default=[])
+    p.add_argument("--tag", action="append", default=[])
+    p.add_argument("--no-shap", action="store_true")
+    p.add_argument("--shap-rows", type=int, default=200)
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def _pairs(items: list[str], option: str, parse_values: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"%%track: {option} takes KEY=VALUE, got {item!r}")
+        if parse_values:
+            try:
+                out[key] = json.loads(value)
+            except ValueError:
+                out[key] = value
+        else:
+            out[key] = value
+    return out
+
+
+def parse_options(line: str) -> TrackOptions:
+    """Parse the ``%%track`` line (everything after the magic's name)."""
+    try:
+        argv = shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"%%track: {exc}") from None
+    args = _parser().parse_args(argv)
+    if args.shap_rows < 1:
+        raise UsageError("%%track: --shap-rows must be at least 1")
+
+    def names(values: list[str]) -> list[str]:
+        return [n.strip() for v in values for n in v.split(",") if n.strip()]
+
+    return TrackOptions(
+        experiment=args.experiment,
+        name=args.name,
+        data=names(args.data),
+        model=args.model,
+        metrics=names(args.metric),
+        params=_pairs(args.param, "--param", True),
+        tags=_pairs(args.tag, "--tag", False),
+        shap=not args.no_shap,
+        shap_rows=args.shap_rows,
+        quiet=args.quiet,
+    )
+
+
+@dataclass
+class RunContext:
+    """An open run: what the API logged so far, and what went wrong while capturing."""
+
+    run_id: str
+    experiment: str
+    options: TrackOptions
+    started_at: float
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: list[tuple[str, Any, int]] = field(default_factory=list)
+    data: list[tuple[Any, str, str]] = field(default_factory=list)  # (object, role, variable)
+    model: Any = None
+    explain_on: Any = None
+    capture_errors: list[dict[str, str]] = field(default_factory=list)
+    _steps: dict[str, int] = field(default_factory=dict)
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.params[str(key)] = value
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        for key, value in params.items():
+            self.log_param(key, value)
+
+    def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
+        """Log a metric; without ``step`` each call appends the next step (0, 1, 2...)."""
+        key = str(key)
+        if step is None:
+            step = self._steps.get(key, -1) + 1
+        self._steps[key] = max(step, self._steps.get(key, -1))
+        self.metrics.append((key, value, int(step)))
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        for key, value in metrics.items():
+            self.log_metric(key, value, step)
+
+    def log_data(self, obj: Any, role: str = "train", name: str | None = None) -> None:
+        self.data.append((obj, role, name or f"{role}_data"))
+
+    def log_model(self, model: Any) -> None:
+        self.model = model
+
+    def explain(self, model: Any, X: Any) -> None:
+        """Ask for a SHAP explanation of ``model`` on ``X`` when the run finishes."""
+        self.model = model
+        self.explain_on = X
+
+
+@contextmanager
+def _step(ctx: RunContext, name: str) -> Iterator[None]:
+    """Run one capture step; a failure is recorded on the run, never raised."""
+    try:
+        yield
+    except Exception as exc:
+        ctx.capture_errors.append({"step": name, "error": f"{type(exc).__name__}: {exc}"})
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Tracker:
+    """Opens runs in one store and commits what they captured; explains models in a thread."""
+
+    def __init__(
+        self,
+        store_path: str | Path | None = None,
+        *,
+        start_dir: str | Path | None = None,
+        user: str | None = None,
+    ) -> None:
+        self._store_path = store_path
+        self._start_dir = start_dir
+        self._user = user
+        self._store: Store | None = None
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
+        self.on_explained: Any = None  # callback(run_id, ExplanationResult)
+        self.current: RunContext | None = None
+
+    # ------------------------------------------------------------------ store
+    @property
+    def store(self) -> Store:
+        with self._lock:
+            if self._store is None:
+                from .config import settings
+                from .store import Store
+                from .store.discovery import find_store_dir
+
+                config = settings()
+                explicit = self._store_path or config.store_path
+                directory = find_store_dir(self._start_dir, explicit=explicit)
+                self._store = Store.open(directory, busy_timeout=config.busy_timeout)
+            return self._store
+
+    def close(self) -> None:
+        self.wait()
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    @property
+    def user(self) -> str:
+        if self._user is None:
+            from .config import current_user
+
+            self._user = current_user()
+        return self._user
+
+    # -------------------------------------------------------------- lifecycle
+    def begin(
+        self,
+        options: TrackOptions,
+        *,
+        default_experiment: str = "default",
+        source: str | None = None,
+        execution_count: int | None = None,
+        notebook_path: str | None = None,
+        kernel_id: str | None = None,
+    ) -> RunContext:
+        """Insert the run as ``running`` and make it the current run."""
+        experiment = options.experiment or default_experiment
+        started = time.time()
+        run_id = self.store.create_run(
+            experiment,
+            name=options.name,
+            started_at=started,
+            source=source,
+            execution_count=execution_count,
+            notebook_path=notebook_path,
+            kernel_id=kernel_id,
+            user=self.user,
+            tags=options.tags or None,
+        )
+        ctx = RunContext(run_id, experiment, options, started)
+        ctx.params.update(options.params)
+        self.current = ctx
+        return ctx
+
+    def finish(
+        self,
+        ctx: RunContext,
+        *,
+        error: BaseException | None = None,
+        namespace: Mapping[str, Any] | None = None,
+        sites: list[CallSite] | None = None,
+        records: Mapping[int, CallRecord] | None = None,
+        facts: CellSource | None = None,
+        history: list[dict[str, Any]] | None = None,
+        workdir: str | None = None,
+    ) -> RunSummary:
+        """Capture, commit in one transaction, schedule SHAP; return the run's summary."""
+        ended = time.time()  # the cell's end; capture time is not the run's duration
+        if self.current is ctx:
+            self.current = None
+        namespace = namespace or {}
+        sites = sites or []
+        records = records or {}
+        facts = facts or CellSource()
+        status = "finished"
+        error_text = None
+        if error is not None:
+            status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+            error_text = "".join(traceback.format_exception(error)).rstrip()
+
+        fitted: dict[str, Any] = {}
+        with _step(ctx, "estimators"):
+            fitted = _fitted_estimators(sites, records)
+        params: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        with _step(ctx, "params"):
+            params, sources = _params(ctx, fitted, facts)
+        metrics: list[tuple[str, Any, int]] = []
+        with _step(ctx, "metrics"):
+            metrics = _metrics(ctx, fitted, sites, records, facts, namespace)
+        links: list[DatasetLink] = []
+        explain_data: tuple[Any, Any] = (None, None)
+        with _step(ctx, "data"):
+            links, explain_data = self._datasets(ctx, sites, records, facts, namespace, workdir)
+        model = None
+        with _step(ctx, "model"):
+            model = _choose_model(ctx, fitted, namespace)
+        env: dict[str, Any] | None = None
+        git = None
+        with _step(ctx, "environment"):
+            from .capture.environment import environment, git_state
+
+            env = environment()
+            git = git_state(workdir)
+
+        self.store.finish_run(
+            ctx.run_id,
+            status=status,
+            ended_at=ended,
+            params=params,
+            param_sources=sources,
+            metrics=metrics,
+            datasets=links,
+            environment=env,
+            git_commit=git.commit if git else None,
+            git_dirty=git.dirty if git else None,
+            history=history,
+            error=error_text,
+            capture_errors=ctx.capture_errors or None,
+        )
+        if model is not None:
+            with _step(ctx, "model"):
+                self._save_model(ctx, model)
+        shap_state = "off"
+        if model is not None and ctx.options.shap and status == "finished":
+            X = ctx.explain_on if ctx.explain_on is not None else explain_data[0]
+            if X is None:
+                shap_state = "no data"
+            else:
+                self._schedule_explanation(ctx, model, X, explain_data[1])
+                shap_state = "pending"
+        return RunSummary(
+            run_id=ctx.run_id,
+            experiment=ctx.experiment,
+            name=ctx.options.name,
+            status=status,
+            duration_s=ended - ctx.started_at,
+            metrics={k: v for k, v, _ in metrics},
+            n_params=len(params),
+            datasets=[(link.role, link.variable, link.hash) for link in links],
+            model=class_name(model) if model is not None else None,
+            capture_errors=list(ctx.capture_errors),
+            shap=shap_state,
+        )
+
+    # ---------------------------------------------------------------- helpers
+    def _datasets(
+        self,
+        ctx: RunContext,
+        sites: list[CallSite],
+        records: Mapping[int, CallRecord],
+        facts: CellSource,
+        namespace: Mapping[str, Any],
+        workdir: str | None,
+    ) -> tuple[list[DatasetLink], tuple[Any, Any]]:
+        """Hash every object fitted on, predicted on or scored with; profile new snapshots."""
+        found: list[tuple[Any, str, str]] = []
+        train_X = eval_X = None
+        for site in sites:
+            record = records.get(site.site)
+            if record is None or not record.calls:
+                continue
+            if site.kind == "metric" and site.in_loop:
+                continue  # e.g. a curve computed step by step: not a data snapshot
+            cross_validation = site.method.startswith("cross_")
+            role = "train" if site.kind == "fit" or cross_validation else "eval"
+            for key, value in record.args.items():
+                if isinstance(key, str) and key not in DATA_KEYWORDS:
+                    continue
+                if not _data_like(value):
+                    continue
+                found.append((value, role, site.arg_names.get(key, str(key))))
+                if key in (0, "X"):
+                    if site.kind == "fit" and train_X is None:
+                        train_X = value
+                    elif site.method in ("predict", "predict_proba", "score") and eval_X is None:
+                        eval_X = value
+        for variable in ctx.options.data:
+            if variable not in namespace:
+                ctx.capture_errors.append(
+                    {"step": "data", "error": f"--data {variable}: no such variable"}
+                )
+                continue
+            found.append((namespace[variable], "data", variable))
+        found.extend(ctx.data)
+
+        from .capture.hashing import hash_data
+        from .store.records import DatasetLink
+
+        links: list[DatasetLink] = []
+        seen: set[tuple[int, str]] = set()
+        seen_links: set[tuple[str, str, str]] = set()
+        for obj, role, variable in found:
+            if (id(obj), role) in seen:
+                continue
+            seen.add((id(obj), role))
+            with _step(ctx, "data"):
+                try:
+                    digest = hash_data(_hashable(obj))
+                except TypeError as exc:
+                    raise TypeError(
+                        f"{variable} ({type(obj).__name__}) not hashed: {exc}"
+                    ) from None
+                link_key = (digest, role, variable)
+                if link_key in seen_links:
+                    continue
+                seen_links.add(link_key)
+                links.append(self._link(digest, obj, role, variable))
+        for variable, path in facts.reads.items():
+            with _step(ctx, "data source"):
+                file = Path(workdir or ".") / path
+                digest = hash_data(file)
+                links.append(DatasetLink(digest, "source", variable, "file", source_path=str(path)))
+                for index, link in enumerate(links):
+                    if link.variable == variable and link.role != "source":
+                        links[index] = replace(link, source_path=str(path), source_hash=digest)
+        return links, (eval_X if eval_X is not None else train_X, train_X)
+
+    def _link(self, digest: str, obj: Any, role: str, variable: str) -> DatasetLink:
+        from .capture.profile import describe, kind_of
+        from .store.records import DatasetLink
+
+        shape = schema = profile = None
+        if not self.store.has_dataset(digest):
+            shape, schema, profile = describe(obj)
+        return DatasetLink(digest, role, variable, kind_of(obj), shape, schema, profile)
+
+    def _save_model(self, ctx: RunContext, model: Any) -> str:
+        import pickle
+
+        data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+        meta = {"class": f"{type(model).__module__}.{type(model).__qualname__}"}
+        return self.store.add_artifact(
+            ctx.run_id,
+            "model",
+            data,
+            kind="model",
+            media_type="application/x-python-pickle",
+            meta=meta,
+        )
+
+    def _schedule_explanation(self, ctx: RunContext, model: Any, X: Any, background: Any) -> None:
+        self.store.record_explanation(ctx.run_id, status="pending")
+        rows = ctx.options.shap_rows
+        run_id = ctx.run_id
+
+        def work() -> None:
+            from .capture.explain import ExplanationResult, explain
+
+            try:
+                result = explain(model, X, background, max_rows=rows)
+            except Exception as exc:
+                result = ExplanationResult("failed", _short(f"{type(exc).__name__}: {exc}"))
+            self.store.record_explanation(
+                run_id,
+                status=result.status,
+                reason=result.reason,
+                explainer=result.explainer,
+                feature_names=result.feature_names,
+                classes=result.classes,
+                mean_abs=result.mean_abs,
+                base_values=result.base_values,
+                n_rows=result.n_rows,
+                matrix=result.matrix,
+            )
+            callback = self.on_explained
+            if callback is not None:
+                callback(run_id, result)
+
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="mlops-jupyter-shap")
+            self._pending = [f for f in self._pending if not f.done()]
+            self._pending.append(self._pool.submit(work))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until pending explanations are stored; False if ``timeout`` ran out first."""
+        with self._lock:
+            pending = list(self._pending)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for future in pending:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                future.result(remaining)
+            except TimeoutError:
+                return False
+            except Exception:  # recorded as a failed explanation already
+                continue
+        return True
+
+
+def _data_like(value: Any) -> bool:
+    if isinstance(value, str | bytes | bool | int | float) or value is None:
+        return False
+    module = type(value).__module__
+    if module.startswith(("pandas", "numpy")) and hasattr(value, "shape"):
+        return getattr(value, "ndim", 1) > 0
+    return isinstance(value, list | tuple) and len(value) > 0 or hasattr(value, "shape")
+
+
+def _hashable(obj: Any) -> Any:
+    """Lists of plain numbers become arrays (``hash_data`` takes arrays, not lists of scalars)."""
+    if isinstance(obj, list | tuple) and obj and all(scalar(v) is not None for v in obj):
+        import numpy as np
+
+        return np.asarray(obj)
+    return obj
+
+
+def _fitted_estimators(sites: list[CallSite], records: Mapping[int, CallRecord]) -> dict[str, Any]:
+    """Estimators the cell called fit/fit_transform/fit_predict on, by variable name."""
+    fitted: dict[str, Any] = {}
+    ids: set[int] = set()
+    for site in sites:
+        record = records.get(site.site)
+        if site.kind != "fit" or record is None or not record.calls:
+            continue
+        estimator = record.receiver
+        if not is_estimator(estimator) or id(estimator) in ids:
+            continue
+        ids.add(id(estimator))
+        name = site.assigned_to if site.receiver_name and "(" in site.receiver_name else None
+        name = name or site.receiver_name or class_name(estimator)
+        if not name.isidentifier():
+            name = class_name(estimator)
+        fitted[name] = estimator
+    return fitted
+
+
+def _params(
+    ctx: RunContext, fitted: Mapping[str, Any], facts: CellSource
+) -> tuple[dict[str, Any], dict[str, str]]:
+    params: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, value in facts.literals.items():
+        if is_metric_name(name):
+            continue
+        params[name] = value
+        sources[name] = "cell"
+    several = len(fitted) > 1
+    for var, estimator in fitted.items():
+        for key, value in estimator_params(estimator).items():
+            full = f"{var}.{key}" if several else key
+            params[full] = value
+            sources[full] = "estimator"
+    for key, value in ctx.params.items():
+        params[key] = value
+        sources[key] = "option" if key in ctx.options.params else "api"
+    return params, sources
+
+
+def _metrics(
+    ctx: RunContext,
+    fitted: Mapping[str, Any],
+    sites: list[CallSite],
+    records: Mapping[int, CallRecord],
+    facts: CellSource,
+    namespace: Mapping[str, Any],
+) -> list[tuple[str, Any, int]]:
+    found: dict[str, Any] = {}
+    for site in sites:
+        record = records.get(site.site)
+        if record is None or not record.has_result or not site.is_result:
+            continue  # only values the cell kept or showed, not one nested in an expression
+        if site.kind == "metric":
+            module = getattr(record.function, "__module__", "") or ""
+            if not module.startswith("sklearn"):
+                continue
+            base = metric_base_name(site.method)
+        else:  # .score()
+            if not is_estimator(record.receiver):
+                continue
+            base = "score"
+        assigned = site.assigned_to
+        if assigned and (is_metric_name(assigned) or isinstance(record.result, Mapping)):
+            name = assigned  # acc = accuracy_score(...); report = classification_report(...)
+        else:
+            name = base
+        if name in found and name == base and base:
+            name = f"{base}_{site.arg_names.get(0, site.site)}"
+        found.update(metrics_from(name, record.result))
+    for name in facts.assigned:
+        if is_metric_name(name) and name in namespace and name not in found:
+            found.update(metrics_from(name, namespace[name]))
+    several = len(fitted) > 1
+    for var, estimator in fitted.items():
+        if is_search(estimator) and scalar(getattr(estimator, "best_score_", None)) is not None:
+            found[f"{var}.best_score" if several else "best_score"] = float(estimator.best_score_)
+    for name in ctx.options.metrics:
+        if name not in namespace:
+            ctx.capture_errors.append(
+                {"step": "metrics", "error": f"--metric {name}: no such variable"}
+            )
+            continue
+        values = metrics_from(name, namespace[name])
+        if not values:
+            ctx.capture_errors.append(
+                {"step": "metrics", "error": f"--metric {name}: not a number or dict of numbers"}
+            )
+        found.update(values)
+    out = [(key, value, 0) for key, value in found.items()]
+    logged = {key for key, _, _ in ctx.metrics}
+    out = [item for item in out if item[0] not in logged]
+    return out + list(ctx.metrics)
+
+
+def _choose_model(ctx: RunContext, fitted: Mapping[str, Any], namespace: Mapping[str, Any]) -> Any:
+    if ctx.model is not None:
+        return ctx.model
+    if ctx.options.model:
+        if ctx.options.model not in namespace:
+            raise LookupError(f"--model {ctx.options.model}: no such variable")
+        return namespace[ctx.options.model]
+    predictors = [(name, est) for name, est in fitted.items() if is_predictor(est)]
+    if not predictors:
+        return None
+    if len(predictors) > 1:
+        names = ", ".join(name for name, _ in predictors)
+        ctx.capture_errors.append(
+            {
+                "step": "model",
+                "error": f"several models fitted ({names}); saved {predictors[-1][0]}, "
+                "name another with --model",
+            }
+        )
+    return predictors[-1][1]
