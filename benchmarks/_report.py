@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import os
 import platform
 import re
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,3 +79,10 @@ def cli_main(doc: str | None, section: str, run: Callable[[bool], str], quick_he
     if not (args.quick or args.no_write):
         write_section(section, body)
         print("\nwrote benchmarks/README.md")
+
+
+def quiet_mlflow() -> None:
+    """MLflow and alembic log every migration and warn on import: keep the tables readable."""
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    logging.getLogger("alembic").setLevel(logging.ERROR)
+    warnings.simplefilter("ignore")

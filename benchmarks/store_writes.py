@@ -9,20 +9,18 @@ on a file in a fresh temporary directory (WAL, synchronous=NORMAL, as the store 
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 import sys
 import tempfile
 import time
 import uuid
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import cli_main, machine, table  # noqa: E402
+from _report import cli_main, machine, quiet_mlflow, table  # noqa: E402
 
 from mlops_jupyter.store import Store  # noqa: E402
 
@@ -107,9 +105,7 @@ def mlflow_client(directory: Path) -> Callable[[], None] | None:
         from mlflow.tracking import MlflowClient
     except ImportError:
         return None
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
-    logging.getLogger("alembic").setLevel(logging.ERROR)
-    warnings.simplefilter("ignore")
+    quiet_mlflow()
     client = MlflowClient(tracking_uri=f"sqlite:///{directory / 'mlflow.db'}")
     experiment_id = client.create_experiment("bench", artifact_location=str(directory / "mlruns"))
 

@@ -8,6 +8,7 @@ drive a :class:`Tracker`. Every capture step is guarded: a failure is recorded o
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shlex
 import threading
@@ -58,6 +59,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"%%track: {message}")
 
 
+@functools.cache
 def _parser() -> _Parser:
     p = _Parser(prog="%%track", add_help=False)
     p.add_argument("-e", "--experiment")
@@ -322,17 +324,19 @@ class Tracker:
             error=error_text,
             capture_errors=ctx.capture_errors or None,
         )
+        model_bytes = None
         if model is not None:
             with _step(ctx, "model"):
-                self._save_model(ctx, model)
+                model_bytes = self._save_model(ctx, model)
         shap_state = "off"
-        if model is not None and ctx.options.shap and status == "finished":
+        if model_bytes is not None and ctx.options.shap and status == "finished":
             X = ctx.explain_on if ctx.explain_on is not None else explain_data[0]
             if X is None:
                 shap_state = "no data"
             else:
-                self._schedule_explanation(ctx, model, X, explain_data[1])
-                shap_state = "pending"
+                with _step(ctx, "explanation"):
+                    self._schedule_explanation(ctx, model_bytes, X, explain_data[1])
+                    shap_state = "pending"
         return RunSummary(
             run_id=ctx.run_id,
             experiment=ctx.experiment,
@@ -429,12 +433,13 @@ class Tracker:
             shape, schema, profile = describe(obj)
         return DatasetLink(digest, role, variable, kind_of(obj), shape, schema, profile)
 
-    def _save_model(self, ctx: RunContext, model: Any) -> str:
+    def _save_model(self, ctx: RunContext, model: Any) -> bytes:
+        """Store the model as a blob; return its bytes (the explainer's private copy)."""
         import pickle
 
         data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
         meta = {"class": f"{type(model).__module__}.{type(model).__qualname__}"}
-        return self.store.add_artifact(
+        self.store.add_artifact(
             ctx.run_id,
             "model",
             data,
@@ -442,17 +447,30 @@ class Tracker:
             media_type="application/x-python-pickle",
             meta=meta,
         )
+        return data
 
-    def _schedule_explanation(self, ctx: RunContext, model: Any, X: Any, background: Any) -> None:
-        self.store.record_explanation(ctx.run_id, status="pending")
+    def _schedule_explanation(
+        self, ctx: RunContext, model_bytes: bytes, X: Any, background: Any
+    ) -> None:
+        """Explain in the worker thread, on copies: the next cell may refit the model or
+        change the data in place while SHAP runs, and must never notice it."""
+        from .capture.explain import MAX_BACKGROUND, sample_rows
+
         rows = ctx.options.shap_rows
+        sample = sample_rows(X, rows)
+        back = sample_rows(background if background is not None else X, MAX_BACKGROUND)
+        self.store.record_explanation(ctx.run_id, status="pending")
         run_id = ctx.run_id
 
         def work() -> None:
+            import pickle
+
             from .capture.explain import ExplanationResult, explain
 
             try:
-                result = explain(model, X, background, max_rows=rows)
+                # our own bytes, pickled a moment ago in this process: not an untrusted blob
+                model = pickle.loads(model_bytes)
+                result = explain(model, sample, back, max_rows=rows)
             except Exception as exc:
                 result = ExplanationResult("failed", _short(f"{type(exc).__name__}: {exc}"))
             self.store.record_explanation(

@@ -17,6 +17,7 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
     [
         ("hashing.py", ["**hash_data** (mlops-jupyter)", "memory copy (np.copyto)"]),
         ("store_writes.py", ["raw sqlite3, executemany", "tracked cell"]),
+        ("track_overhead.py", ["**`%%track --no-shap`**, no data", "`%load_ext mlops_jupyter`"]),
     ],
 )
 def test_benchmark_quick_run(script: str, expected_rows: list[str]) -> None:
@@ -36,6 +37,6 @@ def test_benchmark_quick_run(script: str, expected_rows: list[str]) -> None:
 
 def test_benchmark_readme_has_results_from_a_full_run() -> None:
     text = (BENCH / "README.md").read_text(encoding="utf-8")
-    for section in ("hashing", "store-writes"):
+    for section in ("hashing", "store-writes", "track-overhead"):
         body = text.split(f"<!-- {section}:begin -->")[1].split(f"<!-- {section}:end -->")[0]
         assert "Machine:" in body and "| " in body, f"{section} table missing: run the benchmark"

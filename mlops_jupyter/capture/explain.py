@@ -51,6 +51,14 @@ def _rows(data: Any, limit: int) -> Any:
     return data.iloc[index] if hasattr(data, "iloc") else data[index]
 
 
+def sample_rows(data: Any, limit: int) -> Any:
+    """A private copy of at most ``limit`` evenly spaced rows (lists become arrays)."""
+    if not hasattr(data, "shape"):
+        data = np.asarray(data)
+    picked = _rows(data, limit)
+    return picked.copy() if hasattr(picked, "copy") else np.array(picked)
+
+
 def _dense(data: Any) -> Any:
     return data.toarray() if hasattr(data, "toarray") else data
 

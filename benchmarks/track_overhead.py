@@ -1,0 +1,185 @@
+"""Benchmark: what ``%%track`` adds to a cell, against an untracked cell and MLflow.
+
+    python benchmarks/track_overhead.py            # writes the table into benchmarks/README.md
+    python benchmarks/track_overhead.py --quick    # fewer repeats, prints only
+
+Cells run in an in-process IPython shell (the same run_cell path a kernel uses, without the
+messaging), in a fresh temporary directory, so the store is a fresh file. Each figure is the
+median over the repeats. The cell logs 10 parameters and 5 metrics, as in the MLflow column.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import cli_main, machine, quiet_mlflow, table  # noqa: E402
+
+PARAMS_AND_METRICS = "\n".join(
+    [f"param_{i} = {i * 1.5}" for i in range(10)]
+    + [f"val_{name} = 0.9{i}" for i, name in enumerate(["accuracy", "f1", "auc", "loss", "rmse"])]
+)
+WITH_DATA = PARAMS_AND_METRICS + "\nmodel.fit(X, y)\nval_accuracy = model.score(X, y)"
+WITH_SHAP = "forest.fit(Xs, ys)\nval_accuracy = forest.score(Xs, ys)"
+SETUP = """
+import numpy as np
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import RandomForestClassifier
+rng = np.random.default_rng(0)
+X = rng.random((10_000, 20)); y = (X[:, 0] > 0.5).astype(int)
+Xs = rng.random((200, 30)); ys = (Xs[:, 0] + Xs[:, 1] > 1).astype(int)
+model = DummyClassifier()
+forest = RandomForestClassifier(n_estimators=100, random_state=0)
+"""
+
+
+def median_ms(shell: object, cell: str, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        with contextlib.redirect_stdout(io.StringIO()):
+            start = time.perf_counter()
+            result = shell.run_cell(cell)  # type: ignore[attr-defined]
+            times.append(time.perf_counter() - start)
+        if not result.success:
+            raise RuntimeError(f"benchmark cell failed: {result.error_in_exec!r}\n{cell}")
+    return statistics.median(times) * 1000
+
+
+def mlflow_ms(directory: Path, repeat: int) -> float | None:
+    try:
+        import mlflow
+    except ImportError:
+        return None
+    quiet_mlflow()
+    mlflow.set_tracking_uri(f"sqlite:///{directory / 'mlflow.db'}")
+    mlflow.set_experiment("bench")
+    params = {f"param_{i}": i * 1.5 for i in range(10)}
+    metrics = {f"val_{i}": 0.9 + i / 100 for i in range(5)}
+    times = []
+    for _ in range(repeat + 3):
+        start = time.perf_counter()
+        mlflow.start_run()
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+        mlflow.end_run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[3:]) * 1000
+
+
+def subprocess_seconds(code: str) -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+LOAD_EXT = (
+    "import time\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+    "shell = InteractiveShell.instance()\nstart = time.perf_counter()\n"
+    "shell.run_line_magic('load_ext', 'mlops_jupyter')\nprint(time.perf_counter() - start)"
+)
+IMPORT_MLFLOW = (
+    "import time\nstart = time.perf_counter()\nimport mlflow\nprint(time.perf_counter() - start)"
+)
+
+
+def run(quick: bool) -> str:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    repeat = 20 if quick else 200
+    rows: list[list[str]] = []
+    old_cwd = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)
+        try:
+            shell = InteractiveShell.instance()
+            shell.run_cell(SETUP)
+            shell.run_line_magic("load_ext", "mlops_jupyter")
+            from mlops_jupyter import api
+
+            shell.run_cell("%%track --no-shap\n" + PARAMS_AND_METRICS)  # store created
+            api.wait()
+            empty_magic = median_ms(shell, "%%capture\n" + PARAMS_AND_METRICS, repeat)
+            plain = median_ms(shell, PARAMS_AND_METRICS, repeat)
+            tracked = median_ms(shell, "%%track --no-shap\n" + PARAMS_AND_METRICS, repeat)
+            plain_data = median_ms(shell, WITH_DATA, repeat)
+            tracked_data = median_ms(shell, "%%track --no-shap\n" + WITH_DATA, repeat)
+            shap_repeat = max(5, repeat // 20)
+            plain_forest = median_ms(shell, WITH_SHAP, shap_repeat)
+            no_shap = median_ms(shell, "%%track --no-shap\n" + WITH_SHAP, shap_repeat)
+            api.wait()
+            with_shap = median_ms(shell, "%%track\n" + WITH_SHAP, 1)  # warm shap's import
+            api.wait()
+            cell_times, total_times = [], []
+            for _ in range(shap_repeat):
+                start = time.perf_counter()
+                with contextlib.redirect_stdout(io.StringIO()):
+                    shell.run_cell("%%track\n" + WITH_SHAP)
+                cell_times.append(time.perf_counter() - start)
+                api.wait()
+                total_times.append(time.perf_counter() - start)
+            with_shap = statistics.median(cell_times) * 1000
+            shap_done = statistics.median(total_times) * 1000
+            mlflow = mlflow_ms(Path(tmp), repeat)
+        finally:
+            os.chdir(old_cwd)
+    load_ms = statistics.median(subprocess_seconds(LOAD_EXT) for _ in range(3)) * 1000
+    try:
+        mlflow_import = (
+            statistics.median(subprocess_seconds(IMPORT_MLFLOW) for _ in range(3)) * 1000
+        )
+    except subprocess.CalledProcessError:
+        mlflow_import = None
+
+    def row(label: str, ms: float, note: str) -> None:
+        rows.append([label, f"{ms:.2f} ms", note])
+
+    row("untracked cell (10 params, 5 metrics)", plain, "baseline")
+    row("same cell under an empty cell magic (`%%capture`)", empty_magic, "IPython's own cost")
+    row("**`%%track --no-shap`**, no data", tracked, f"overhead {tracked - plain:.2f} ms")
+    row("untracked cell fitting a model on 10,000 x 20", plain_data, "baseline with data")
+    row(
+        "**`%%track --no-shap`**, data hashed + profiled + model saved",
+        tracked_data,
+        f"overhead {tracked_data - plain_data:.2f} ms",
+    )
+    row("untracked: 100-tree forest on 200 x 30", plain_forest, "baseline for SHAP")
+    row("`%%track --no-shap`, forest", no_shap, f"overhead {no_shap - plain_forest:.2f} ms")
+    row(
+        "**`%%track`** with SHAP, forest: cell returns",
+        with_shap,
+        f"SHAP off the critical path: {with_shap - no_shap:+.2f} ms vs --no-shap",
+    )
+    row("`%%track` with SHAP, forest: explanation stored", shap_done, "`mlops_jupyter.wait()`")
+    if mlflow is not None:
+        ratio = mlflow / max(tracked - plain, 1e-9)
+        row(
+            "MLflow start_run + log_params + log_metrics + end_run",
+            mlflow,
+            f"{ratio:.0f}x our overhead",
+        )
+    row("`%load_ext mlops_jupyter` in a fresh process", load_ms, "goal <= 150 ms")
+    if mlflow_import is not None:
+        row("`import mlflow` in a fresh process", mlflow_import, "for comparison")
+    return (
+        f"Machine: {machine()}. Median of {repeat} runs ({shap_repeat} for the forest cells).\n\n"
+        + table(["what", "time", "note"], rows)
+    )
+
+
+def main() -> None:
+    cli_main(__doc__, "track-overhead", run, quick_help="fewer repeats, print only")
+
+
+if __name__ == "__main__":
+    main()
