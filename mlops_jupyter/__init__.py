@@ -14,12 +14,15 @@ from ._version import __version__
 if TYPE_CHECKING:
     from .api import (
         explain,
+        last_run_id,
         log_data,
         log_metric,
         log_metrics,
         log_model,
         log_param,
         log_params,
+        model_card,
+        set_card_sections,
         start_run,
         wait,
     )
@@ -54,6 +57,9 @@ __all__ = [
     "log_model",
     "explain",
     "wait",
+    "model_card",
+    "last_run_id",
+    "set_card_sections",
 ]
 
 _LAZY = {
@@ -75,6 +81,9 @@ _LAZY = {
     "log_model": ".api",
     "explain": ".api",
     "wait": ".api",
+    "model_card": ".api",
+    "last_run_id": ".api",
+    "set_card_sections": ".api",
 }
 
 

@@ -113,3 +113,40 @@ def explain(model: Any, X: Any) -> None:
 def wait(timeout: float | None = None) -> bool:
     """Block until pending SHAP explanations are stored (False if ``timeout`` ran out)."""
     return default_tracker().wait(timeout)
+
+
+def model_card(ref: str, *, eval_data: tuple[Any, Any] | None = None, store: Any = None) -> Any:
+    """The model card of a run (id or unique prefix) or a registered ``"model:version"``.
+
+    ``eval_data=(X, y)`` -- the run's own evaluation data, checked by hash -- adds per-group
+    metrics on the card's sensitive column. Render with ``card.to_html()``, ``to_json()``,
+    ``to_markdown()`` or ``card.save(path)``.
+    """
+    from .cards.model import build_card
+
+    if store is None:
+        tracker = default_tracker()
+        tracker.wait(timeout=60)  # an explanation still being computed belongs on the card
+        store = tracker.store
+    return build_card(ref, store=store, eval_data=eval_data)
+
+
+def last_run_id() -> str:
+    """The id of the run this process finished last (the previous tracked cell's)."""
+    run_id = default_tracker().last_run_id
+    if run_id is None:
+        raise UsageError("no run finished in this process yet")
+    return run_id
+
+
+def set_card_sections(ref: str, sections: Mapping[str, str], author: str | None = None) -> None:
+    """Write human sections of a card (a new revision each; see ``HUMAN_SECTIONS``)."""
+    from .cards.model import HUMAN_SECTIONS, resolve_subject
+
+    unknown = sorted(set(sections) - set(HUMAN_SECTIONS))
+    if unknown:
+        raise UsageError(f"unknown card section(s) {unknown}; known: {list(HUMAN_SECTIONS)}")
+    tracker = default_tracker()
+    subject, _, _ = resolve_subject(tracker.store, ref)
+    for key, text in sections.items():
+        tracker.store.set_card_section(subject, key, str(text).strip(), author or tracker.user)

@@ -79,6 +79,50 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_card(args: argparse.Namespace) -> int:
+    from .cards.model import build_card
+
+    with _store(args) as store:
+        card = build_card(args.ref, store=store)
+    path = card.save(args.output, args.format)
+    c = card.completeness
+    state = "complete" if c["complete"] else f"missing: {', '.join(c['gaps'])}"
+    print(f"wrote {path} ({c['filled']}/{c['required']} parts; {state})")
+    return 0
+
+
+def cmd_card_sections(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .cards.model import HUMAN_SECTIONS, resolve_subject
+    from .config import current_user
+
+    try:
+        with open(args.source, encoding="utf-8") as handle:
+            loaded = yaml.safe_load(handle)
+    except OSError as exc:
+        raise ValueError(f"cannot read {args.source}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{args.source} is not valid YAML: {exc}") from None
+    if not isinstance(loaded, dict) or not loaded:
+        raise ValueError(f"{args.source} must map section names to text")
+    unknown = sorted(set(loaded) - set(HUMAN_SECTIONS))
+    if unknown:
+        raise ValueError(
+            f"{args.source}: unknown section(s) {', '.join(map(str, unknown))}; "
+            f"known: {', '.join(HUMAN_SECTIONS)}"
+        )
+    author = args.author or current_user()
+    with _store(args) as store:
+        subject, _, _ = resolve_subject(store, args.ref)
+        for key, text in loaded.items():
+            if not isinstance(text, str | int | float):
+                raise ValueError(f"{args.source}: section {key!r} must be text")
+            revision = store.set_card_section(subject, key, str(text).strip(), author)
+            print(f"{key}: revision {revision} by {author}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     store_help = (
         "store directory (.mlops) or its store.db; default: MLOPS_JUPYTER_STORE, else "
@@ -111,6 +155,28 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("run", metavar="RUN", help="run id or a unique prefix (4+ characters)")
     show.add_argument("--json", action="store_true", help="print JSON instead of text")
     show.set_defaults(func=cmd_show)
+
+    card = commands.add_parser(
+        "card", parents=[common], help="write the model card of a run or model:version"
+    )
+    card.add_argument("ref", metavar="REF", help="run id (or unique prefix) or MODEL:VERSION")
+    card.add_argument("-o", "--output", required=True, metavar="PATH", help="file to write")
+    card.add_argument(
+        "--format", choices=["html", "json", "md"], help="default: from the file's suffix"
+    )
+    card.set_defaults(func=cmd_card)
+
+    sections = commands.add_parser(
+        "card-sections",
+        parents=[common],
+        help="store human-written card sections from a YAML file",
+    )
+    sections.add_argument("ref", metavar="REF", help="run id (or unique prefix) or MODEL:VERSION")
+    sections.add_argument(
+        "--from", dest="source", required=True, metavar="FILE.yaml", help="section: text mapping"
+    )
+    sections.add_argument("--author", help="recorded author (default: the configured user)")
+    sections.set_defaults(func=cmd_card_sections)
     return parser
 
 

@@ -83,6 +83,7 @@ class NotebookTracking:
         shell.events.register("post_run_cell", self.post_run_cell)
         shell.register_magic_function(track, "cell", "track")
         shell.register_magic_function(runs, "line", "runs")
+        shell.register_magic_function(model_card_magic, "line", "model_card")
         shell.user_ns[TAPS] = self.taps
         shell.user_ns_hidden[TAPS] = self.taps
         threading.Thread(target=_warm_up, name="mlops-jupyter-warm-up", daemon=True).start()
@@ -269,6 +270,43 @@ def runs(line: str) -> Any:
     return tracker.store.runs(
         experiment=args.experiment, status=args.status, limit=args.limit, order_by=args.sort
     )
+
+
+def model_card_magic(line: str) -> Any:
+    """%model_card REF [-o PATH] [--format html|json|md] [--edit]
+
+    Show the model card of a run (id or unique prefix) or MODEL:VERSION; write it with -o;
+    --edit shows a form for the human-written sections (saved to the store, versioned).
+    """
+    import argparse
+    import shlex
+
+    from IPython.display import display
+
+    from .cards.model import build_card
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> Any:
+            raise UsageError(f"%model_card: {message}")
+
+    parser = Parser(prog="%model_card", add_help=False)
+    parser.add_argument("ref")
+    parser.add_argument("-o", "--output")
+    parser.add_argument("--format", choices=["html", "json", "md"])
+    parser.add_argument("--edit", action="store_true")
+    args = parser.parse_args(shlex.split(line))
+    tracker = _extension.tracker if _extension is not None else Tracker()
+    tracker.wait(timeout=60)  # an explanation still being computed belongs on the card
+    card = build_card(args.ref, store=tracker.store)
+    if args.edit:
+        from .widgets.card_editor import CardEditor
+
+        return CardEditor(card, tracker.store, tracker.user)
+    if args.output:
+        path = card.save(args.output, args.format)
+        print(f"wrote {path}")
+    display(card)
+    return None
 
 
 def load_ipython_extension(shell: Any) -> None:

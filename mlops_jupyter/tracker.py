@@ -197,6 +197,7 @@ class Tracker:
         self._pending: list[Future[None]] = []
         self.on_explained: Any = None  # callback(run_id, ExplanationResult)
         self.current: RunContext | None = None
+        self.last_run_id: str | None = None
 
     # ------------------------------------------------------------------ store
     @property
@@ -274,6 +275,7 @@ class Tracker:
         ended = time.time()  # the cell's end; capture time is not the run's duration
         if self.current is ctx:
             self.current = None
+        self.last_run_id = ctx.run_id
         namespace = namespace or {}
         sites = sites or []
         records = records or {}

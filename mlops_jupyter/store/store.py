@@ -540,6 +540,54 @@ class Store:
                 ),
             )
 
+    def set_card_section(self, subject: str, section: str, content: str, author: str) -> int:
+        """Save a new revision of a human-written card section; return its revision number."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT COALESCE(MAX(revision), 0) FROM card_sections "
+                "WHERE subject = ? AND section = ?",
+                (subject, section),
+            ).fetchone()
+            revision = int(row[0]) + 1
+            conn.execute(
+                "INSERT INTO card_sections (subject, section, content, author, revision, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (subject, section, content, author, revision, time.time()),
+            )
+        return revision
+
+    def card_sections(self, subject: str) -> dict[str, dict[str, Any]]:
+        """The latest revision of each human-written section of a card subject."""
+        rows = self._read(
+            "SELECT section, content, author, revision, created_at FROM card_sections c "
+            "WHERE subject = ? AND revision = (SELECT MAX(revision) FROM card_sections "
+            "WHERE subject = c.subject AND section = c.section) ORDER BY section",
+            (subject,),
+        )
+        return {
+            section: {"content": content, "author": author, "revision": rev, "created_at": ts}
+            for section, content, author, rev, ts in rows
+        }
+
+    def card_section_history(self, subject: str, section: str) -> list[dict[str, Any]]:
+        """Every revision of one section, oldest first (who wrote what, when)."""
+        rows = self._read(
+            "SELECT content, author, revision, created_at FROM card_sections "
+            "WHERE subject = ? AND section = ? ORDER BY revision",
+            (subject, section),
+        )
+        return [{"content": c, "author": a, "revision": r, "created_at": t} for c, a, r, t in rows]
+
+    def model_version_run(self, model: str, version: int) -> str:
+        """The run a registered model version points at."""
+        rows = self._read(
+            "SELECT run_id FROM model_versions WHERE model_name = ? AND version = ?",
+            (model, int(version)),
+        )
+        if not rows:
+            raise RunNotFoundError(f"{model}:{version}", "no such registered model version")
+        return str(rows[0][0])
+
     def has_dataset(self, digest: str) -> bool:
         """Whether a data snapshot with this hash is already stored (its profile too)."""
         return bool(self._read("SELECT 1 FROM datasets WHERE hash = ?", (digest,)))

@@ -1,0 +1,382 @@
+"""One self-contained HTML file: inline CSS and SVG, no scripts, no network, print-friendly.
+
+Every string that came from a user or from data goes through :func:`esc`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import math
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .model import ModelCard, Section
+
+TOP_FEATURES = 15
+MAX_CLASS_CHARTS = 10
+KEY_PACKAGES = ("scikit-learn", "pandas", "numpy", "shap", "mlops-jupyter", "scipy", "pyarrow")
+
+CSS = """
+:root { --fg:#1f2328; --muted:#59636e; --line:#d1d9e0; --accent:#0969da; --gap:#9a6700; }
+* { box-sizing: border-box; }
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg);
+       max-width: 960px; margin: 2rem auto; padding: 0 1rem; }
+h1 { font-size: 1.8rem; margin-bottom: .2rem; }
+h2 { font-size: 1.3rem; border-bottom: 1px solid var(--line); padding-bottom: .2rem;
+     margin-top: 2rem; }
+h3 { font-size: 1.05rem; margin-top: 1.2rem; }
+.sub { color: var(--muted); margin-top: 0; }
+table { border-collapse: collapse; margin: .5rem 0 1rem; width: 100%; font-size: .9rem; }
+th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left;
+         vertical-align: top; }
+th { background: #f6f8fa; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+code, pre { font: .85rem/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+pre { background: #f6f8fa; padding: .75rem; overflow-x: auto; white-space: pre-wrap; }
+.hash { word-break: break-all; }
+.gap { border-left: 4px solid var(--gap); background: #fff8c5; padding: .4rem .7rem; }
+.gap b { color: var(--gap); }
+.badge { display: inline-block; padding: .1rem .5rem; border-radius: 1rem; font-size: .85rem;
+         border: 1px solid var(--line); }
+.badge.ok { border-color: #1a7f37; color: #1a7f37; }
+.badge.todo { border-color: var(--gap); color: var(--gap); }
+.written { color: var(--muted); font-size: .8rem; }
+figure { margin: 1rem 0; }
+figcaption { color: var(--muted); font-size: .85rem; }
+svg text { font: 12px system-ui, sans-serif; fill: var(--fg); }
+svg .bar { fill: var(--accent); }
+details summary { cursor: pointer; color: var(--accent); }
+@media print {
+  body { margin: 0; max-width: none; font-size: 11pt; }
+  h2 { break-after: avoid; } table, figure, pre { break-inside: avoid; }
+  details { display: block; } details > summary { display: none; }
+  .badge { border: 1px solid #000; color: #000; }
+}
+"""
+
+EMBEDDED_CSS = """
+.mlops-jupyter-card .gap { border-left: 4px solid #9a6700; background: #fff8c5;
+  padding: .4rem .7rem; }
+.mlops-jupyter-card .badge { padding: .1rem .5rem; border-radius: 1rem; border: 1px solid #888; }
+.mlops-jupyter-card .written { opacity: .7; font-size: .8em; }
+.mlops-jupyter-card .hash { word-break: break-all; }
+.mlops-jupyter-card svg .bar { fill: #0969da; }
+.mlops-jupyter-card svg text { font: 12px sans-serif; fill: currentColor; }
+.mlops-jupyter-card pre { white-space: pre-wrap; }
+"""
+
+
+def esc(value: Any) -> str:
+    """HTML-escape anything (quotes too, so values are safe inside attributes)."""
+    return html.escape(str(value), quote=True)
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _time(ts: Any) -> str:
+    if ts is None:
+        return ""
+    if isinstance(ts, dt.datetime):
+        return ts.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return dt.datetime.fromtimestamp(float(ts), dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def table(header: list[str], rows: list[list[Any]], numeric: set[int] | None = None) -> str:
+    numeric = numeric or set()
+    head = "".join(f"<th scope='col'>{esc(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td class='num'>{esc(fmt(c))}</td>" if i in numeric else f"<td>{esc(fmt(c))}</td>"
+            for i, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def human(section: Section) -> str:
+    """A written section, or a clearly marked gap saying what to write."""
+    if section.missing:
+        return (
+            f"<div class='gap' role='note'><b>Not written yet.</b> {esc(section.hint)} "
+            f"<span class='written'>(<code>%model_card REF --edit</code> or "
+            f"<code>mlops-jupyter card-sections</code>)</span></div>"
+        )
+    paragraphs = "".join(
+        f"<p>{esc(p).replace(chr(10), '<br>')}</p>"
+        for p in str(section.content).strip().split("\n\n")
+    )
+    who = (
+        f"<p class='written'>Written by {esc(section.author or 'unknown')}, "
+        f"{esc(_time(section.written_at))}, revision {esc(section.revision)}.</p>"
+    )
+    return paragraphs + who
+
+
+def bar_chart(title: str, names: list[str], values: list[float], chart_id: str) -> str:
+    """A horizontal bar chart as inline SVG, with a text alternative."""
+    order = sorted(range(len(values)), key=lambda i: -values[i])[:TOP_FEATURES]
+    label_w, bar_w, row_h, pad = 230, 380, 20, 6
+    height = row_h * len(order) + 2 * pad
+    top = max((values[i] for i in order), default=0.0) or 1.0
+    rows = []
+    for n, i in enumerate(order):
+        y = pad + n * row_h
+        width = max(1.0, bar_w * values[i] / top)
+        name = names[i] if len(names[i]) <= 34 else names[i][:33] + "…"
+        rows.append(
+            f"<text x='{label_w - 6}' y='{y + 14}' text-anchor='end'>{esc(name)}</text>"
+            f"<rect class='bar' x='{label_w}' y='{y + 3}' width='{width:.1f}' height='{row_h - 6}'>"
+            f"<title>{esc(names[i])}: {esc(fmt(values[i]))}</title></rect>"
+            f"<text x='{label_w + width + 4:.1f}' y='{y + 14}'>{esc(fmt(values[i]))}</text>"
+        )
+    summary = ", ".join(f"{names[i]} {fmt(values[i])}" for i in order[:5])
+    svg = (
+        f"<svg xmlns='http://www.w3.org/2000/svg' role='img' aria-labelledby='{chart_id}-t' "
+        f"width='100%' viewBox='0 0 {label_w + bar_w + 80} {height}'>"
+        f"<title id='{chart_id}-t'>{esc(title)}: {esc(summary)}</title>{''.join(rows)}</svg>"
+    )
+    alt = table(["feature", "mean |SHAP|"], [[names[i], values[i]] for i in order], numeric={1})
+    return (
+        f"<figure>{svg}<figcaption>{esc(title)} (top {len(order)} of {len(values)} features)"
+        f"</figcaption><details><summary>Values as a table</summary>{alt}</details></figure>"
+    )
+
+
+def _details(card: ModelCard) -> str:
+    run = card.run
+    owners = card.sections["owners"]
+    licence = card.sections["license"]
+    rows = [
+        ["Name", card.model_name],
+        ["Version", card.version or "not registered (a tracked run)"],
+        ["Type", card.model_class or "no model stored"],
+        ["Owners", (owners.content or "").strip() or "— (not written yet)"],
+        ["Date", _time(run.started_at)],
+        ["License", (licence.content or "").strip() or "— (not written yet)"],
+        ["Run id", run.run_id],
+        ["Experiment", run.experiment],
+        ["Tracked by", run.user or ""],
+    ]
+    body = (
+        "<table><tbody>"
+        + "".join(f"<tr><th scope='row'>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
+        + "</tbody></table>"
+    )
+    overview = f"<h3>Overview</h3>{human(card.sections['overview'])}"
+    rows = [[k, v, run.param_sources.get(k, "")] for k, v in sorted(run.params.items())]
+    params = table(["parameter", "value", "source"], rows) if rows else "<p>None recorded.</p>"
+    return body + overview + "<h3>Parameters</h3>" + params
+
+
+def _metrics(card: ModelCard) -> str:
+    run = card.run
+    if not run.metrics:
+        return (
+            "<div class='gap'><b>No metrics recorded.</b> Track a cell that scores the model.</div>"
+        )
+    rows = [[k, v] for k, v in sorted(run.metrics.items())]
+    out = table(["metric", "value"], rows, numeric={1})
+    curves = {k: pts for k, pts in run.metric_history.items() if len(pts) > 1}
+    for key, points in sorted(curves.items()):
+        out += f"<h3>{esc(key)} by step</h3>" + table(
+            ["step", "value"], [[p.step, p.value] for p in points], numeric={0, 1}
+        )
+    return out
+
+
+def _dataset(d: Any) -> str:
+    profile = d.profile or {}
+    facts = [
+        ["Variable", d.variable],
+        ["Role", d.role],
+        ["Content hash", d.hash],
+        ["Kind", d.kind],
+        ["Shape", " x ".join(str(n) for n in d.shape) if d.shape else "—"],
+    ]
+    if d.source_path:
+        facts.append(["Source file", d.source_path])
+        facts.append(["Source file hash", d.source_hash or ""])
+    body = (
+        "<table><tbody>"
+        + "".join(
+            f"<tr><th scope='row'>{esc(k)}</th><td class='{'hash' if 'hash' in k else ''}'>"
+            f"{esc(v)}</td></tr>"
+            for k, v in facts
+        )
+        + "</tbody></table>"
+    )
+    columns = profile.get("columns") or {}
+    if columns:
+        rows = []
+        for name, col in columns.items():
+            top = ", ".join(f"{k} ({n})" for k, n in col.get("top", [])[:3])
+            rows.append(
+                [
+                    name,
+                    col.get("dtype", ""),
+                    col.get("nulls", ""),
+                    col.get("min", ""),
+                    col.get("max", ""),
+                    col.get("mean", ""),
+                    top,
+                ]
+            )
+        body += (
+            "<details><summary>Schema and profile</summary>"
+            + table(
+                ["column", "dtype", "nulls", "min", "max", "mean", "top values"],
+                rows,
+                numeric={2, 3, 4, 5},
+            )
+            + "</details>"
+        )
+    return f"<h3>{esc(d.role)}: {esc(d.variable)}</h3>{body}"
+
+
+def _data(datasets: list[Any], what: str) -> str:
+    if not datasets:
+        return f"<div class='gap'><b>No {esc(what)} recorded.</b></div>"
+    return "".join(_dataset(d) for d in datasets)
+
+
+def _analyses(card: ModelCard) -> str:
+    if not card.group_metrics:
+        column = card.sections["sensitive_column"]
+        why = (
+            "name a sensitive column in the card and pass the evaluation data "
+            "(<code>model_card(ref, eval_data=(X, y))</code>)"
+            if column.missing
+            else f"pass the evaluation data to compute per-group metrics on "
+            f"<code>{esc(column.content)}</code>"
+        )
+        return f"<p>Overall metrics are above. Per-group metrics: {why}.</p>"
+    out = ""
+    for g in card.group_metrics:
+        rows = [[k, g.counts[k], v] for k, v in g.groups.items()]
+        out += f"<h3>{esc(g.metric)} by {esc(g.column)}</h3>" + table(
+            [g.column, "rows", g.metric], rows, numeric={1, 2}
+        )
+        out += f"<p>Largest gap between groups: <b>{esc(fmt(g.gap))}</b>.</p>"
+    return out
+
+
+def _explanations(card: ModelCard) -> str:
+    e = card.run.explanation
+    if e is None:
+        return "<div class='gap'><b>No explanation.</b> The run stored no SHAP explanation.</div>"
+    if e.status != "ok":
+        return f"<div class='gap'><b>Explanation {esc(e.status)}.</b> {esc(e.reason or '')}</div>"
+    names = [str(n) for n in e.feature_names or []]
+    intro = (
+        f"<p>Global importance: mean absolute SHAP value per feature, from {esc(e.explainer)} "
+        f"on {esc(e.n_rows)} evaluation rows.</p>"
+    )
+    if isinstance(e.mean_abs, dict):
+        charts = "".join(
+            bar_chart(f"Class {label}", names, [float(v) for v in values], f"shap-{n}")
+            for n, (label, values) in enumerate(list(e.mean_abs.items())[:MAX_CLASS_CHARTS])
+        )
+        return intro + charts
+    return intro + bar_chart("Model output", names, [float(v) for v in e.mean_abs], "shap-0")
+
+
+def _reproducibility(card: ModelCard) -> str:
+    run = card.run
+    env = run.environment
+    out = "<h3>Code</h3>" + (f"<pre>{esc(run.code)}</pre>" if run.code else "<p>Not recorded.</p>")
+    git = "not a git repository"
+    if run.git_commit:
+        git = f"{run.git_commit}" + (" (uncommitted changes)" if run.git_dirty else " (clean)")
+    facts: list[list[Any]] = [
+        ["Notebook", run.notebook_path or ""],
+        ["Execution count", run.execution_count if run.execution_count is not None else ""],
+        ["Git commit", git],
+        ["Host", run.host or ""],
+        ["Python", env.python if env else ""],
+        ["Platform", env.platform if env else ""],
+    ]
+    if env:
+        for name in KEY_PACKAGES:
+            if name in env.packages:
+                facts.append([name, env.packages[name]])
+    out += (
+        "<h3>Environment</h3><table><tbody>"
+        + "".join(f"<tr><th scope='row'>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts)
+        + "</tbody></table>"
+    )
+    if env:
+        out += (
+            "<details><summary>All installed packages</summary>"
+            + table(["package", "version"], sorted([k, v] for k, v in env.packages.items()))
+            + "</details>"
+        )
+    if run.history:
+        out += "<h3>Cells run before this one</h3>" + table(
+            ["execution count", "source hash"],
+            [[h.get("execution_count"), h.get("source_hash")] for h in run.history],
+        )
+    return out
+
+
+def _governance(card: ModelCard) -> str:
+    if not card.governance:
+        return (
+            "<p>This card describes a tracked run that is not a registered model version: "
+            "stage, promotion requests, gate results and sign-offs appear here once it is "
+            "registered.</p>"
+        )
+    g = card.governance
+    rows = [[k, v] for k, v in g.items() if not isinstance(v, list | dict)]
+    return table(["field", "value"], rows)
+
+
+def render_html(card: ModelCard, embedded: bool = False) -> str:
+    """The whole card; ``embedded`` gives a fragment for a notebook output (same content)."""
+    c = card.completeness
+    badge = (
+        "<span class='badge ok'>complete</span>"
+        if c["complete"]
+        else f"<span class='badge todo'>{c['filled']} of {c['required']} parts written — "
+        f"missing: {esc(', '.join(c['gaps']))}</span>"
+    )
+    s = card.sections
+    parts = [
+        f"<header><h1>Model card: {esc(card.model_name)}</h1><p class='sub'>"
+        f"{esc(card.subject)} · generated {esc(_time(card.generated_at))} by mlops-jupyter</p>"
+        f"<p>{badge}</p></header>",
+        f"<section><h2>Model details</h2>{_details(card)}</section>",
+        f"<section><h2>Intended use</h2>{human(s['intended_use'])}"
+        f"<h3>Out-of-scope uses</h3>{human(s['out_of_scope'])}</section>",
+        f"<section><h2>Factors</h2>{human(s['factors'])}</section>",
+        f"<section><h2>Metrics</h2>{_metrics(card)}</section>",
+        f"<section><h2>Evaluation data</h2>{_data(card.evaluation_data, 'evaluation data')}"
+        "</section>",
+        f"<section><h2>Training data</h2>{_data(card.training_data, 'training data')}</section>",
+        f"<section><h2>Quantitative analyses</h2>{_analyses(card)}</section>",
+        f"<section><h2>Ethical considerations</h2>{human(s['ethical_considerations'])}</section>",
+        f"<section><h2>Caveats and recommendations</h2>{human(s['caveats'])}</section>",
+        f"<section><h2>Explanations</h2>{_explanations(card)}</section>",
+        f"<section><h2>Reproducibility</h2>{_reproducibility(card)}</section>",
+        f"<section><h2>Governance</h2>{_governance(card)}</section>",
+    ]
+    body = "".join(parts)
+    if embedded:  # inside a notebook: only styles scoped to the card, the page keeps its own
+        return f"<div class='mlops-jupyter-card'><style>{EMBEDDED_CSS}</style>{body}</div>"
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
+        "style-src 'unsafe-inline'; img-src data:\">"
+        f"<title>Model card: {esc(card.model_name)}</title><style>{CSS}</style></head>"
+        f"<body><main>{body}</main></body></html>"
+    )

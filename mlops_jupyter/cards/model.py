@@ -1,0 +1,261 @@
+"""The model card: everything a reviewer needs, read from the store (never retyped).
+
+Sections follow "Model Cards for Model Reporting" (Mitchell et al., 2019), plus explanations,
+reproducibility and governance. Sections only a person can write are stored in the store
+(``card_sections``, versioned, with author and time) and show as marked gaps until written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..store import Run, Store
+
+# section key -> (title, required for completeness, what to write)
+HUMAN_SECTIONS: dict[str, tuple[str, bool, str]] = {
+    "overview": ("Overview", True, "What the model does, in one or two sentences."),
+    "owners": ("Owners", True, "Who owns the model: one 'name <contact>' per line."),
+    "license": ("License", False, "An SPDX identifier (e.g. MIT) or 'proprietary'."),
+    "intended_use": ("Intended use", True, "Primary uses and users the model is built for."),
+    "out_of_scope": ("Out-of-scope uses", True, "Uses the model must not be put to."),
+    "factors": ("Factors", True, "Groups, instruments, environments that affect performance."),
+    "ethical_considerations": (
+        "Ethical considerations",
+        True,
+        "Risks (sensitive data, harms) and how they are mitigated: 'risk: mitigation' lines.",
+    ),
+    "caveats": ("Caveats and recommendations", True, "Known limitations; advice to users."),
+    "sensitive_column": (
+        "Sensitive column",
+        False,
+        "The evaluation-data column to report per-group metrics on (e.g. sex).",
+    ),
+}
+
+
+@dataclass
+class Section:
+    """A human-written section (or a gap)."""
+
+    key: str
+    title: str
+    required: bool
+    hint: str
+    content: str | None = None
+    author: str | None = None
+    revision: int | None = None
+    written_at: float | None = None
+
+    @property
+    def missing(self) -> bool:
+        return not (self.content and self.content.strip())
+
+
+@dataclass
+class GroupMetrics:
+    """Metrics per value of a sensitive column, and the largest gap between groups."""
+
+    column: str
+    metric: str
+    groups: dict[str, float]
+    counts: dict[str, int]
+
+    @property
+    def gap(self) -> float:
+        values = list(self.groups.values())
+        return max(values) - min(values) if values else 0.0
+
+
+@dataclass
+class ModelCard:
+    """A card for one run (or one registered model version)."""
+
+    subject: str  # run id or "model:version"
+    run: Run
+    model_name: str
+    version: str | None
+    model_class: str | None
+    sections: dict[str, Section]
+    group_metrics: list[GroupMetrics] = field(default_factory=list)
+    governance: dict[str, Any] | None = None
+    generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+
+    # ------------------------------------------------------------------ content
+    def section(self, key: str) -> Section:
+        return self.sections[key]
+
+    @property
+    def training_data(self) -> list[Any]:
+        return [d for d in self.run.datasets if d.role in ("train", "source", "data")]
+
+    @property
+    def evaluation_data(self) -> list[Any]:
+        return [d for d in self.run.datasets if d.role == "eval"]
+
+    @property
+    def completeness(self) -> dict[str, Any]:
+        """Which required parts are present: human sections, evaluation data, explanation."""
+        gaps = [s.title for s in self.sections.values() if s.required and s.missing]
+        if not self.run.metrics:
+            gaps.append("Metrics")
+        if not self.evaluation_data:
+            gaps.append("Evaluation data")
+        if self.run.explanation is None or self.run.explanation.status != "ok":
+            gaps.append("Explanation")
+        required = sum(1 for s in self.sections.values() if s.required) + 3
+        return {
+            "complete": not gaps,
+            "filled": required - len(gaps),
+            "required": required,
+            "gaps": gaps,
+        }
+
+    # ---------------------------------------------------------------- renderings
+    def to_html(self) -> str:
+        from .html import render_html
+
+        return render_html(self)
+
+    def to_json(self, extended: bool = False) -> str:
+        """Model Card Toolkit JSON (schema v0.0.2); ``extended=True`` adds our sibling document."""
+        import json
+
+        from .mct import extended_document, mct_document
+
+        doc: dict[str, Any] = mct_document(self)
+        if extended:
+            doc = {"model_card": doc, "mlops_jupyter": extended_document(self)}
+        return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)
+
+    def to_markdown(self) -> str:
+        from .markdown import render_markdown
+
+        return render_markdown(self)
+
+    def save(self, path: str | Path, format: str | None = None) -> Path:
+        """Write the card; the format comes from ``format`` or the suffix (.html, .json, .md)."""
+        target = Path(path)
+        kind = (format or target.suffix.lstrip(".")).lower()
+        renderers = {"html": self.to_html, "htm": self.to_html, "json": self.to_json}
+        renderers.update({"md": self.to_markdown, "markdown": self.to_markdown})
+        if kind not in renderers:
+            raise ValueError(
+                f"cannot tell the card format from {target.name!r}: use .html, .json or .md "
+                "(or format='html'|'json'|'md')"
+            )
+        target.write_text(renderers[kind](), encoding="utf-8")
+        return target
+
+    def _repr_html_(self) -> str:
+        from .html import render_html
+
+        return render_html(self, embedded=True)
+
+    def __repr__(self) -> str:
+        c = self.completeness
+        return (
+            f"<ModelCard {self.model_name} ({self.subject[:12]}), "
+            f"{c['filled']}/{c['required']} parts complete>"
+        )
+
+
+def resolve_subject(store: Store, ref: str) -> tuple[str, str, str | None]:
+    """``ref`` -> (subject, run id, version); ``"model:3"`` names a registered version."""
+    name, sep, version = ref.rpartition(":")
+    if sep and name and version.isdigit():
+        return ref, store.model_version_run(name, int(version)), version
+    run_id = store.resolve_run_id(ref)
+    return run_id, run_id, None
+
+
+def build_card(
+    ref: str,
+    *,
+    store: Store | None = None,
+    eval_data: tuple[Any, Any] | None = None,
+) -> ModelCard:
+    """Build the card of a run id (or unique prefix) or ``"model:version"`` from the store.
+
+    ``eval_data=(X, y)`` adds per-group metrics for the sensitive column named in the card, after
+    checking that ``X`` and ``y`` are exactly the evaluation data the run recorded (by hash).
+    """
+    own = store is None
+    if store is None:
+        from ..store import Store
+
+        store = Store.open(create=False)
+    try:
+        subject, run_id, version = resolve_subject(store, ref)
+        run = store.get_run(run_id)
+        stored = store.card_sections(subject)
+        model_artifact = next((a for a in run.artifacts if a.kind == "model"), None)
+        model_class = (model_artifact.meta or {}).get("class") if model_artifact else None
+        model = _load_model(store, run, ref) if eval_data is not None else None
+    finally:
+        if own:
+            store.close()
+    sections = {}
+    for key, (title, required, hint) in HUMAN_SECTIONS.items():
+        row = stored.get(key, {})
+        sections[key] = Section(
+            key,
+            title,
+            required,
+            hint,
+            row.get("content"),
+            row.get("author"),
+            row.get("revision"),
+            row.get("created_at"),
+        )
+    model_name = subject.rpartition(":")[0] if version else (run.name or run.experiment)
+    card = ModelCard(subject, run, model_name, version, model_class, sections)
+    if eval_data is not None:
+        card.group_metrics = _group_metrics(card, model, eval_data)
+    return card
+
+
+def _load_model(store: Store, run: Run, ref: str) -> Any:
+    """The run's model, from its blob: unpickled only after the store verified the blob's
+    content hash against its name (a tampered file raises BlobIntegrityError)."""
+    import pickle
+
+    artifact = next((a for a in run.artifacts if a.kind == "model"), None)
+    if artifact is None:
+        raise LookupError(f"run {run.run_id[:8]} ({ref}) stored no model: no per-group metrics")
+    return pickle.loads(store.blobs.get_bytes(artifact.blob))
+
+
+def _group_metrics(card: ModelCard, model: Any, eval_data: tuple[Any, Any]) -> list[GroupMetrics]:
+    from ..capture.hashing import hash_data
+
+    X, y = eval_data
+    recorded = {d.hash for d in card.evaluation_data}
+    for name, obj in (("X", X), ("y", y)):
+        if hash_data(obj) not in recorded:
+            raise ValueError(
+                f"eval_data {name} is not the evaluation data run {card.run.run_id[:8]} recorded "
+                "(its hash differs): per-group metrics must come from the tracked data"
+            )
+    column = card.sections["sensitive_column"].content
+    if not column or column.strip() not in getattr(X, "columns", []):
+        return []
+    column = column.strip()
+    import numpy as np
+
+    predictions = np.asarray(model.predict(X))
+    truth = np.asarray(y)
+    classifier = hasattr(model, "classes_")
+    groups: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for value in sorted(X[column].dropna().unique(), key=str):
+        mask = (X[column] == value).to_numpy()
+        counts[str(value)] = int(mask.sum())
+        if classifier:
+            groups[str(value)] = float((predictions[mask] == truth[mask]).mean())
+        else:
+            groups[str(value)] = float(np.abs(predictions[mask] - truth[mask]).mean())
+    return [GroupMetrics(column, "accuracy" if classifier else "mae", groups, counts)]

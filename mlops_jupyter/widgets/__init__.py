@@ -1,0 +1,1 @@
+"""ipywidgets front ends (thin adapters over the core)."""
