@@ -13,8 +13,13 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .api import (
+        approve,
+        as_user,
+        current,
         explain,
+        history,
         last_run_id,
+        load_model,
         log_data,
         log_metric,
         log_metrics,
@@ -22,6 +27,10 @@ if TYPE_CHECKING:
         log_param,
         log_params,
         model_card,
+        models,
+        register,
+        reject,
+        request_promotion,
         set_card_sections,
         start_run,
         wait,
@@ -60,6 +69,15 @@ __all__ = [
     "model_card",
     "last_run_id",
     "set_card_sections",
+    "register",
+    "request_promotion",
+    "approve",
+    "reject",
+    "current",
+    "history",
+    "models",
+    "load_model",
+    "as_user",
 ]
 
 _LAZY = {
@@ -84,6 +102,15 @@ _LAZY = {
     "model_card": ".api",
     "last_run_id": ".api",
     "set_card_sections": ".api",
+    "register": ".api",
+    "request_promotion": ".api",
+    "approve": ".api",
+    "reject": ".api",
+    "current": ".api",
+    "history": ".api",
+    "models": ".api",
+    "load_model": ".api",
+    "as_user": ".api",
 }
 
 

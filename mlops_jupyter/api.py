@@ -150,3 +150,52 @@ def set_card_sections(ref: str, sections: Mapping[str, str], author: str | None 
     subject, _, _ = resolve_subject(tracker.store, ref)
     for key, text in sections.items():
         tracker.store.set_card_section(subject, key, str(text).strip(), author or tracker.user)
+
+
+# ----------------------------------------------------------------------------- registry
+def as_user(user: str | None = None) -> Any:
+    """The registry of this process's store, acting as ``user`` (default: the configured one).
+
+    ``mj.as_user("risk-officer").approve(request_id)`` signs off as someone else (e.g. in a
+    shared notebook or a CI job that knows who clicked).
+    """
+    from .registry.registry import Registry
+
+    tracker = default_tracker()
+    return Registry(tracker.store, user or tracker.user)
+
+
+def register(run_id: str, model_name: str, risk_tier: str | None = None) -> Any:
+    """Register a run's model as the next version of ``model_name``."""
+    return as_user().register(run_id, model_name, risk_tier)
+
+
+def request_promotion(model_name: str, version: int, to_stage: str, comment: str = "") -> Any:
+    """Run the policy gates; the request waits for sign-offs (or is blocked, with reasons)."""
+    default_tracker().wait(timeout=120)  # a SHAP explanation still computing is not missing
+    return as_user().request_promotion(model_name, version, to_stage, comment)
+
+
+def approve(request_id: int, comment: str = "") -> Any:
+    return as_user().approve(request_id, comment)
+
+
+def reject(request_id: int, comment: str) -> Any:
+    return as_user().reject(request_id, comment)
+
+
+def current(model_name: str, stage: str = "production") -> Any:
+    return as_user().current(model_name, stage)
+
+
+def history(model_name: str) -> list[dict[str, Any]]:
+    return as_user().history(model_name)
+
+
+def models() -> list[dict[str, Any]]:
+    return as_user().models()
+
+
+def load_model(model_name: str, stage: str = "production", version: int | None = None) -> Any:
+    """A registered model, unpickled only after its blob matched its hash."""
+    return as_user().load_model(model_name, stage, version)

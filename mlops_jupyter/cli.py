@@ -123,6 +123,101 @@ def cmd_card_sections(args: argparse.Namespace) -> int:
     return 0
 
 
+def _registry(store: Any, args: argparse.Namespace) -> Any:
+    from .config import current_user
+    from .registry.registry import Registry
+
+    return Registry(store, getattr(args, "user", None) or current_user())
+
+
+def _print_request(request: Any) -> None:
+    print(
+        f"request #{request.id}: {request.model}:{request.version} {request.from_stage} -> "
+        f"{request.to_stage}: {request.status} "
+        f"({len(request.approvals)}/{request.required_signoffs} sign-offs)"
+    )
+    for gate in request.gates:
+        print(f"  {'PASS' if gate.passed else 'FAIL'} {gate.gate}: {gate.message}")
+    print(f"audit head {request.audit_head}")
+
+
+def _model_version(text: str) -> tuple[str, int]:
+    name, _, version = text.rpartition(":")
+    if not name or not version.isdigit():
+        raise ValueError(f"expected MODEL:VERSION (e.g. churn:3), got {text!r}")
+    return name, int(version)
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        version = _registry(store, args).register(args.run, args.model, args.risk_tier)
+    print(f"registered {version.ref} (run {version.run_id[:8]})")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    model, version = _model_version(args.ref)
+    with _store(args) as store:
+        request = _registry(store, args).request_promotion(model, version, args.to, args.message)
+    _print_request(request)
+    return 0 if request.status != "blocked" else 3
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        _print_request(_registry(store, args).approve(args.request, args.message))
+    return 0
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        _print_request(_registry(store, args).reject(args.request, args.message))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        rows = _registry(store, args).models()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no registered models")
+    for row in rows:
+        print(
+            f"{row['model']:<24} tier {row['risk_tier']:<6} versions {row['versions']:<3} "
+            f"production {row['production'] or '-'}  staging {row['staging'] or '-'}"
+        )
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    with _store(args) as store:
+        entries = _registry(store, args).history(args.model)
+    if args.json:
+        print(json.dumps(entries, indent=2, default=str))
+        return 0
+    for e in entries:
+        when = dt.datetime.fromtimestamp(e["ts"], dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        extra = {k: v for k, v in e.items() if k not in ("seq", "ts", "actor", "action", "subject")}
+        print(
+            f"{e['seq']:>5} {when} {e['actor']:<12} {e['action']:<10} {e['subject']:<16} "
+            f"{json.dumps(extra, ensure_ascii=False)}"
+        )
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from .registry.audit import verify
+
+    with _store(args) as store:
+        report = verify(store, args.expect_head)
+    print(report)
+    return 0 if report.ok else 4
+
+
 def build_parser() -> argparse.ArgumentParser:
     store_help = (
         "store directory (.mlops) or its store.db; default: MLOPS_JUPYTER_STORE, else "
@@ -177,6 +272,54 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sections.add_argument("--author", help="recorded author (default: the configured user)")
     sections.set_defaults(func=cmd_card_sections)
+
+    user_help = "act as this user (default: the configured user)"
+    register = commands.add_parser(
+        "register", parents=[common], help="register a run's model as a new version"
+    )
+    register.add_argument("run", metavar="RUN", help="run id or unique prefix")
+    register.add_argument("model", metavar="MODEL", help="model name")
+    register.add_argument("--risk-tier", choices=["low", "medium", "high"], help="new models")
+    register.add_argument("--user", help=user_help)
+    register.set_defaults(func=cmd_register)
+
+    promote = commands.add_parser(
+        "promote", parents=[common], help="request a promotion (runs the policy gates)"
+    )
+    promote.add_argument("ref", metavar="MODEL:VERSION")
+    promote.add_argument("--to", required=True, choices=["staging", "production", "archived"])
+    promote.add_argument("-m", "--message", default="", help="why")
+    promote.add_argument("--user", help=user_help)
+    promote.set_defaults(func=cmd_promote)
+
+    approve = commands.add_parser("approve", parents=[common], help="sign off a request")
+    approve.add_argument("request", metavar="REQUEST", type=int, help="request number")
+    approve.add_argument("-m", "--message", default="", help="comment")
+    approve.add_argument("--user", help=user_help)
+    approve.set_defaults(func=cmd_approve)
+
+    reject = commands.add_parser("reject", parents=[common], help="reject a request")
+    reject.add_argument("request", metavar="REQUEST", type=int, help="request number")
+    reject.add_argument("-m", "--message", required=True, help="why (required)")
+    reject.add_argument("--user", help=user_help)
+    reject.set_defaults(func=cmd_reject)
+
+    models = commands.add_parser("models", parents=[common], help="registered models")
+    models.add_argument("--json", action="store_true", help="print JSON")
+    models.set_defaults(func=cmd_models)
+
+    history = commands.add_parser("history", parents=[common], help="a model's audit trail")
+    history.add_argument("model", metavar="MODEL")
+    history.add_argument("--json", action="store_true", help="print JSON")
+    history.set_defaults(func=cmd_history)
+
+    audit = commands.add_parser("audit", parents=[common], help="audit log checks")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="verify")
+    verify = audit_commands.add_parser("verify", parents=[common], help="recompute the audit chain")
+    verify.add_argument(
+        "--expect-head", metavar="HASH", help="fail unless the log still contains this head"
+    )
+    verify.set_defaults(func=cmd_audit)
     return parser
 
 
@@ -185,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (MLOpsError, ValueError) as exc:
+    except (MLOpsError, ValueError, KeyError) as exc:
         print(f"mlops-jupyter: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # e.g. piped into head

@@ -84,6 +84,10 @@ class NotebookTracking:
         shell.register_magic_function(track, "cell", "track")
         shell.register_magic_function(runs, "line", "runs")
         shell.register_magic_function(model_card_magic, "line", "model_card")
+        from .registry_magics import MAGICS
+
+        for name, function in MAGICS.items():
+            shell.register_magic_function(function, "line", name)
         shell.user_ns[TAPS] = self.taps
         shell.user_ns_hidden[TAPS] = self.taps
         threading.Thread(target=_warm_up, name="mlops-jupyter-warm-up", daemon=True).start()

@@ -183,11 +183,14 @@ def test_a_store_that_cannot_be_opened_leaves_the_cell_alone(tmp_path: Path) -> 
     assert (bad / "store.db").read_bytes() == b"this is not sqlite" * 10  # untouched
 
 
+SLEEPING_CELL = "import pathlib, time\npathlib.Path('sleeping').touch()\ntime.sleep(120)"
+
+
 def wait_for_running(workdir: Path, timeout: float = 60) -> str:
-    """Poll the store (written by the kernel) until the run's `running` row exists."""
+    """Poll until the cell's body is sleeping (its marker file) and its `running` row exists."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if (workdir / ".mlops" / "store.db").exists():
+        if (workdir / "sleeping").exists() and (workdir / ".mlops" / "store.db").exists():
             table = runs_in(workdir)
             if len(table) and table["status"].iloc[0] == "running":
                 return str(table["run_id"].iloc[0])
@@ -196,7 +199,7 @@ def wait_for_running(workdir: Path, timeout: float = 60) -> str:
 
 
 def test_ctrl_c_marks_the_run_interrupted(kernel: Kernel) -> None:
-    msg_id = kernel.send("%%track -n sleepy\nimport time\ntime.sleep(120)")
+    msg_id = kernel.send("%%track -n sleepy\n" + SLEEPING_CELL)
     run_id = wait_for_running(kernel.workdir)
     kernel.km.interrupt_kernel()
     reply, outputs = kernel.collect(msg_id)
@@ -208,7 +211,7 @@ def test_ctrl_c_marks_the_run_interrupted(kernel: Kernel) -> None:
 
 
 def test_killed_kernel_leaves_an_interrupted_run(kernel: Kernel) -> None:
-    kernel.send("%%track -n doomed\nimport time\ntime.sleep(120)")
+    kernel.send("%%track -n doomed\n" + SLEEPING_CELL)
     run_id = wait_for_running(kernel.workdir)
     pid = kernel.km.provisioner.pid  # type: ignore[union-attr]
     os.kill(pid, signal.SIGKILL)  # no chance to finish the run

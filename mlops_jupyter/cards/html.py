@@ -329,15 +329,47 @@ def _reproducibility(card: ModelCard) -> str:
 
 
 def _governance(card: ModelCard) -> str:
-    if not card.governance:
-        return (
+    g = card.governance or {}
+    head = (
+        f"<p>Audit log head at export: <code class='hash'>{esc(g.get('audit_head', ''))}</code>"
+        " (<code>mlops-jupyter audit verify --expect-head HASH</code> proves the log still "
+        "extends it).</p>"
+    )
+    if "stage" not in g:
+        return head + (
             "<p>This card describes a tracked run that is not a registered model version: "
-            "stage, promotion requests, gate results and sign-offs appear here once it is "
-            "registered.</p>"
+            "stage, promotion requests, gate results and sign-offs appear on the card of "
+            "<code>MODEL:VERSION</code> once it is registered.</p>"
         )
-    g = card.governance
-    rows = [[k, v] for k, v in g.items() if not isinstance(v, list | dict)]
-    return table(["field", "value"], rows)
+    out = table(["field", "value"], [["Stage", g["stage"]], ["Risk tier", g["risk_tier"]]])
+    for request in g.get("requests", []):
+        out += (
+            f"<h3>Request #{esc(request['id'])}: to {esc(request['to'])} — "
+            f"{esc(request['status'])}</h3><p>Requested by {esc(request['requester'])}, "
+            f"{esc(_time(request['created_at']))}.</p>"
+        )
+        if request["gates"]:
+            out += table(
+                ["gate", "result", "message"],
+                [
+                    [gate["gate"], "pass" if gate["passed"] else "FAIL", gate["message"]]
+                    for gate in request["gates"]
+                ],
+            )
+        if request["signoffs"]:
+            out += table(
+                ["sign-off by", "decision", "comment", "when"],
+                [
+                    [s["user"], s["decision"], s["comment"] or "", _time(s["at"])]
+                    for s in request["signoffs"]
+                ],
+            )
+    if g.get("history"):
+        out += "<h3>History</h3>" + table(
+            ["#", "when", "who", "what"],
+            [[h["seq"], _time(h["ts"]), h["actor"], h["action"]] for h in g["history"]],
+        )
+    return head + out
 
 
 def render_html(card: ModelCard, embedded: bool = False) -> str:

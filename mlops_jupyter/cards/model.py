@@ -195,6 +195,7 @@ def build_card(
         model_artifact = next((a for a in run.artifacts if a.kind == "model"), None)
         model_class = (model_artifact.meta or {}).get("class") if model_artifact else None
         model = _load_model(store, run, ref) if eval_data is not None else None
+        governance = _governance(store, subject, version)
     finally:
         if own:
             store.close()
@@ -213,6 +214,7 @@ def build_card(
         )
     model_name = subject.rpartition(":")[0] if version else (run.name or run.experiment)
     card = ModelCard(subject, run, model_name, version, model_class, sections)
+    card.governance = governance
     if eval_data is not None:
         card.group_metrics = _group_metrics(card, model, eval_data)
     return card
@@ -259,3 +261,53 @@ def _group_metrics(card: ModelCard, model: Any, eval_data: tuple[Any, Any]) -> l
         else:
             groups[str(value)] = float(np.abs(predictions[mask] - truth[mask]).mean())
     return [GroupMetrics(column, "accuracy" if classifier else "mae", groups, counts)]
+
+
+def _governance(store: Store, subject: str, version: str | None) -> dict[str, Any]:
+    """Stage, requests with gate results and sign-offs, history, and the audit head now."""
+    import json
+
+    out: dict[str, Any] = {"audit_head": store.audit_head()}
+    if version is None:
+        return out
+    model = subject.rpartition(":")[0]
+    rows = store._read(
+        "SELECT v.stage, m.risk_tier FROM model_versions v JOIN models m ON m.name = "
+        "v.model_name WHERE v.model_name = ? AND v.version = ?",
+        (model, int(version)),
+    )
+    if rows:
+        out["stage"], out["risk_tier"] = rows[0]
+    requests = []
+    for rid, to_stage, status, requester, gates, created in store._read(
+        "SELECT id, to_stage, status, requester, gate_results, created_at FROM "
+        "promotion_requests WHERE model_name = ? AND version = ? ORDER BY id",
+        (model, int(version)),
+    ):
+        signoffs = store._read(
+            "SELECT user, decision, comment, created_at FROM signoffs WHERE request_id = ? "
+            "ORDER BY created_at",
+            (rid,),
+        )
+        requests.append(
+            {
+                "id": rid,
+                "to": to_stage,
+                "status": status,
+                "requester": requester,
+                "created_at": created,
+                "gates": json.loads(gates or "[]"),
+                "signoffs": [
+                    {"user": u, "decision": d, "comment": c, "at": t} for u, d, c, t in signoffs
+                ],
+            }
+        )
+    out["requests"] = requests
+    out["history"] = [
+        {"seq": seq, "ts": ts, "actor": actor, "action": action}
+        for seq, ts, actor, action in store._read(
+            "SELECT seq, ts, actor, action FROM audit_log WHERE subject = ? ORDER BY seq",
+            (subject,),
+        )
+    ]
+    return out

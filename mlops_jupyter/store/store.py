@@ -27,7 +27,7 @@ from ..errors import (
     StoreError,
     StoreNotFoundError,
 )
-from . import connection
+from . import audit_chain, connection
 from .blobs import BlobStore
 from .discovery import DB_FILENAME, find_store_dir
 from .records import (
@@ -554,7 +554,19 @@ class Store:
                 "created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (subject, section, content, author, revision, time.time()),
             )
+            audit_chain.append(
+                conn,
+                author,
+                "card_edit",
+                subject,
+                {"section": section, "revision": revision, "content": content},
+            )
         return revision
+
+    def audit_head(self) -> str:
+        """The hash of the newest audit entry (anchor it outside the store to detect rewrites)."""
+        with self._lock:
+            return audit_chain.head(self.conn)
 
     def card_sections(self, subject: str) -> dict[str, dict[str, Any]]:
         """The latest revision of each human-written section of a card subject."""

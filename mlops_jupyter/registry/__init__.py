@@ -1,0 +1,1 @@
+"""Registry and governance: model versions, stages, policy gates, sign-offs, audit log."""

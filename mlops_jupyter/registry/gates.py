@@ -1,0 +1,190 @@
+"""Policy gates: each returns whether it passed and a message a person can act on."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from .policy import StageRules
+
+if TYPE_CHECKING:
+    from ..store import Run
+
+LOWER_IS_BETTER = ("loss", "error", "rmse", "mse", "mae", "logloss", "deviance")
+_PROBABILITIES = [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    gate: str
+    passed: bool
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _lower_is_better(metric: str) -> bool:
+    return any(
+        token in metric.lower().split("_") or metric.lower().endswith(token)
+        for token in LOWER_IS_BETTER
+    )
+
+
+def evaluate(
+    rules: StageRules,
+    run: Run,
+    sections: dict[str, Any],
+    production: Run | None,
+) -> list[GateResult]:
+    """Every gate the rules name, in a fixed order."""
+    results: list[GateResult] = []
+    if rules.card_sections:
+        missing = [s for s in rules.card_sections if not str(sections.get(s) or "").strip()]
+        results.append(
+            GateResult(
+                "card_sections",
+                not missing,
+                "all required card sections are written"
+                if not missing
+                else f"card sections not written: {', '.join(missing)} "
+                "(write them with %model_card REF --edit or mlops-jupyter card-sections)",
+            )
+        )
+    if rules.data_hash:
+        train = [d for d in run.datasets if d.role in ("train", "data")]
+        results.append(
+            GateResult(
+                "data_hash",
+                bool(train),
+                f"training data recorded ({train[0].variable}: {train[0].hash[:22]}…)"
+                if train
+                else "no training data snapshot recorded: track the cell that fits the model "
+                "(or log_data(X, role='train'))",
+            )
+        )
+    if rules.explanation:
+        e = run.explanation
+        ok = e is not None and e.status == "ok"
+        reason = (
+            "SHAP explanation stored"
+            if ok
+            else "no SHAP explanation: track without --no-shap and wait for it"
+            if e is None
+            else f"SHAP explanation {e.status}: {e.reason or 'still computing'}"
+        )
+        results.append(GateResult("explanation", ok, reason))
+    for threshold in rules.metrics:
+        actual = run.metrics.get(threshold.metric)
+        if actual is None:
+            results.append(
+                GateResult(f"metric {threshold}", False, f"{threshold.metric} was not recorded")
+            )
+            continue
+        ok = not math.isnan(actual) and threshold.holds(actual)
+        results.append(
+            GateResult(
+                f"metric {threshold}",
+                ok,
+                f"{threshold.metric} = {actual:.6g} {'meets' if ok else 'fails'} {threshold}",
+            )
+        )
+    if rules.no_regression:
+        results.append(_no_regression(rules.no_regression, run, production))
+    if rules.drift is not None:
+        results.append(_drift(rules.drift, run, production))
+    return results
+
+
+def _no_regression(metrics: tuple[str, ...], run: Run, production: Run | None) -> GateResult:
+    if production is None:
+        return GateResult("no_regression", True, "no production version to compare with")
+    mine = {d.hash for d in run.datasets if d.role == "eval"}
+    theirs = {d.hash for d in production.datasets if d.role == "eval"}
+    if not mine & theirs:
+        return GateResult(
+            "no_regression",
+            False,
+            "not comparable: this version and production were evaluated on different data "
+            f"(eval hashes {sorted(h[11:21] for h in mine) or 'none'} vs "
+            f"{sorted(h[11:21] for h in theirs) or 'none'}); evaluate both on the same data",
+        )
+    worse = []
+    for metric in metrics:
+        new, old = run.metrics.get(metric), production.metrics.get(metric)
+        if new is None or old is None:
+            worse.append(f"{metric} missing ({'here' if new is None else 'in production'})")
+        elif (new > old) if _lower_is_better(metric) else (new < old):
+            worse.append(f"{metric} {new:.6g} vs production {old:.6g}")
+    return GateResult(
+        "no_regression",
+        not worse,
+        "no regression on " + ", ".join(metrics)
+        if not worse
+        else "regression: " + "; ".join(worse),
+    )
+
+
+def psi(expected: dict[str, Any], actual: dict[str, Any]) -> float | None:
+    """Population stability index of one numeric column, from two stored profiles.
+
+    The profiles hold min, 5/25/50/75/95 % quantiles and max; production's quantiles define
+    the bins (so each holds a known share of production's rows) and this version's share in
+    each bin comes from interpolating its own quantile function.
+    """
+    import numpy as np
+
+    def points(profile: dict[str, Any]) -> list[float] | None:
+        q = profile.get("quantiles") or {}
+        values = [
+            profile.get("min"),
+            q.get("0.05"),
+            q.get("0.25"),
+            q.get("0.5"),
+            q.get("0.75"),
+            q.get("0.95"),
+            profile.get("max"),
+        ]
+        numbers = [float(v) for v in values if v is not None]
+        return numbers if len(numbers) == len(values) else None
+
+    edges, mine = points(expected), points(actual)
+    if edges is None or mine is None:
+        return None
+    expected_share = np.diff(_PROBABILITIES)
+    # this version's CDF at production's edges (monotone interpolation of its quantile function)
+    cdf = np.interp(edges, np.maximum.accumulate(mine), _PROBABILITIES, left=0.0, right=1.0)
+    cdf[0], cdf[-1] = 0.0, 1.0
+    actual_share = np.clip(np.diff(cdf), 1e-4, None)
+    expected_share = np.clip(expected_share, 1e-4, None)
+    return float(np.sum((actual_share - expected_share) * np.log(actual_share / expected_share)))
+
+
+def _drift(limit: float, run: Run, production: Run | None) -> GateResult:
+    if production is None:
+        return GateResult("drift", True, "no production version to compare with")
+    mine = next((d for d in run.datasets if d.role == "train" and d.profile), None)
+    theirs = next((d for d in production.datasets if d.role == "train" and d.profile), None)
+    if mine is None or theirs is None:
+        return GateResult(
+            "drift", False, "no training data profile on this version or on production"
+        )
+    mine_cols = (mine.profile or {}).get("columns", {})
+    their_cols = (theirs.profile or {}).get("columns", {})
+    scores = {}
+    for column, expected in their_cols.items():
+        if column in mine_cols:
+            value = psi(expected, mine_cols[column])
+            if value is not None:
+                scores[column] = value
+    if not scores:
+        return GateResult("drift", False, "no numeric feature in common to compare")
+    column, worst = max(scores.items(), key=lambda item: item[1])
+    ok = worst <= limit
+    return GateResult(
+        "drift",
+        ok,
+        f"largest population stability index {worst:.3f} ({column}) "
+        f"{'<=' if ok else '>'} {limit:g} over {len(scores)} features",
+    )

@@ -1,0 +1,194 @@
+"""Promotion policy: which gates and how many sign-offs, per risk tier and target stage.
+
+Read from ``.mlops/policy.toml``, else ``[tool.mlops-jupyter.policy]`` in the project's
+``pyproject.toml``, else the default shipped with the package. An invalid file is refused with
+the file, the field and what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import MLOpsError
+
+TIERS = ("low", "medium", "high")
+STAGES = ("staging", "production", "archived")
+_THRESHOLD = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(>=|<=|>|<|==)\s*(-?[0-9.eE+\-]+)\s*$")
+_FIELDS = {
+    "signoffs",
+    "approvers",
+    "card_sections",
+    "data_hash",
+    "explanation",
+    "metrics",
+    "no_regression",
+    "drift",
+}
+
+
+class PolicyError(MLOpsError):
+    """The policy file is invalid (the message names the file and the field)."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    metric: str
+    op: str
+    value: float
+
+    def holds(self, actual: float) -> bool:
+        ops = {
+            ">=": actual >= self.value,
+            "<=": actual <= self.value,
+            ">": actual > self.value,
+            "<": actual < self.value,
+            "==": actual == self.value,
+        }
+        return ops[self.op]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
+@dataclass(frozen=True)
+class StageRules:
+    signoffs: int = 0
+    approvers: tuple[str, ...] = ()
+    card_sections: tuple[str, ...] = ()
+    data_hash: bool = False
+    explanation: bool = False
+    metrics: tuple[Threshold, ...] = ()
+    no_regression: tuple[str, ...] = ()
+    drift: float | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    source: str
+    rules: dict[tuple[str, str], StageRules] = field(default_factory=dict)
+
+    def for_stage(self, tier: str, stage: str) -> StageRules:
+        return self.rules.get((tier, stage), StageRules())
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{path}: not valid TOML ({exc})") from None
+
+
+def _expect(ok: bool, where: str, what: str, got: Any) -> None:
+    if not ok:
+        raise PolicyError(f"{where}: expected {what}, got {got!r}")
+
+
+def parse_policy(data: dict[str, Any], source: str) -> Policy:
+    """Validate a policy mapping (``{"tiers": {tier: {stage: {...}}}}``)."""
+    from ..cards.model import HUMAN_SECTIONS
+
+    tiers = data.get("tiers")
+    _expect(isinstance(tiers, dict), f"{source}: tiers", "a table of risk tiers", tiers)
+    assert isinstance(tiers, dict)
+    rules: dict[tuple[str, str], StageRules] = {}
+    for tier, stages in tiers.items():
+        where = f"{source}: tiers.{tier}"
+        _expect(tier in TIERS, where, f"a tier among {', '.join(TIERS)}", tier)
+        _expect(isinstance(stages, dict), where, "a table of stages", stages)
+        for stage, spec in stages.items():
+            at = f"{where}.{stage}"
+            _expect(stage in STAGES, at, f"a stage among {', '.join(STAGES)}", stage)
+            _expect(isinstance(spec, dict), at, "a table of rules", spec)
+            unknown = sorted(set(spec) - _FIELDS)
+            _expect(
+                not unknown,
+                f"{at}.{unknown[0] if unknown else ''}",
+                f"one of {', '.join(sorted(_FIELDS))}",
+                unknown[0] if unknown else "",
+            )
+            rules[(tier, stage)] = _stage_rules(spec, at, set(HUMAN_SECTIONS))
+    return Policy(source, rules)
+
+
+def _strings(spec: dict[str, Any], key: str, at: str) -> tuple[str, ...]:
+    value = spec.get(key, [])
+    ok = isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+    _expect(ok, f"{at}.{key}", "a list of non-empty strings", value)
+    return tuple(value)
+
+
+def _stage_rules(spec: dict[str, Any], at: str, sections: set[str]) -> StageRules:
+    signoffs = spec.get("signoffs", 0)
+    ok = isinstance(signoffs, int) and not isinstance(signoffs, bool) and signoffs >= 0
+    _expect(ok, f"{at}.signoffs", "a non-negative integer", signoffs)
+    card = _strings(spec, "card_sections", at)
+    bad = [s for s in card if s not in sections]
+    _expect(
+        not bad,
+        f"{at}.card_sections",
+        f"section names among {', '.join(sorted(sections))}",
+        bad[0] if bad else "",
+    )
+    for flag in ("data_hash", "explanation"):
+        value = spec.get(flag, False)
+        _expect(isinstance(value, bool), f"{at}.{flag}", "true or false", value)
+    thresholds = []
+    for text in _strings(spec, "metrics", at):
+        match = _THRESHOLD.match(text)
+        _expect(
+            match is not None, f"{at}.metrics", "'METRIC OP NUMBER' (e.g. 'accuracy >= 0.9')", text
+        )
+        assert match is not None
+        try:
+            number = float(match.group(3))
+        except ValueError:
+            raise PolicyError(f"{at}.metrics: expected a number in {text!r}") from None
+        thresholds.append(Threshold(match.group(1), match.group(2), number))
+    drift = spec.get("drift")
+    ok = drift is None or (
+        isinstance(drift, int | float) and not isinstance(drift, bool) and drift > 0
+    )
+    _expect(ok, f"{at}.drift", "a positive number (largest PSI allowed)", drift)
+    return StageRules(
+        signoffs=signoffs,
+        approvers=_strings(spec, "approvers", at),
+        card_sections=card,
+        data_hash=bool(spec.get("data_hash", False)),
+        explanation=bool(spec.get("explanation", False)),
+        metrics=tuple(thresholds),
+        no_regression=_strings(spec, "no_regression", at),
+        drift=float(drift) if drift is not None else None,
+    )
+
+
+def default_policy() -> Policy:
+    path = Path(__file__).with_name("default_policy.toml")
+    return parse_policy(_load_toml(path), "the default policy")
+
+
+def load_policy(store_dir: Path) -> Policy:
+    """The project's policy for the store in ``store_dir`` (see the module docstring)."""
+    own = store_dir / "policy.toml"
+    if own.is_file():
+        return parse_policy(_load_toml(own), str(own))
+    pyproject = store_dir.parent / "pyproject.toml"
+    if pyproject.is_file():
+        section = _load_toml(pyproject).get("tool", {}).get("mlops-jupyter", {}).get("policy")
+        if section is not None:
+            _expect(
+                isinstance(section, dict),
+                f"{pyproject}: tool.mlops-jupyter.policy",
+                "a table",
+                section,
+            )
+            return parse_policy(section, f"{pyproject} [tool.mlops-jupyter.policy]")
+    return default_policy()

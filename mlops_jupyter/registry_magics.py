@@ -1,0 +1,122 @@
+"""IPython adapter for the registry: %register, %promote, %approve, %reject, %models."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import Any
+
+from .tracker import UsageError
+
+
+def _parse(prog: str, line: str, build: Any) -> argparse.Namespace:
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> Any:
+            raise UsageError(f"{prog}: {message}")
+
+    parser = Parser(prog=prog, add_help=False)
+    build(parser)
+    return parser.parse_args(shlex.split(line))
+
+
+def _registry() -> Any:
+    from .api import as_user
+
+    return as_user()
+
+
+def register_magic(line: str) -> Any:
+    """%register RUN MODEL [--risk-tier low|medium|high]: register a run's model."""
+    args = _parse(
+        "%register",
+        line,
+        lambda p: (
+            p.add_argument("run"),
+            p.add_argument("model"),
+            p.add_argument("--risk-tier", choices=["low", "medium", "high"]),
+        ),
+    )
+    version = _registry().register(args.run, args.model, args.risk_tier)
+    print(f"registered {version.ref} (run {version.run_id[:8]})")
+    return version
+
+
+def promote_magic(line: str) -> Any:
+    """%promote MODEL:VERSION --to STAGE [-m MESSAGE]
+    %promote RUN --model MODEL --to STAGE [-m MESSAGE]   (registers the run first)"""
+    from .widgets.promotion import PromotionPanel
+
+    args = _parse(
+        "%promote",
+        line,
+        lambda p: (
+            p.add_argument("ref"),
+            p.add_argument("--model"),
+            p.add_argument("--to", required=True, choices=["staging", "production", "archived"]),
+            p.add_argument("-m", "--message", default=""),
+        ),
+    )
+    registry = _registry()
+    if args.model:
+        version = registry.register(args.ref, args.model)
+        name, number = version.model, version.version
+        print(f"registered {version.ref} (run {version.run_id[:8]})")
+    else:
+        name, _, text = args.ref.rpartition(":")
+        if not name or not text.isdigit():
+            raise UsageError("%promote: give MODEL:VERSION, or RUN --model MODEL")
+        number = int(text)
+    from .api import default_tracker
+
+    default_tracker().wait(timeout=120)  # a SHAP explanation still computing is not missing
+    request = registry.request_promotion(name, number, args.to, args.message)
+    return PromotionPanel(registry, request)
+
+
+def approve_magic(line: str) -> Any:
+    """%approve REQUEST [-m COMMENT]: sign off a promotion request."""
+    from .widgets.promotion import PromotionPanel
+
+    args = _parse(
+        "%approve",
+        line,
+        lambda p: (
+            p.add_argument("request", type=int),
+            p.add_argument("-m", "--message", default=""),
+        ),
+    )
+    registry = _registry()
+    return PromotionPanel(registry, registry.approve(args.request, args.message))
+
+
+def reject_magic(line: str) -> Any:
+    """%reject REQUEST -m COMMENT: reject a promotion request (closes it)."""
+    from .widgets.promotion import PromotionPanel
+
+    args = _parse(
+        "%reject",
+        line,
+        lambda p: (
+            p.add_argument("request", type=int),
+            p.add_argument("-m", "--message", required=True),
+        ),
+    )
+    registry = _registry()
+    return PromotionPanel(registry, registry.reject(args.request, args.message))
+
+
+def models_magic(line: str) -> Any:
+    """%models: the registered models with their production and staging versions."""
+    import pandas as pd
+
+    rows = _registry().models()
+    return pd.DataFrame(rows, columns=["model", "risk_tier", "versions", "production", "staging"])
+
+
+MAGICS = {
+    "register": register_magic,
+    "promote": promote_magic,
+    "approve": approve_magic,
+    "reject": reject_magic,
+    "models": models_magic,
+}

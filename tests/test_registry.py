@@ -1,0 +1,407 @@
+"""Registry and governance: versions, gates, four-eyes sign-off, races, audit log, policies."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlops_jupyter.cli import main as cli
+from mlops_jupyter.registry.audit import verify
+from mlops_jupyter.registry.gates import psi
+from mlops_jupyter.registry.policy import PolicyError, load_policy, parse_policy
+from mlops_jupyter.registry.registry import Registry, RegistryError
+from mlops_jupyter.store import Store
+from mlops_jupyter.tracker import Tracker, TrackOptions
+
+SECTIONS = {"overview": "Churn scores.", "owners": "DS <ds@example.com>", "intended_use": "Calls."}
+
+
+def train_run(store_dir: Path, *, seed: int = 0, shift: float = 0.0, eval_seed: int = 99) -> str:
+    """A finished run with a saved model, train/eval data and a SHAP explanation."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.random((300, 4)) + shift, columns=["a", "b", "c", "d"])
+    y = ((X["a"] > 0.5 + shift) ^ (rng.random(300) < 0.1)).astype(int)  # 10 % label noise
+    eval_rng = np.random.default_rng(eval_seed)
+    X_eval = pd.DataFrame(eval_rng.random((100, 4)), columns=["a", "b", "c", "d"])
+    y_eval = ((X_eval["a"] > 0.5) ^ (eval_rng.random(100) < 0.1)).astype(int)
+    model = LogisticRegression().fit(X, y)
+    tracker = Tracker(store_dir)
+    ctx = tracker.begin(TrackOptions(experiment="churn", name=f"seed{seed}"))
+    ctx.log_metric("accuracy", float(model.score(X_eval, y_eval)))
+    ctx.log_data(X, "train", "X")
+    ctx.log_data(X_eval, "eval", "X_eval")
+    ctx.log_model(model)
+    ctx.explain(model, X_eval)
+    tracker.finish(ctx)
+    assert tracker.wait(timeout=120)
+    tracker.close()
+    return ctx.run_id
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    with Store.open(tmp_path / ".mlops") as opened:
+        yield opened
+
+
+def as_user(store: Store, user: str) -> Registry:
+    return Registry(store, user)
+
+
+def test_full_flow_with_two_identities(store: Store) -> None:
+    run1 = train_run(store.directory, seed=1)
+    ana, bo = as_user(store, "ana"), as_user(store, "bo")
+    v1 = ana.register(run1, "churn")
+    assert (v1.model, v1.version, v1.stage, v1.run_id) == ("churn", 1, "none", run1)
+
+    blocked = ana.request_promotion("churn", 1, "production", "first release")
+    assert blocked.status == "blocked"
+    failed = {g.gate: g.message for g in blocked.gates if not g.passed}
+    assert failed == {
+        "card_sections": "card sections not written: overview, owners, intended_use "
+        "(write them with %model_card REF --edit or mlops-jupyter card-sections)"
+    }
+    for key, text in SECTIONS.items():
+        store.set_card_section(run1, key, text, "ana")
+
+    request = ana.request_promotion("churn", 1, "production", "first release")
+    assert request.status == "pending" and request.passed
+    assert [g.gate for g in request.gates] == ["card_sections", "data_hash", "explanation", "drift"]
+    with pytest.raises(RegistryError, match="cannot approve it \\(four eyes\\)"):
+        ana.approve(request.id)
+    applied = bo.approve(request.id, "looks good")
+    assert applied.status == "applied" and applied.approvals == ["bo"]
+    assert ana.current("churn").version == 1
+    with pytest.raises(RegistryError, match="no longer open"):
+        bo.approve(request.id)
+
+    run2 = train_run(store.directory, seed=2)
+    for key, text in SECTIONS.items():
+        store.set_card_section(run2, key, text, "ana")
+    assert ana.register(run2, "churn").version == 2
+    second = bo.approve(ana.request_promotion("churn", 2, "production").id)
+    assert second.status == "applied"
+    assert ana.current("churn").version == 2
+    assert ana.version("churn", 1).stage == "archived"  # the previous production version
+
+    rollback = ana.request_promotion("churn", 1, "production", "rollback")  # same gates
+    assert rollback.passed
+    bo.approve(rollback.id)
+    assert ana.current("churn").version == 1 and ana.version("churn", 2).stage == "archived"
+    actions = [e["action"] for e in ana.history("churn")]
+    assert actions.count("transition") == 3 and actions.count("register") == 2
+    assert ana.models() == [
+        {"model": "churn", "risk_tier": "medium", "versions": 2, "production": 1, "staging": None}
+    ]
+    assert verify(store).ok
+
+
+def test_rejection_closes_the_request(store: Store) -> None:
+    run = train_run(store.directory)
+    ana, bo = as_user(store, "ana"), as_user(store, "bo")
+    ana.register(run, "churn", risk_tier="low")
+    request = ana.request_promotion("churn", 1, "production")
+    with pytest.raises(RegistryError, match="needs a comment"):
+        bo.reject(request.id, " ")
+    assert bo.reject(request.id, "not yet").status == "rejected"
+    with pytest.raises(RegistryError, match="is rejected, no longer open"):
+        as_user(store, "cy").approve(request.id)
+    assert ana.current("churn") is None
+
+
+def test_approvers_list_and_counting_each_approver_once(store: Store) -> None:
+    policy = parse_policy(
+        {"tiers": {"high": {"production": {"signoffs": 2, "approvers": ["bo", "cy"]}}}}, "test"
+    )
+    run = train_run(store.directory)
+    ana = Registry(store, "ana", policy)
+    ana.register(run, "risky", risk_tier="high")
+    request = ana.request_promotion("risky", 1, "production")
+    with pytest.raises(RegistryError, match="dan may not approve production promotions"):
+        Registry(store, "dan", policy).approve(request.id)
+    assert Registry(store, "bo", policy).approve(request.id).status == "pending"
+    with pytest.raises(RegistryError, match="bo already signed"):
+        Registry(store, "bo", policy).approve(request.id)
+    assert Registry(store, "cy", policy).approve(request.id).status == "applied"
+
+
+def test_metric_thresholds_and_regression_gates(store: Store) -> None:
+    base = train_run(store.directory, seed=1)
+    policy = parse_policy(
+        {
+            "tiers": {
+                "low": {
+                    "production": {"metrics": ["accuracy >= 0.999"], "no_regression": ["accuracy"]}
+                }
+            }
+        },
+        "test",
+    )
+    ana = Registry(store, "ana", policy)
+    ana.register(base, "m", risk_tier="low")
+    request = ana.request_promotion("m", 1, "production")
+    accuracy = store.get_run(base).metrics["accuracy"]
+    assert [(g.gate, g.passed, g.message) for g in request.gates] == [
+        ("metric accuracy >= 0.999", False, f"accuracy = {accuracy:.6g} fails accuracy >= 0.999"),
+        ("no_regression", True, "no production version to compare with"),
+    ]
+    lenient = parse_policy(
+        {"tiers": {"low": {"production": {"no_regression": ["accuracy"]}}}}, "test"
+    )
+    ana = Registry(store, "ana", lenient)
+    assert ana.request_promotion("m", 1, "production").status == "applied"  # no sign-offs
+    other_data = train_run(store.directory, seed=3, eval_seed=5)  # evaluated elsewhere
+    ana.register(other_data, "m")
+    gate = ana.request_promotion("m", 2, "production").gates[0]
+    assert not gate.passed and gate.message.startswith("not comparable: this version and ")
+
+
+def test_drift_gate_compares_training_profiles(store: Store) -> None:
+    policy = parse_policy({"tiers": {"low": {"production": {"drift": 0.2}}}}, "test")
+    ana = Registry(store, "ana", policy)
+    ana.register(train_run(store.directory, seed=1), "d", risk_tier="low")
+    assert ana.request_promotion("d", 1, "production").status == "applied"  # no sign-offs
+    ana.register(train_run(store.directory, seed=2), "d")  # same distribution
+    same = ana.request_promotion("d", 2, "production").gates[0]
+    assert same.passed, same.message
+    ana.register(train_run(store.directory, seed=3, shift=0.6), "d")  # shifted features
+    shifted = ana.request_promotion("d", 3, "production").gates[0]
+    assert not shifted.passed
+    assert re.match(
+        r"largest population stability index \d+\.\d{3} \([abcd]\) > 0.2", shifted.message
+    )
+
+
+def test_psi_of_identical_profiles_is_zero() -> None:
+    profile = {
+        "min": 0.0,
+        "max": 1.0,
+        "quantiles": {"0.05": 0.05, "0.25": 0.25, "0.5": 0.5, "0.75": 0.75, "0.95": 0.95},
+    }
+    assert psi(profile, profile) == pytest.approx(0.0, abs=1e-9)
+    moved = {
+        "min": 0.5,
+        "max": 1.5,
+        "quantiles": {"0.05": 0.55, "0.25": 0.75, "0.5": 1.0, "0.75": 1.25, "0.95": 1.45},
+    }
+    assert psi(profile, moved) > 1.0
+
+
+def test_concurrent_approvals_apply_exactly_one_transition(store: Store, tmp_path: Path) -> None:
+    policy_file = store.directory / "policy.toml"
+    policy_file.write_text("[tiers.low.production]\nsignoffs = 1\n")
+    run = train_run(store.directory)
+    ana = as_user(store, "ana")
+    ana.register(run, "race", risk_tier="low")
+    request = ana.request_promotion("race", 1, "production")
+    start = time.time() + 1.5
+    code = (
+        "import sys, time\n"
+        "from mlops_jupyter.store import Store\n"
+        "from mlops_jupyter.registry.registry import Registry, RegistryError\n"
+        f"time.sleep(max(0, {start} - time.time()))\n"
+        "with Store.open(sys.argv[1], create=False) as s:\n"
+        "    try:\n"
+        f"        print(Registry(s, sys.argv[2]).approve({request.id}).status)\n"
+        "    except RegistryError as e:\n"
+        "        print('refused:', e)\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(store.directory), user],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for user in ("bo", "cy")
+    ]
+    outs = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
+    assert outs[0] == "applied"
+    assert outs[1] == f"refused: request #{request.id} is applied, no longer open"
+    actions = [e["action"] for e in ana.history("race")]
+    assert actions.count("transition") == 1 and actions.count("approve") == 1
+    assert ana.current("race").version == 1
+    assert verify(store).ok
+
+
+def test_a_tampered_model_blob_is_refused(store: Store) -> None:
+    run = train_run(store.directory)
+    ana = as_user(store, "ana")
+    version = ana.register(run, "blobby", risk_tier="low")
+    model = ana.load_model("blobby", version=1)
+    assert hasattr(model, "predict")
+    path = store.blobs.path(version.blob or "")
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(RegistryError, match="refusing to load blobby:1: its model file does not"):
+        ana.load_model("blobby", version=1)
+    with pytest.raises(RegistryError, match="has no version in production"):
+        ana.load_model("blobby")
+
+
+def test_audit_verify_finds_edits_and_truncation(store: Store) -> None:
+    run = train_run(store.directory)
+    ana = as_user(store, "ana")
+    ana.register(run, "audited", risk_tier="low")
+    for key, text in SECTIONS.items():
+        store.set_card_section(run, key, text, "ana")
+    report = verify(store)
+    assert report.ok and report.entries == 4 and report.head == store.audit_head()
+    seen_head = report.head
+    with pytest.raises(Exception, match="append-only"):
+        store.conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
+    with pytest.raises(Exception, match="append-only"):
+        store.conn.execute("DELETE FROM audit_log WHERE seq = 4")
+
+    conn = store.conn
+    conn.execute("DROP TRIGGER audit_log_no_update")
+    conn.execute("UPDATE audit_log SET payload = replace(payload, 'DS', 'XX') WHERE seq = 3")
+    broken = verify(store)
+    assert not broken.ok and broken.first_bad == 3
+    assert "content was changed (card_edit on" in str(broken)
+    conn.execute("UPDATE audit_log SET payload = replace(payload, 'XX', 'DS') WHERE seq = 3")
+    assert verify(store).ok
+
+    conn.execute("DROP TRIGGER audit_log_no_delete")
+    conn.execute("DELETE FROM audit_log WHERE seq >= 3")  # drop the newest entries
+    assert verify(store).ok  # the chain alone cannot see a truncated tail...
+    truncated = verify(store, expect_head=seen_head)
+    assert not truncated.ok  # ...the head someone saw can
+    assert f"does not contain head {seen_head}" in str(truncated)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[tiers.medium.production]\nsignoffs = 'two'\n",
+            "signoffs: expected a non-negative integer, got 'two'",
+        ),
+        (
+            "[tiers.extreme.production]\nsignoffs = 1\n",
+            "tiers.extreme: expected a tier among low, medium, high",
+        ),
+        (
+            "[tiers.low.prod]\nsignoffs = 1\n",
+            "tiers.low.prod: expected a stage among staging, production, archived",
+        ),
+        (
+            "[tiers.low.production]\nmetrics = ['accuracy is great']\n",
+            "metrics: expected 'METRIC OP NUMBER'",
+        ),
+        (
+            "[tiers.low.production]\ncard_sections = ['summary']\n",
+            "card_sections: expected section names among",
+        ),
+        ("[tiers.low.production]\nsignofs = 1\n", "tiers.low.production.signofs: expected one of"),
+        ("[tiers.low.production]\ndrift = -1\n", "drift: expected a positive number"),
+        ("[tiers.low.production\nsignoffs = 1\n", "not valid TOML"),
+    ],
+)
+def test_invalid_policy_files_are_refused_clearly(tmp_path: Path, text: str, message: str) -> None:
+    store_dir = tmp_path / ".mlops"
+    store_dir.mkdir()
+    (store_dir / "policy.toml").write_text(text)
+    with pytest.raises(PolicyError) as info:
+        load_policy(store_dir)
+    assert str(store_dir / "policy.toml") in str(info.value)
+    assert message in str(info.value)
+
+
+def test_policy_from_pyproject(tmp_path: Path) -> None:
+    (tmp_path / ".mlops").mkdir()
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.mlops-jupyter.policy.tiers.low.production]\nsignoffs = 3\n"
+    )
+    policy = load_policy(tmp_path / ".mlops")
+    assert policy.for_stage("low", "production").signoffs == 3
+    assert "pyproject.toml" in policy.source
+
+
+def test_cli_flow(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    run = train_run(store.directory)
+    base = ["--store", str(store.directory)]
+    assert cli([*base, "register", run[:8], "churn", "--risk-tier", "low", "--user", "ana"]) == 0
+    assert "registered churn:1" in capsys.readouterr().out
+    assert cli([*base, "promote", "churn:1", "--to", "production", "--user", "ana"]) == 0
+    printed = capsys.readouterr().out
+    assert "request #1: churn:1 none -> production: pending (0/1 sign-offs)" in printed
+    assert "PASS data_hash" in printed and "audit head" in printed
+    assert cli([*base, "approve", "1", "--user", "ana"]) == 1
+    assert "four eyes" in capsys.readouterr().err
+    assert cli([*base, "approve", "1", "--user", "bo", "-m", "ok"]) == 0
+    assert "applied (1/1 sign-offs)" in capsys.readouterr().out
+    assert cli([*base, "models"]) == 0
+    assert "churn" in capsys.readouterr().out
+    assert cli([*base, "history", "churn"]) == 0
+    assert "transition" in capsys.readouterr().out
+    assert cli([*base, "audit", "verify"]) == 0
+    head = capsys.readouterr().out.split()[-1]
+    assert cli([*base, "audit", "verify", "--expect-head", head]) == 0
+    capsys.readouterr()
+    assert cli([*base, "audit", "verify", "--expect-head", "f" * 64]) == 4
+    assert "does not contain head" in capsys.readouterr().out
+    assert cli([*base, "promote", "churn", "--to", "staging"]) == 1
+    assert "expected MODEL:VERSION" in capsys.readouterr().err
+
+
+def test_the_card_of_a_version_shows_its_governance(store: Store) -> None:
+    import json
+
+    from mlops_jupyter.cards.model import build_card
+
+    run = train_run(store.directory)
+    ana, bo = as_user(store, "ana"), as_user(store, "bo")
+    ana.register(run, "carded", risk_tier="low")
+    request = ana.request_promotion("carded", 1, "production", "ship it")
+    bo.approve(request.id, "reviewed <carefully>")
+    card = build_card("carded:1", store=store)
+    g = card.governance or {}
+    assert (g["stage"], g["risk_tier"], g["audit_head"]) == (
+        "production",
+        "low",
+        store.audit_head(),
+    )
+    assert [r["status"] for r in g["requests"]] == ["applied"]
+    assert [s["user"] for s in g["requests"][0]["signoffs"]] == ["bo"]
+    page = card.to_html()
+    assert f"Request #{request.id}: to production — applied" in page
+    assert "reviewed &lt;carefully&gt;" in page
+    assert store.audit_head() in page
+    extended = json.loads(card.to_json(extended=True))
+    assert extended["mlops_jupyter"]["governance"]["stage"] == "production"
+    assert card.model_name == "carded" and card.version == "1"
+
+
+@pytest.mark.slow
+def test_reference_notebook(tmp_path: Path) -> None:
+    from test_notebooks import execute, text_output
+
+    nb = execute("promote.ipynb", tmp_path)
+    code = {c.source.splitlines()[0]: c for c in nb.cells if c.cell_type == "code"}
+    blocked = text_output(code['panel = %promote {v1.ref} --to production -m "first release"'])
+    assert blocked.startswith("('blocked',\n ['card sections not written: overview, owners")
+    four_eyes = text_output(code["try:"])
+    assert four_eyes.endswith("cannot approve it (four eyes): another person must sign off\n")
+    with Store.open(tmp_path / ".mlops", create=False) as store:
+        registry = Registry(store, "checker")
+        assert registry.current("churn").version == 1  # rolled back
+        assert registry.version("churn", 2).stage == "archived"
+        requests = store._read("SELECT status FROM promotion_requests ORDER BY id")
+        assert [r[0] for r in requests] == ["blocked", "applied", "applied", "applied"]
+        signers = store._read("SELECT DISTINCT user FROM signoffs ORDER BY user")
+        assert [r[0] for r in signers] == ["risk-officer", "team-lead"]
+        assert verify(store).ok
+    assert "audit log OK" in text_output(code["from mlops_jupyter.registry.audit import verify"])
