@@ -113,10 +113,36 @@ def models_magic(line: str) -> Any:
     return pd.DataFrame(rows, columns=["model", "risk_tier", "versions", "production", "staging"])
 
 
+def compare_magic(line: str) -> Any:
+    """%compare RUN RUN [RUN ...]  or  %compare -e EXPERIMENT --last N: runs side by side."""
+    from .api import default_tracker
+    from .compare import compare_runs
+    from .widgets.compare import CompareView
+
+    args = _parse(
+        "%compare",
+        line,
+        lambda p: (
+            p.add_argument("runs", nargs="*"),
+            p.add_argument("-e", "--experiment"),
+            p.add_argument("--last", type=int),
+        ),
+    )
+    store = default_tracker().store
+    ids = list(args.runs)
+    if args.last:
+        if ids:
+            raise UsageError("%compare: give run ids or --last N, not both")
+        table = store.runs(experiment=args.experiment, limit=args.last)
+        ids = list(table["run_id"])[::-1]
+    return CompareView(compare_runs(store, ids))
+
+
 MAGICS = {
     "register": register_magic,
     "promote": promote_magic,
     "approve": approve_magic,
     "reject": reject_magic,
     "models": models_magic,
+    "compare": compare_magic,
 }

@@ -1,0 +1,232 @@
+"""Read and review endpoints: experiments, runs, compare, cards, models, requests.
+
+The store is resolved per request from the ``path`` argument (the notebook's directory) and
+kept open between requests. Errors: 400 malformed input, 404 unknown ids or no store yet, 403
+outside the root, 409 a refused review action, 500 a store that cannot be read (the server
+keeps running).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import tornado.web
+from jupyter_server.utils import url_path_join
+
+from ..errors import MLOpsError, RunNotFoundError, StoreError
+from ..store.discovery import DB_FILENAME
+from .base import BaseHandler
+
+API = "mlops-jupyter/api"
+_OPEN_STORES = "mlops_jupyter_open_stores"
+
+
+class DataHandler(BaseHandler):
+    """Opens the store the request's ``path`` resolves to, mapping errors to statuses."""
+
+    @contextmanager
+    def store(self) -> Iterator[Any]:
+        from ..store import Store
+
+        store_dir = self.store_dir()
+        if not (store_dir / DB_FILENAME).is_file():
+            raise tornado.web.HTTPError(404, "no store yet at %s: track a cell first", store_dir)
+        cache: dict[str, Any] = self.settings.setdefault(_OPEN_STORES, {})
+        key = str(store_dir)
+        try:
+            store = cache.get(key)
+            if store is None or store._conn is None:
+                store = cache[key] = Store.open(store_dir, create=False)
+            yield store
+        except RunNotFoundError as exc:
+            raise tornado.web.HTTPError(404, "%s", str(exc)) from None
+        except StoreError as exc:
+            cache.pop(key, None)
+            raise tornado.web.HTTPError(500, "the store cannot be read: %s", str(exc)) from None
+        except (ValueError, KeyError) as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            raise tornado.web.HTTPError(400, "%s", str(message)) from None
+
+    def int_argument(self, name: str, default: int) -> int:
+        raw = self.get_argument(name, str(default))
+        try:
+            return int(raw)
+        except ValueError:
+            raise tornado.web.HTTPError(400, "%s must be an integer, got %r", name, raw) from None
+
+
+class ExperimentsHandler(DataHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        with self.store() as store:
+            frame = store.experiments()
+        records = json.loads(frame.to_json(orient="records", date_format="iso"))
+        self.finish({"experiments": records})
+
+
+class RunsHandler(DataHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        from ..store.queries import run_page
+
+        offset = self.int_argument("offset", 0)
+        limit = self.int_argument("limit", 100)
+        with self.store() as store:
+            page = run_page(
+                store,
+                experiment=self.get_argument("experiment", None),
+                status=self.get_argument("status", None),
+                filters=self.get_arguments("filter"),
+                sort=self.get_argument("sort", None),
+                offset=offset,
+                limit=limit,
+            )
+        self.finish(page)
+
+
+class RunHandler(DataHandler):
+    @tornado.web.authenticated
+    def get(self, run_id: str) -> None:
+        with self.store() as store:
+            run = store.get_run(run_id)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(run.to_dict(), default=str, allow_nan=False))
+
+
+class CompareHandler(DataHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        from ..compare import compare_runs
+
+        ids = [i for part in self.get_arguments("ids") for i in part.split(",") if i.strip()]
+        with self.store() as store:
+            comparison = compare_runs(store, ids)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(comparison, default=str, allow_nan=False))
+
+
+class CardHandler(DataHandler):
+    """The model card as HTML, served under a CSP that forbids scripts and fetching."""
+
+    @tornado.web.authenticated
+    def get(self, ref: str) -> None:
+        from ..cards.model import build_card
+
+        with self.store() as store:
+            page = build_card(ref, store=store).to_html()
+        self.set_header(
+            "Content-Security-Policy",
+            "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+        )
+        self.finish(page, set_content_type="text/html; charset=utf-8")
+
+
+class ModelsHandler(DataHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        from ..registry.registry import Registry
+
+        with self.store() as store:
+            registry = Registry(store, self.reviewer())
+            models = registry.models()
+            for model in models:
+                rows = store._read(
+                    "SELECT version, stage, run_id, created_by, created_at FROM model_versions "
+                    "WHERE model_name = ? ORDER BY version",
+                    (model["model"],),
+                )
+                model["versions_list"] = [
+                    {"version": v, "stage": st, "run_id": r, "created_by": by, "created_at": at}
+                    for v, st, r, by, at in rows
+                ]
+        self.finish({"models": models})
+
+    def reviewer(self) -> str:
+        user = self.current_user
+        return str(getattr(user, "username", None) or getattr(user, "name", None) or "anonymous")
+
+
+def _request_json(request: Any) -> dict[str, Any]:
+    return {
+        "id": request.id,
+        "model": request.model,
+        "version": request.version,
+        "from_stage": request.from_stage,
+        "to_stage": request.to_stage,
+        "status": request.status,
+        "requester": request.requester,
+        "comment": request.comment,
+        "gates": [g.to_dict() for g in request.gates],
+        "required_signoffs": request.required_signoffs,
+        "approvals": request.approvals,
+        "audit_head": request.audit_head,
+    }
+
+
+class RequestsHandler(ModelsHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        from ..registry.registry import Registry
+
+        status = self.get_argument("status", None)
+        with self.store() as store:
+            registry = Registry(store, self.reviewer())
+            ids = [
+                r[0]
+                for r in store._read(
+                    "SELECT id FROM promotion_requests WHERE (? IS NULL OR status = ?) "
+                    "ORDER BY id DESC LIMIT 200",
+                    (status, status),
+                )
+            ]
+            requests = [_request_json(registry.request(i)) for i in ids]
+        self.finish({"requests": requests})
+
+
+class RequestActionHandler(ModelsHandler):
+    """POST requests/{id}/approve|reject with ``{"comment": ...}``; the approver is the
+    authenticated Jupyter user. XSRF is enforced by jupyter_server for cookie sessions."""
+
+    @tornado.web.authenticated
+    def post(self, request_id: str, action: str) -> None:
+        from ..registry.registry import Registry, RegistryError
+
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise tornado.web.HTTPError(400, "the body must be JSON") from None
+        comment = body.get("comment", "") if isinstance(body, dict) else None
+        if not isinstance(comment, str):
+            raise tornado.web.HTTPError(400, "comment must be a string")
+        with self.store() as store:
+            registry = Registry(store, self.reviewer())
+            try:
+                if action == "approve":
+                    result = registry.approve(int(request_id), comment)
+                else:
+                    result = registry.reject(int(request_id), comment)
+            except RegistryError as exc:
+                status = 404 if "no promotion request" in str(exc) else 409
+                raise tornado.web.HTTPError(status, "%s", str(exc)) from None
+            except MLOpsError as exc:
+                raise tornado.web.HTTPError(409, "%s", str(exc)) from None
+        self.finish(_request_json(result))
+
+
+def data_routes(base: str) -> list[tuple[str, type]]:
+    def route(pattern: str) -> str:
+        return url_path_join(base, API, pattern)
+
+    return [
+        (route("experiments"), ExperimentsHandler),
+        (route("runs"), RunsHandler),
+        (route(r"runs/([0-9a-fA-F]{4,64})"), RunHandler),
+        (route("compare"), CompareHandler),
+        (route(r"cards/([^/]+)"), CardHandler),
+        (route("models"), ModelsHandler),
+        (route("requests"), RequestsHandler),
+        (route(r"requests/([0-9]+)/(approve|reject)"), RequestActionHandler),
+    ]

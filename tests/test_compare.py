@@ -1,0 +1,58 @@
+"""Run comparison: the core model, its HTML rendering, and %compare in the reference notebook."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlops_jupyter.compare import compare_runs
+from mlops_jupyter.store import Store
+from mlops_jupyter.widgets.compare import comparison_html
+
+
+def test_compare_runs_and_escaping(tmp_path: Path) -> None:
+    with Store.open(tmp_path / ".mlops") as store:
+        a = store.record_run(
+            "e",
+            name="<b>a</b>",
+            params={"depth": 2, "seed": 1},
+            metrics={"accuracy": 0.8, "val_loss": 0.3},
+        )
+        b = store.record_run(
+            "e",
+            name="b",
+            params={"depth": 8, "seed": 1, "<x>": "<img>"},
+            metrics={"accuracy": 0.9, "val_loss": 0.4},
+        )
+        comparison = compare_runs(store, [a[:6], b])
+        with pytest.raises(ValueError, match="compare takes 2 to 10 runs, got 1"):
+            compare_runs(store, [a])
+        with pytest.raises(ValueError, match="the same run is listed twice"):
+            compare_runs(store, [a, a[:8]])
+    params = {p["key"]: (p["values"], p["differs"]) for p in comparison["params"]}
+    assert params == {
+        "<x>": ([None, "<img>"], True),
+        "depth": ([2, 8], True),
+        "seed": ([1, 1], False),
+    }
+    assert [p["key"] for p in comparison["params"]][-1] == "seed"  # differences first
+    metrics = {m["key"]: (m["values"], m["best"]) for m in comparison["metrics"]}
+    assert metrics == {"accuracy": ([0.8, 0.9], 1), "val_loss": ([0.3, 0.4], 0)}  # lower wins
+    assert comparison["data"]["train"] == {"hashes": [[], []], "same": False}
+    page = comparison_html(comparison)
+    assert "<b>a</b>" not in page and "&lt;b&gt;a&lt;/b&gt;" in page
+    assert "<img>" not in page and "&lt;img&gt;" in page
+    assert "1 identical parameters hidden" in page and ">seed<" not in page
+    assert ">seed<" in comparison_html(comparison, show_all=True)
+
+
+@pytest.mark.slow
+def test_reference_notebook_compares_its_runs(tmp_path: Path) -> None:
+    from test_notebooks import execute
+
+    nb = execute("compare.ipynb", tmp_path)
+    last = [c for c in nb.cells if c.cell_type == "code"][-1]
+    html = next(o for o in last.outputs if "text/html" in o.get("data", {}))["data"]["text/html"]
+    assert "max_depth" in html and "shallow" in html and "deep" in html
+    assert "train data</th><td colspan='2'>same data" in html
