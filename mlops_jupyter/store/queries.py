@@ -79,14 +79,9 @@ def run_page(
         raise ValueError(f"offset must be >= 0, got {offset}")
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
-    where: list[str] = []
-    args: list[Any] = []
-    if experiment is not None:
-        where.append("e.name = ?")
-        args.append(experiment)
-    if status is not None:
-        where.append("r.status = ?")
-        args.append(status)
+    from .store import run_conditions
+
+    where, args = run_conditions(experiment, status)
     for text in filters or []:
         clause, clause_args = RunFilter.parse(text).sql()
         where.append(clause)

@@ -700,14 +700,7 @@ class Store:
         limit: int | None,
         order_by: str | None,
     ) -> tuple[list[tuple[Any, ...]], dict[str, dict[str, Any]], dict[str, dict[str, float]]]:
-        where: list[str] = []
-        args: list[Any] = []
-        if experiment is not None:
-            where.append("e.name = ?")
-            args.append(experiment)
-        if status is not None:
-            where.append("r.status = ?")
-            args.append(status)
+        where, args = run_conditions(experiment, status)
         order_sql, order_args = self._order_clause(order_by)
         sql = (
             "SELECT r.id, e.name, r.name, r.status, r.started_at, r.duration_s FROM runs r "
@@ -900,6 +893,19 @@ class Store:
         """Row counts of the main tables (diagnostics, tests)."""
         tables = ("experiments", "runs", "params", "metrics", "datasets", "run_datasets")
         return {t: int(self._read(f"SELECT COUNT(*) FROM {t}")[0][0]) for t in tables}
+
+
+def run_conditions(experiment: str | None, status: str | None) -> tuple[list[str], list[Any]]:
+    """WHERE clauses (over ``runs r JOIN experiments e``) for an experiment and a status."""
+    where: list[str] = []
+    args: list[Any] = []
+    if experiment is not None:
+        where.append("e.name = ?")
+        args.append(experiment)
+    if status is not None:
+        where.append("r.status = ?")
+        args.append(status)
+    return where, args
 
 
 def _alive(pid: int) -> bool:
