@@ -187,5 +187,51 @@ def test_server_errors_are_shown_as_text(browser: Browser, lab: RunningServer) -
     expect(error.locator("img")).to_have_count(0)
 
 
+def test_runs_table_compare_view_and_card_tab(browser: Browser, lab: RunningServer) -> None:
+    from playwright.sync_api import expect
+
+    with Store.open(lab.root / "project" / ".mlops") as store:
+        for i, (depth, accuracy) in enumerate([(2, 0.81), (8, 0.93), (4, 0.88)]):
+            store.record_run(
+                "panel-demo",
+                name=f"forest-depth-{depth}",
+                params={"max_depth": depth, "n_estimators": 100},
+                metrics={"accuracy": accuracy},
+                started_at=1_800_000_000 + i,
+                ended_at=1_800_000_000 + i + 2,
+            )
+    page = browser.page
+    page.goto(f"{lab.url}lab/tree/project/analysis.ipynb?token={lab.token}")
+    page.wait_for_selector(".jp-NotebookPanel")
+    open_panel(browser)
+    panel = browser.panel
+    panel.locator(".mj-refresh").click()
+    rows = panel.locator("tr.mj-run")
+    expect(rows).to_have_count(3)
+    expect(panel.locator(".mj-page")).to_have_text("1–3 of 3")
+    panel.locator("button.mj-sort[data-sort='metrics.accuracy']").click()  # best first
+    expect(rows.first.locator(".mj-card-button")).to_have_text("forest-depth-8")
+    rows.nth(0).locator(".mj-select").check()
+    rows.nth(1).locator(".mj-select").check()
+    compare = panel.locator(".mj-compare")
+    expect(compare).to_have_text("Compare 2 runs")
+    compare.click()
+    view = page.locator(".mj-compare-view")
+    expect(view.locator("tr.mj-diff[data-param='max_depth'] td")).to_have_text(["8", "4"])
+    expect(view.locator("tr[data-param='n_estimators']")).to_have_count(0)  # same: hidden
+    view.locator(".mj-show-all input").check()
+    expect(view.locator("tr[data-param='n_estimators'] td")).to_have_text(["100", "100"])
+    expect(view.locator("tr[data-metric='accuracy'] td.mj-best")).to_have_text("0.9300")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "compare.png"))
+
+    rows.first.locator(".mj-card-button").click()
+    frame = page.locator(".mj-card-frame")
+    expect(frame).to_have_attribute("sandbox", "")
+    card = page.frame_locator(".mj-card-frame")
+    expect(card.locator("h1")).to_have_text("Model card: forest-depth-8")
+    page.screenshot(path=str(ARTIFACTS / "card-tab.png"))
+
+
 def test_no_console_errors_from_the_extension(browser: Browser) -> None:
     assert [e for e in browser.errors if "mlops" in e.lower()] == []

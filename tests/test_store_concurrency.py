@@ -67,8 +67,12 @@ def test_writer_killed_mid_loop_loses_nothing_it_returned(tmp_path: Path) -> Non
         assert line, victim.stderr.read() if victim.stderr else "worker exited"
         returned.append(line.strip())
     os.kill(victim.pid, signal.SIGKILL)
-    rest, _ = victim.communicate(timeout=30)
-    returned += rest.split()  # lines printed before the kill: their commits had returned
+    victim.wait(timeout=30)
+    # read through the same buffered reader: lines it already read ahead count too
+    returned += victim.stdout.read().split()  # printed before the kill: their commits returned
+    victim.stdout.close()
+    if victim.stderr is not None:
+        victim.stderr.close()
     assert victim.returncode == -signal.SIGKILL
 
     conn = sqlite3.connect(store_dir / "store.db")

@@ -1,13 +1,16 @@
 import {
   ILabShell,
+  ILayoutRestorer,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
-import { PathExt } from '@jupyterlab/coreutils';
+import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
+import { PathExt, URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
+import { CardWidget, CompareWidget } from './compare';
 import { RunsPanel } from './panel';
 
 const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24">
@@ -22,6 +25,18 @@ export const runsIcon = new LabIcon({ name: 'mlops-jupyter:runs', svgstr: ICON_S
 /** Command ids. */
 export namespace CommandIDs {
   export const openPanel = 'mlops-jupyter:open-panel';
+  export const refresh = 'mlops-jupyter:refresh-runs';
+}
+
+/** The parts of a kernel IOPub message used here (the full types live in @jupyterlab/services). */
+interface IIopubMessage {
+  header: { msg_type: string };
+  parent_header?: { msg_id?: string };
+  content: { code?: unknown; execution_state?: unknown };
+}
+
+interface IopubSignal {
+  connect(slot: (sender: unknown, msg: IIopubMessage) => void): boolean;
 }
 
 /** The path of the document shown in a widget (a notebook, a file), if it is one. */
@@ -34,15 +49,70 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: 'mlops-jupyter:plugin',
   description: 'MLOps runs side panel: the store of the current notebook and its runs.',
   autoStart: true,
-  optional: [ILabShell, ICommandPalette],
+  optional: [ILabShell, ICommandPalette, ILayoutRestorer],
   activate: (
     app: JupyterFrontEnd,
     labShell: ILabShell | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    restorer: ILayoutRestorer | null
   ) => {
     const panel = new RunsPanel();
     panel.title.icon = runsIcon;
     app.shell.add(panel, 'left', { rank: 600 });
+    restorer?.add(panel, panel.id); // reopened after a reload if it was open
+
+    panel.compareRequested.connect((_, { directory, ids }) => {
+      const view = new MainAreaWidget({ content: new CompareWidget(directory, ids) });
+      view.id = `${view.content.id}-tab`;
+      view.title.label = view.content.title.label;
+      view.title.icon = runsIcon;
+      app.shell.add(view, 'main');
+      app.shell.activateById(view.id);
+    });
+    panel.cardRequested.connect((_, { directory, run }) => {
+      const settings = ServerConnection.makeSettings();
+      const query = new URLSearchParams({ path: directory }).toString();
+      const url = URLExt.join(settings.baseUrl, 'mlops-jupyter/api/cards', run.run_id) + `?${query}`;
+      const label = run.name ?? run.run_id.slice(0, 8);
+      const view = new MainAreaWidget({ content: new CardWidget(url, run.run_id, label) });
+      view.id = `${view.content.id}-tab`;
+      view.title.label = view.content.title.label;
+      app.shell.add(view, 'main');
+      app.shell.activateById(view.id);
+    });
+
+    // a %%track cell that finished executing means a new run: refresh the table
+    const watched = new WeakSet<object>();
+    const watch = (widget: Widget | null): void => {
+      const iopub = (widget as { sessionContext?: { iopubMessage?: IopubSignal } } | null)
+        ?.sessionContext?.iopubMessage;
+      if (!iopub || watched.has(iopub)) {
+        return;
+      }
+      watched.add(iopub);
+      const tracked = new Set<string>();
+      iopub.connect((_: unknown, msg: IIopubMessage) => {
+        const parent = msg.parent_header?.msg_id ?? '';
+        if (msg.header.msg_type === 'execute_input') {
+          const code = String(msg.content.code ?? '').trimStart();
+          if (code.startsWith('%%track')) {
+            tracked.add(parent);
+          }
+        } else if (
+          msg.header.msg_type === 'status' &&
+          msg.content.execution_state === 'idle' &&
+          tracked.delete(parent)
+        ) {
+          void panel.refresh();
+        }
+      });
+    };
+
+    app.commands.addCommand(CommandIDs.refresh, {
+      label: 'Refresh MLOps runs',
+      execute: () => panel.refresh()
+    });
+    palette?.addItem({ command: CommandIDs.refresh, category: 'MLOps' });
 
     app.commands.addCommand(CommandIDs.openPanel, {
       label: 'Open MLOps runs panel',
@@ -63,8 +133,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     };
     if (labShell) {
-      labShell.currentChanged.connect((_, change) => follow(change.newValue));
+      labShell.currentChanged.connect((_, change) => {
+        follow(change.newValue);
+        watch(change.newValue);
+      });
       follow(labShell.currentWidget);
+      watch(labShell.currentWidget);
     }
     void panel.refresh();
   }

@@ -1,7 +1,12 @@
 import { Message } from '@lumino/messaging';
+import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
+import { el, IExperiment, IRunPage, IRunSummary, show } from './api';
 import { requestAPI } from './request';
+
+const PAGE_SIZE = 50;
+const METRIC_COLUMNS = 3;
 
 /** What `GET /mlops-jupyter/api/store` answers. */
 export interface IStoreInfo {
@@ -13,8 +18,9 @@ export interface IStoreInfo {
 }
 
 /**
- * The MLOps runs side panel. For now it shows the store the server resolved for the current
- * notebook's directory; the run table arrives with the comparison panel.
+ * The MLOps runs side panel: the store the server resolved for the current notebook's
+ * directory, an experiment picker, and a sortable, paginated runs table (the server sorts and
+ * pages, so 100,000 runs cost the same as 100). Select 2 to 10 runs to compare them.
  *
  * Every string from the server is set with textContent, never parsed as HTML.
  */
@@ -48,7 +54,41 @@ export class RunsPanel extends Widget {
     this._error.className = 'mj-error';
     this._error.hidden = true;
 
-    this.node.append(header, label, this._path, this._status, this._error);
+    this._experiment = el('select', 'mj-experiment jp-mod-styled');
+    this._experiment.title = 'Experiment';
+    this._experiment.addEventListener('change', () => {
+      this._offset = 0;
+      void this.loadRuns();
+    });
+    this._table = el('table', 'mj-runs');
+    const pager = el('div', 'mj-pager');
+    this._prev = el('button', 'mj-prev jp-Button', '‹');
+    this._prev.title = 'Previous page';
+    this._prev.addEventListener('click', () => this.page(-1));
+    this._pageLabel = el('span', 'mj-page', '');
+    this._next = el('button', 'mj-next jp-Button', '›');
+    this._next.title = 'Next page';
+    this._next.addEventListener('click', () => this.page(1));
+    pager.append(this._prev, this._pageLabel, this._next);
+    this._compareButton = el('button', 'mj-compare jp-Button', 'Compare');
+    this._compareButton.disabled = true;
+    this._compareButton.addEventListener('click', () => {
+      this._compareRequested.emit({ directory: this._directory, ids: [...this._selected] });
+    });
+    this._runsBox = el('div', 'mj-runs-box');
+    this._runsBox.hidden = true;
+    this._runsBox.append(this._experiment, this._table, pager, this._compareButton);
+    this.node.append(header, label, this._path, this._status, this._error, this._runsBox);
+  }
+
+  /** Emitted when the user asks to compare the selected runs. */
+  get compareRequested(): ISignal<this, { directory: string; ids: string[] }> {
+    return this._compareRequested;
+  }
+
+  /** Emitted when the user asks for a run's model card. */
+  get cardRequested(): ISignal<this, { directory: string; run: IRunSummary }> {
+    return this._cardRequested;
   }
 
   /** The notebook directory (relative to the server root) whose store is shown. */
@@ -59,6 +99,8 @@ export class RunsPanel extends Widget {
   set directory(value: string) {
     if (value !== this._directory) {
       this._directory = value;
+      this._offset = 0;
+      this._selected.clear();
       void this.refresh();
     }
   }
@@ -80,6 +122,11 @@ export class RunsPanel extends Widget {
       this._status.textContent = info.exists
         ? 'store exists'
         : 'store will be created on first tracked run';
+      this._runsBox.hidden = !info.exists;
+      if (info.exists) {
+        await this.loadExperiments();
+        await this.loadRuns();
+      }
     } catch (error) {
       if (request !== this._requests) {
         return;
@@ -93,6 +140,148 @@ export class RunsPanel extends Widget {
     }
   }
 
+  private query(extra: Record<string, string> = {}): string {
+    return new URLSearchParams({ path: this._directory, ...extra }).toString();
+  }
+
+  async loadExperiments(): Promise<void> {
+    const answer = await requestAPI<{ experiments: IExperiment[] }>(
+      `experiments?${this.query()}`
+    );
+    const chosen = this._experiment.value;
+    const options = [el('option', '', 'All experiments')];
+    options[0].value = '';
+    for (const e of answer.experiments) {
+      const option = el('option', '', `${e.experiment} (${e.runs})`);
+      option.value = e.experiment;
+      options.push(option);
+    }
+    this._experiment.replaceChildren(...options);
+    this._experiment.value = answer.experiments.some(e => e.experiment === chosen) ? chosen : '';
+  }
+
+  async loadRuns(): Promise<void> {
+    const params: Record<string, string> = {
+      sort: this._sort,
+      offset: String(this._offset),
+      limit: String(PAGE_SIZE)
+    };
+    if (this._experiment.value) {
+      params.experiment = this._experiment.value;
+    }
+    try {
+      this._page = await requestAPI<IRunPage>(`runs?${this.query(params)}`);
+      this.renderRuns();
+    } catch (error) {
+      this._error.hidden = false;
+      this._error.textContent = `Could not list runs: ${(error as Error).message}`;
+    }
+  }
+
+  private page(step: number): void {
+    const total = this._page?.total ?? 0;
+    const offset = this._offset + step * PAGE_SIZE;
+    if (offset >= 0 && offset < total) {
+      this._offset = offset;
+      void this.loadRuns();
+    }
+  }
+
+  private sortBy(key: string): void {
+    this._sort = this._sort === `-${key}` ? key : `-${key}`;
+    this._offset = 0;
+    void this.loadRuns();
+  }
+
+  private renderRuns(): void {
+    const page = this._page;
+    if (!page) {
+      return;
+    }
+    const metricKeys = [...new Set(page.runs.flatMap(r => Object.keys(r.metrics)))]
+      .sort()
+      .slice(0, METRIC_COLUMNS);
+    const columns: [string, string][] = [
+      ['status', 'status'],
+      ['name', 'name'],
+      ['started_at', 'started'],
+      ['duration_s', 's'],
+      ...metricKeys.map(k => [`metrics.${k}`, k] as [string, string]),
+      ['data', 'data']
+    ];
+    const head = el('tr');
+    head.append(el('th', 'mj-select-col', ''));
+    for (const [key, label] of columns) {
+      const th = el('th');
+      if (key === 'data') {
+        th.textContent = label;
+      } else {
+        const button = el('button', 'mj-sort', label);
+        button.dataset.sort = key;
+        const arrow = this._sort === key ? ' ▲' : this._sort === `-${key}` ? ' ▼' : '';
+        button.textContent = label + arrow;
+        button.title = `Sort by ${label}`;
+        button.addEventListener('click', () => this.sortBy(key));
+        th.append(button);
+      }
+      head.append(th);
+    }
+    const body = el('tbody');
+    for (const run of page.runs) {
+      const tr = el('tr', `mj-run mj-status-${run.status}`);
+      tr.dataset.runId = run.run_id;
+      const pick = el('input', 'mj-select');
+      pick.type = 'checkbox';
+      pick.checked = this._selected.has(run.run_id);
+      pick.title = `Select ${run.name ?? run.run_id.slice(0, 8)} to compare`;
+      pick.addEventListener('change', () => {
+        if (pick.checked) {
+          this._selected.add(run.run_id);
+        } else {
+          this._selected.delete(run.run_id);
+        }
+        this.updateCompareButton();
+      });
+      const selectCell = el('td');
+      selectCell.append(pick);
+      const name = el('button', 'mj-card-button', run.name ?? run.run_id.slice(0, 8));
+      name.title = 'Open the model card';
+      name.addEventListener('click', () =>
+        this._cardRequested.emit({ directory: this._directory, run })
+      );
+      const nameCell = el('td');
+      nameCell.append(name);
+      tr.append(
+        selectCell,
+        el('td', 'mj-status', run.status),
+        nameCell,
+        el('td', '', run.started_at.slice(5, 16).replace('T', ' ')),
+        el('td', 'mj-num', show(run.duration_s))
+      );
+      for (const key of metricKeys) {
+        tr.append(el('td', 'mj-num', show(run.metrics[key])));
+      }
+      tr.append(el('td', 'mj-hash', run.train_hash ? run.train_hash.slice(11, 19) : '—'));
+      body.append(tr);
+    }
+    const thead = el('thead');
+    thead.append(head);
+    this._table.replaceChildren(thead, body);
+    const last = Math.min(page.offset + page.runs.length, page.total);
+    this._pageLabel.textContent = page.total
+      ? `${page.offset + 1}–${last} of ${page.total}`
+      : 'no runs yet';
+    this._prev.disabled = page.offset === 0;
+    this._next.disabled = last >= page.total;
+    this.updateCompareButton();
+  }
+
+  private updateCompareButton(): void {
+    const n = this._selected.size;
+    this._compareButton.disabled = n < 2 || n > 10;
+    this._compareButton.textContent = n ? `Compare ${n} runs` : 'Compare';
+  }
+
   /** Refresh whenever the panel is shown (the store may have been created meanwhile). */
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
@@ -100,6 +289,19 @@ export class RunsPanel extends Widget {
   }
 
   private _directory = '';
+  private _sort = '-started_at';
+  private _offset = 0;
+  private _page: IRunPage | null = null;
+  private _selected = new Set<string>();
+  private _experiment: HTMLSelectElement;
+  private _table: HTMLTableElement;
+  private _prev: HTMLButtonElement;
+  private _next: HTMLButtonElement;
+  private _pageLabel: HTMLElement;
+  private _compareButton: HTMLButtonElement;
+  private _runsBox: HTMLElement;
+  private _compareRequested = new Signal<this, { directory: string; ids: string[] }>(this);
+  private _cardRequested = new Signal<this, { directory: string; run: IRunSummary }>(this);
   private _requests = 0;
   private _refreshButton: HTMLButtonElement;
   private _path: HTMLElement;

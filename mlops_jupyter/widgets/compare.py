@@ -44,7 +44,9 @@ def comparison_html(comparison: dict[str, Any], show_all: bool = False) -> str:
     data_rows = ""
     for role in ("train", "eval"):
         short = ", ".join(",".join(h[11:21] for h in hs) or "none" for hs in data[role]["hashes"])
+        recorded = any(data[role]["hashes"])
         verdict = "same data" if data[role]["same"] else "different data"
+        verdict = verdict if recorded else "not recorded"
         data_rows += (
             f"<tr><th scope='row'>{role} data</th><td colspan='{len(runs)}'>{verdict} "
             f"<small>({html.escape(short)})</small></td></tr>"
