@@ -76,7 +76,9 @@ def test_store_notebook_content(tmp_path: Path) -> None:
     assert re.fullmatch(r"'mj1-blake3:[0-9a-f]{64}'", text_output(code[0]))
     assert text_output(code[1]).strip() == "layout-independent, and sensitive to the last row"
     assert text_output(code[2]) == repr(hash_data(tmp_path / "breast_cancer.csv"))
-    assert text_output(code[3]) == "('.mlops', 1)"
+    from mlops_jupyter.store.schema import LATEST_VERSION
+
+    assert text_output(code[3]) == f"('.mlops', {LATEST_VERSION})"
     with Store.open(tmp_path / ".mlops", create=False) as store:
         runs = store.runs(experiment="breast_cancer", order_by="-metrics.accuracy")
         assert list(runs["name"]) == ["depth-8", "depth-4", "depth-2"]

@@ -341,24 +341,27 @@ def test_dead_process_runs_become_interrupted(store_dir: Path) -> None:
 def test_older_store_is_migrated(store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with Store.open(store_dir) as old:
         run_id = old.record_run("e", params={"a": 1})
-    v2 = schema.Migration(2, "add notes", "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT);")
-    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, v2))
-    monkeypatch.setattr(schema, "LATEST_VERSION", 2)
+    n = schema.LATEST_VERSION + 1
+    later = schema.Migration(n, "add notes", "CREATE TABLE notes (id INTEGER PRIMARY KEY, x);")
+    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, later))
+    monkeypatch.setattr(schema, "LATEST_VERSION", n)
     with Store.open(store_dir) as new:
-        assert new.schema_version == 2
+        assert new.schema_version == n
         assert new.db["notes"].exists()
         assert new.get_run(run_id).params == {"a": 1}
 
 
 def test_migration_failure_rolls_back(store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Store.open(store_dir).close()
-    bad = schema.Migration(2, "broken", "CREATE TABLE ok_table (x);\nCREATE TABLE runs (x);")
+    n = schema.LATEST_VERSION + 1
+    bad = schema.Migration(n, "broken", "CREATE TABLE ok_table (x);\nCREATE TABLE runs (x);")
     monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, bad))
-    monkeypatch.setattr(schema, "LATEST_VERSION", 2)
-    with pytest.raises(StoreError, match=r"migration 2 \(broken\) failed .*already exists"):
+    monkeypatch.setattr(schema, "LATEST_VERSION", n)
+    with pytest.raises(StoreError, match=rf"migration {n} \(broken\) failed .*already exists"):
         Store.open(store_dir)
     conn = sqlite3.connect(store_dir / "store.db")
-    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("1",)
+    version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    assert version == (str(n - 1),)
     assert conn.execute("SELECT name FROM sqlite_master WHERE name='ok_table'").fetchone() is None
     conn.close()
 
@@ -503,3 +506,27 @@ def test_tampered_blob_is_refused(store: Store) -> None:
 def test_blob_digest_is_validated(store: Store, bad: str) -> None:
     with pytest.raises(ValueError, match="not a blob digest"):
         store.blobs.path(bad)
+
+
+def test_latest_metric_index_and_paged_sorting(store: Store) -> None:
+    from mlops_jupyter.store.queries import run_page
+
+    a = store.record_run("e", name="a", metrics={"acc": 0.5})
+    b = store.record_run("e", name="b", metrics={"acc": 0.9})
+    store.record_run("e", name="c", params={"depth": 3})  # no metric: sorts last
+    store.log_metric(a, "acc", 0.95, step=1)  # a curve: its latest step counts
+    store.log_metric(a, "acc", 0.1, step=0)  # an older step written late changes nothing
+    latest = dict(store.conn.execute("SELECT run_id, value FROM latest_metrics").fetchall())
+    assert latest == {a: 0.95, b: 0.9}
+    names = [r["name"] for r in run_page(store, sort="-metrics.acc", limit=10)["runs"]]
+    assert names == ["a", "b", "c"]
+    assert [r["name"] for r in run_page(store, sort="metrics.acc", limit=10)["runs"]] == [
+        "b",
+        "a",
+        "c",
+    ]
+    second = run_page(store, sort="-metrics.acc", limit=2, offset=2)
+    assert (second["total"], [r["name"] for r in second["runs"]]) == (3, ["c"])
+    assert [r["name"] for r in run_page(store, filters=["metrics.acc>0.92"])["runs"]] == ["a"]
+    assert [r["name"] for r in run_page(store, filters=["params.depth=3"])["runs"]] == ["c"]
+    assert run_page(store, filters=["params.depth!=3"])["total"] == 2

@@ -13,11 +13,8 @@ if TYPE_CHECKING:
     from .store import Store
 
 MAX_PAGE = 1000
+FEW_MATCHES = 5000
 _FILTER = re.compile(r"^(params|metrics)\.([^=<>!]+?)\s*(=|!=|>=|<=|>|<)\s*(.*)$")
-_LATEST = (
-    "(SELECT m.value FROM metrics m WHERE m.run_id = r.id AND m.key = ? "
-    "ORDER BY m.step DESC LIMIT 1)"
-)
 
 
 @dataclass(frozen=True)
@@ -52,16 +49,25 @@ class RunFilter:
                 value = raw
         return cls(kind, key.strip(), op, value)
 
-    def sql(self) -> tuple[str, list[Any]]:
+    def sql(self, per_row: bool = False) -> tuple[str, list[Any]]:
+        """A condition on ``r.id``: a set from the (key, value) index (best to count), or
+        ``per_row`` a primary-key probe (best while walking another index to a LIMIT)."""
+        negate = "NOT " if self.op == "!=" else ""
         if self.kind == "metrics":
-            return f"{_LATEST} {self.op} ?", [self.key, self.value]
-        clause = (
-            "EXISTS (SELECT 1 FROM params p WHERE p.run_id = r.id AND p.key = ? AND p.value = ?)"
+            table, value, op = "latest_metrics", self.value, self.op
+            negate = ""
+        else:
+            table, value, op = "params", json.dumps(self.value, ensure_ascii=False), "="
+        if per_row:
+            return (
+                f"{negate}EXISTS (SELECT 1 FROM {table} f WHERE f.run_id = r.id AND f.key = ? "
+                f"AND f.value {op} ?)",
+                [self.key, value],
+            )
+        return (
+            f"r.id {negate}IN (SELECT run_id FROM {table} WHERE key = ? AND value {op} ?)",
+            [self.key, value],
         )
-        encoded = json.dumps(self.value, ensure_ascii=False)
-        if self.op == "!=":
-            clause = "NOT " + clause
-        return clause, [self.key, encoded]
 
 
 def run_page(
@@ -82,22 +88,44 @@ def run_page(
     from .store import run_conditions
 
     where, args = run_conditions(experiment, status)
-    for text in filters or []:
-        clause, clause_args = RunFilter.parse(text).sql()
+    parsed = [RunFilter.parse(text) for text in filters or []]
+    probe_where, probe_args = list(where), list(args)
+    for run_filter in parsed:
+        clause, clause_args = run_filter.sql()
         where.append(clause)
         args += clause_args
+        clause, clause_args = run_filter.sql(per_row=True)
+        probe_where.append(clause)
+        probe_args += clause_args
     where_sql = (" WHERE " + " AND ".join(where)) if where else ""
     base = " FROM runs r JOIN experiments e ON e.id = r.experiment_id" + where_sql
-    order_sql, order_args = store._order_clause(sort)
+    columns = "SELECT r.id, e.name, r.name, r.status, r.started_at, r.duration_s"
+    key = (sort or "").lstrip("-")
+    metric = key[len("metrics.") :] if key.startswith("metrics.") and len(key) > 8 else None
     with store._lock:
         conn = store.conn
         total = conn.execute("SELECT COUNT(*)" + base, args).fetchone()[0]
-        rows = conn.execute(
-            "SELECT r.id, e.name, r.name, r.status, r.started_at, r.duration_s"
-            + base
-            + f" ORDER BY {order_sql} LIMIT ? OFFSET ?",
-            [*args, *order_args, limit, offset],
-        ).fetchall()
+        if metric is not None:
+            descending = (sort or "").startswith("-")
+            # few matches: gather them from the filter's index and sort those; many: walk the
+            # metric index and probe each run until the page is full
+            few = total <= FEW_MATCHES
+            rows = _metric_first(
+                conn,
+                columns,
+                where if few else probe_where,
+                args if few else probe_args,
+                metric,
+                descending,
+                offset,
+                limit,
+            )
+        else:
+            order_sql, order_args = store._order_clause(sort)
+            rows = conn.execute(
+                columns + base + f" ORDER BY {order_sql} LIMIT ? OFFSET ?",
+                [*args, *order_args, limit, offset],
+            ).fetchall()
         params, metrics = store._values_for([row[0] for row in rows])
         hashes: dict[str, str] = {}
         ids = [row[0] for row in rows]
@@ -128,3 +156,40 @@ def run_page(
             for run_id, exp, name, run_status, started, duration in rows
         ],
     }
+
+
+def _metric_first(
+    conn: Any,
+    columns: str,
+    where: list[str],
+    args: list[Any],
+    metric: str,
+    descending: bool,
+    offset: int,
+    limit: int,
+) -> list[Any]:
+    """Sort by a metric walking the (key, value, run_id) index: runs with the metric in value
+    order (ties by run id), then the runs without it, newest first."""
+    direction = "DESC" if descending else "ASC"
+    extra = "".join(f" AND {w}" for w in where)
+    joined = (
+        " FROM latest_metrics lm JOIN runs r ON r.id = lm.run_id JOIN experiments e "
+        "ON e.id = r.experiment_id WHERE lm.key = ? AND lm.value IS NOT NULL" + extra
+    )
+    rows = conn.execute(
+        columns + joined + f" ORDER BY lm.value {direction}, lm.run_id {direction} "
+        "LIMIT ? OFFSET ?",
+        [metric, *args, limit, offset],
+    ).fetchall()
+    if len(rows) == limit:
+        return list(rows)
+    n_with = conn.execute("SELECT COUNT(*)" + joined, [metric, *args]).fetchone()[0]
+    missing = (
+        " FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.id NOT IN "
+        "(SELECT run_id FROM latest_metrics WHERE key = ? AND value IS NOT NULL)" + extra
+    )
+    rest = conn.execute(
+        columns + missing + " ORDER BY r.started_at DESC, r.id LIMIT ? OFFSET ?",
+        [metric, *args, limit - len(rows), max(0, offset - n_with)],
+    ).fetchall()
+    return list(rows) + list(rest)

@@ -205,6 +205,32 @@ CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 """
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial schema", _V1),)
+# v2: each run's latest value per metric, kept by a trigger and indexed by (key, value), so that
+# "sort 100,000 runs by a metric" walks an index instead of a correlated subquery per run.
+_V2 = """
+CREATE TABLE IF NOT EXISTS latest_metrics (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    value REAL,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS latest_metrics_key_value ON latest_metrics(key, value, run_id);
+INSERT OR REPLACE INTO latest_metrics (run_id, key, step, value)
+    SELECT run_id, key, step, value FROM metrics m
+    WHERE step = (SELECT MAX(step) FROM metrics m2 WHERE m2.run_id = m.run_id AND m2.key = m.key);
+CREATE TRIGGER IF NOT EXISTS latest_metrics_track AFTER INSERT ON metrics
+BEGIN
+    INSERT INTO latest_metrics (run_id, key, step, value)
+    VALUES (NEW.run_id, NEW.key, NEW.step, NEW.value)
+    ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step, value = excluded.value
+    WHERE excluded.step >= latest_metrics.step;
+END;
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", _V1),
+    Migration(2, "latest metric values, indexed", _V2),
+)
 
 LATEST_VERSION = MIGRATIONS[-1].version

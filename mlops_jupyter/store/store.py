@@ -729,8 +729,7 @@ class Store:
             column, args = _RUN_SORT_COLUMNS[key], []
         elif key.startswith("metrics.") and len(key) > 8:
             column = (
-                "(SELECT m.value FROM metrics m WHERE m.run_id = r.id AND m.key = ? "
-                "ORDER BY m.step DESC LIMIT 1)"
+                "(SELECT lm.value FROM latest_metrics lm WHERE lm.run_id = r.id AND lm.key = ?)"
             )
             args = [key[8:]]
         elif key.startswith("params.") and len(key) > 7:
