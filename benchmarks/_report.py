@@ -8,6 +8,7 @@ import logging
 import os
 import platform
 import re
+import statistics
 import time
 import warnings
 from collections.abc import Callable
@@ -86,3 +87,13 @@ def quiet_mlflow() -> None:
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.ERROR)
     warnings.simplefilter("ignore")
+
+
+def median_ms(fn: Callable[[], object], repeat: int) -> float:
+    """The median of ``repeat`` timed calls, in milliseconds."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000

@@ -8,17 +8,14 @@ Each figure is the median over the repeats of reading the run from the store and
 
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import cli_main, machine, table  # noqa: E402
+from _report import cli_main, machine, median_ms, table  # noqa: E402
 
 
 def tracked_run(directory: Path) -> str:
@@ -44,15 +41,6 @@ def tracked_run(directory: Path) -> str:
     tracker.wait()
     tracker.close()
     return ctx.run_id
-
-
-def median_ms(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
 
 
 def run(quick: bool) -> str:

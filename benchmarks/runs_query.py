@@ -12,26 +12,15 @@ MLflow store takes about 15 ms per run, so 100,000 would take half an hour).
 from __future__ import annotations
 
 import random
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import cli_main, machine, quiet_mlflow, table  # noqa: E402
-
-
-def p50_ms(fn: Callable[[], object], repeat: int = 21) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+from _report import cli_main, machine, median_ms, quiet_mlflow, table  # noqa: E402
 
 
 def params_for(i: int) -> dict[str, object]:
@@ -74,7 +63,7 @@ def mlflow_search_ms(directory: Path, n: int) -> float | None:
             params=[Param(k, str(v)) for k, v in params_for(i).items()],
             metrics=[Metric(f"m{j}", rng.random(), 0, 0) for j in range(5)],
         )
-    return p50_ms(
+    return median_ms(
         lambda: client.search_runs([experiment], order_by=["metrics.m0 DESC"], max_results=100),
         repeat=3,
     )
@@ -112,7 +101,7 @@ def run(quick: bool) -> str:
                 ),
                 ("compare 10 runs", lambda: compare_runs(store, ids[:10])),
             ]
-            rows = [[label, f"{n:,}", f"{p50_ms(fn):.1f} ms"] for label, fn in cases]
+            rows = [[label, f"{n:,}", f"{median_ms(fn, 21):.1f} ms"] for label, fn in cases]
         for row in rows:
             print(f"  {row[0]:<45} {row[2]}", flush=True)
         mlflow = mlflow_search_ms(Path(tmp), n_mlflow)

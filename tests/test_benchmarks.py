@@ -18,6 +18,8 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
         ("hashing.py", ["**hash_data** (mlops-jupyter)", "memory copy (np.copyto)"]),
         ("store_writes.py", ["raw sqlite3, executemany", "tracked cell"]),
         ("track_overhead.py", ["**`%%track --no-shap`**, no data", "`%load_ext mlops_jupyter`"]),
+        ("card_generation.py", ["**HTML** (read + render)", "MCT JSON (read + render)"]),
+        ("runs_query.py", ["page of 100 sorted by a metric", "compare 10 runs"]),
     ],
 )
 def test_benchmark_quick_run(script: str, expected_rows: list[str]) -> None:
@@ -37,6 +39,12 @@ def test_benchmark_quick_run(script: str, expected_rows: list[str]) -> None:
 
 def test_benchmark_readme_has_results_from_a_full_run() -> None:
     text = (BENCH / "README.md").read_text(encoding="utf-8")
-    for section in ("hashing", "store-writes", "track-overhead"):
+    for section in (
+        "hashing",
+        "store-writes",
+        "track-overhead",
+        "card-generation",
+        "runs-query",
+    ):
         body = text.split(f"<!-- {section}:begin -->")[1].split(f"<!-- {section}:end -->")[0]
         assert "Machine:" in body and "| " in body, f"{section} table missing: run the benchmark"
