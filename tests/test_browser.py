@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from conftest import skip_or_fail
 from server_helpers import RunningServer, running_server
 
+from mlops_jupyter.registry.registry import Registry
 from mlops_jupyter.store import Store
 
 if TYPE_CHECKING:
@@ -101,6 +104,9 @@ def browser(lab: RunningServer) -> Iterator[Browser]:
 
 
 def open_panel(browser: Browser) -> None:
+    # JupyterLab lifts its splash screen once the layout is restored: only then is the
+    # sidebar's state final (clicking the tab before would race the restorer)
+    browser.page.locator("#jupyterlab-splash").wait_for(state="detached")
     tab = browser.page.locator(TAB)
     tab.wait_for()
     if "lm-mod-current" not in (tab.get_attribute("class") or ""):
@@ -231,6 +237,166 @@ def test_runs_table_compare_view_and_card_tab(browser: Browser, lab: RunningServ
     card = page.frame_locator(".mj-card-frame")
     expect(card.locator("h1")).to_have_text("Model card: forest-depth-8")
     page.screenshot(path=str(ARTIFACTS / "card-tab.png"))
+
+
+def current_tab(page: Page, label: str) -> Locator:
+    """The main area's current tab, once it is the one labelled ``label``."""
+    return page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current", has_text=label)
+
+
+def run_palette_command(page: Page, label: str) -> None:
+    from playwright.sync_api import expect
+
+    page.evaluate("document.activeElement?.blur()")  # keys to JupyterLab, not an iframe
+    page.keyboard.press("Control+Shift+C")
+    expect(page.locator(".lm-CommandPalette-input")).to_be_focused()
+    page.keyboard.type(label)
+    expect(page.locator(".lm-CommandPalette-item.lm-mod-active")).to_contain_text(label)
+    page.keyboard.press("Enter")
+
+
+def test_notebook_runs_compare_and_a_second_user_approves(
+    browser: Browser, lab: RunningServer
+) -> None:
+    """The issue's walk-through: run compare.ipynb's cells in the browser, watch the runs appear,
+    compare them, open a card, and approve the notebook's promotion request as another user."""
+    from playwright.sync_api import expect
+
+    (lab.root / "review").mkdir()
+    shutil.copy(REPO / "magics" / "compare.ipynb", lab.root / "review" / "compare.ipynb")
+    with Store.open(lab.root / "review" / ".mlops"):
+        pass
+    page = browser.page
+    page.goto(f"{lab.url}lab/tree/review/compare.ipynb?token={lab.token}")
+    current_tab(page, "compare.ipynb").wait_for()
+    idle = page.locator(".jp-StatusBar-Widget", has_text="Python 3 (ipykernel) | Idle")
+    idle.first.wait_for()
+    open_panel(browser)
+    panel = browser.panel
+    expect(panel.locator(".mj-store-path")).to_have_text("review/.mlops")
+    expect(panel.locator(".mj-page")).to_have_text("no runs yet")
+
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
+    rows = panel.locator("tr.mj-run")  # refreshed by the panel itself after each %%track cell
+    expect(rows).to_have_count(2, timeout=240_000)
+    expect(rows.locator(".mj-card-button")).to_have_text(["deep", "shallow"])
+    last_output = page.locator(".jp-Cell").last.locator(".jp-OutputArea-output").last
+    expect(last_output).to_have_text("('pending', 1)", timeout=240_000)
+
+    rows.nth(0).locator(".mj-select").check()
+    rows.nth(1).locator(".mj-select").check()
+    panel.locator(".mj-compare").click()
+    view = page.locator(".mj-compare-view:visible")
+    expect(view.locator("tr.mj-diff[data-param='max_depth'] td")).to_have_text(["8", "2"])
+    accuracy = view.locator("tr[data-metric='accuracy'] td")
+    expect(accuracy).to_have_count(2)
+    with Store.open(lab.root / "review" / ".mlops", create=False) as store:
+        runs = store.runs()
+        shown = [
+            f"{runs.loc[runs['name'] == n, 'metrics.accuracy'].iloc[0]:.4f}"
+            for n in ("deep", "shallow")
+        ]
+        [request] = Registry(store, "nobody").requests()
+    expect(accuracy).to_have_text(shown)
+    expect(view.locator(".mj-data").first).to_have_text("same data")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "notebook-compare.png"))
+
+    rows.first.locator(".mj-card-button").click()
+    card = page.frame_locator(".mj-card-frame:visible")
+    expect(card.locator("h1")).to_have_text("Model card: deep")
+
+    # the Models view, reached from the keyboard: the tabs follow the arrow keys
+    panel.locator("#mj-tab-runs").focus()
+    page.keyboard.press("ArrowRight")
+    expect(panel.locator("#mj-tab-models")).to_have_attribute("aria-selected", "true")
+    expect(panel.locator("#mj-tab-models")).to_be_focused()
+    model = panel.locator(".mj-model[data-model='breast-cancer']")
+    expect(model.locator(".mj-version[data-version='1'] .mj-stage")).to_have_text("none")
+    pending = panel.locator(f".mj-requests .mj-request[data-request='{request.id}']")
+    expect(pending.locator(".mj-request-title")).to_have_text(
+        f"#{request.id} breast-cancer:1 none → production"
+    )
+    expect(pending.locator(".mj-gate[data-gate='data_hash'] .mj-gate-mark")).to_have_text("✓")
+    expect(pending.locator(".mj-approvals")).to_have_text("approvals 0/1")
+    first_user = panel.locator(".mj-reviewer").get_attribute("title")
+
+    # a second Jupyter user: another browser session logged in with the server's token
+    second = page.context.browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        other = second.new_page()
+        other.set_default_timeout(60_000)
+        other.goto(f"{lab.url}lab/tree/review/compare.ipynb?token={lab.token}")
+        current_tab(other, "compare.ipynb").wait_for()
+        other.locator("#jupyterlab-splash").wait_for(state="detached")
+        tab = other.locator(TAB)
+        if "lm-mod-current" not in (tab.get_attribute("class") or ""):
+            tab.click()
+        their_panel = other.locator(PANEL)
+        their_panel.locator("#mj-tab-models").click()
+        reviewer = their_panel.locator(".mj-reviewer")
+        expect(reviewer).to_contain_text("Reviewing as Anonymous ")
+        second_user = (reviewer.get_attribute("title") or "").removeprefix("Jupyter user ")
+        assert second_user and f"Jupyter user {second_user}" != first_user
+        theirs = their_panel.locator(f".mj-requests .mj-request[data-request='{request.id}']")
+        theirs.locator(".mj-reject").click()  # a rejection without a reason is refused
+        expect(theirs.locator(".mj-review-status")).to_have_text(
+            "Could not reject: a rejection needs a comment saying why"
+        )
+        theirs.locator(".mj-review-comment").fill("gates pass; <b>ship it</b>")
+        other.screenshot(path=str(ARTIFACTS / "review.png"))
+        theirs.locator(".mj-approve").click()
+        expect(their_panel.locator(".mj-notice")).to_have_text(
+            f"Approved request #{request.id}: it is applied."
+        )
+        decided = their_panel.locator(f".mj-recent .mj-request[data-request='{request.id}']")
+        expect(decided.locator(".mj-badge")).to_have_text("applied")
+        expect(decided.locator(".mj-approvals")).to_have_text(f"approvals 1/1: {second_user}")
+        expect(their_panel.locator(".mj-version[data-version='1'] .mj-stage")).to_have_text(
+            "production"
+        )
+        other.screenshot(path=str(ARTIFACTS / "review-done.png"))
+    finally:
+        second.close()
+
+    with Store.open(lab.root / "review" / ".mlops", create=False) as store:
+        registry = Registry(store, "nobody")
+        done = registry.request(request.id)
+        assert (done.status, done.approvals) == ("applied", [second_user])
+        assert done.requester != second_user
+        assert registry.current("breast-cancer").version == 1
+        approval = [e for e in registry.history("breast-cancer") if e["action"] == "approve"]
+        assert [(e["actor"], e["comment"]) for e in approval] == [
+            (second_user, "gates pass; <b>ship it</b>")
+        ]
+
+    # the first user's panel shows the decision after a refresh, and keeps its view on reload
+    panel.locator(".mj-refresh").click()
+    expect(panel.locator(".mj-version[data-version='1'] .mj-stage")).to_have_text("production")
+    page.reload()
+    page.wait_for_selector("#jp-main-dock-panel")
+    open_panel(browser)
+    expect(panel.locator("#mj-tab-models")).to_have_attribute("aria-selected", "true")
+    expect(panel.locator(".mj-requests .mj-empty")).to_have_text("Nothing waits for a sign-off.")
+    expect(page.locator(".lm-TabBar-tab", has_text="Compare 2 runs")).to_have_count(1)
+    expect(page.locator(".lm-TabBar-tab", has_text="Card: deep")).to_have_count(1)
+
+
+def test_panel_follows_the_dark_theme(browser: Browser) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.page
+    open_panel(browser)
+
+    def background() -> list[int]:
+        color = browser.panel.evaluate("node => getComputedStyle(node).backgroundColor")
+        return [int(c) for c in color[color.index("(") + 1 : color.index(")")].split(",")[:3]]
+
+    assert sum(background()) > 600  # the light theme: near white
+    run_palette_command(page, "Use Theme: JupyterLab Dark")
+    expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false")
+    assert sum(background()) < 150
 
 
 def test_no_console_errors_from_the_extension(browser: Browser) -> None:

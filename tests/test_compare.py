@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from mlops_jupyter.compare import compare_runs
+from mlops_jupyter.registry.registry import Registry
 from mlops_jupyter.store import Store
 from mlops_jupyter.widgets.compare import comparison_html
 
@@ -52,7 +53,16 @@ def test_reference_notebook_compares_its_runs(tmp_path: Path) -> None:
     from test_notebooks import execute
 
     nb = execute("compare.ipynb", tmp_path)
-    last = [c for c in nb.cells if c.cell_type == "code"][-1]
-    html = next(o for o in last.outputs if "text/html" in o.get("data", {}))["data"]["text/html"]
-    assert "max_depth" in html and "shallow" in html and "deep" in html
-    assert "train data</th><td colspan='2'>same data" in html
+    compare, review = [c for c in nb.cells if c.cell_type == "code"][-2:]
+    html = next(o for o in compare.outputs if "text/html" in o.get("data", {}))
+    assert "max_depth" in html["data"]["text/html"] and "deep" in html["data"]["text/html"]
+    assert "train data</th><td colspan='2'>same data" in html["data"]["text/html"]
+    result = next(o for o in review.outputs if o.get("output_type") == "execute_result")
+    assert result["data"]["text/plain"] == "('pending', 1)"
+    with Store.open(tmp_path / ".mlops", create=False) as store:
+        [request] = Registry(store, "someone-else").requests()
+        version = Registry(store, "someone-else").version("breast-cancer", 1)
+        runs = store.runs(experiment="compare")
+    assert (request.model, request.version, request.to_stage) == ("breast-cancer", 1, "production")
+    best = runs.loc[runs["metrics.accuracy"].idxmax(), "run_id"]
+    assert version.run_id == best

@@ -103,6 +103,13 @@ def test_full_flow_with_two_identities(store: Store) -> None:
     assert ana.models() == [
         {"model": "churn", "risk_tier": "medium", "versions": 2, "production": 1, "staging": None}
     ]
+    assert [(v.version, v.stage, v.run_id) for v in ana.versions("churn")] == [
+        (1, "production", run1),
+        (2, "archived", run2),
+    ]
+    assert [r.id for r in ana.requests()] == [rollback.id, second.id, request.id, blocked.id]
+    assert [r.id for r in ana.requests("blocked")] == [blocked.id]
+    assert [r.id for r in ana.requests(limit=1)] == [rollback.id]
     assert verify(store).ok
 
 

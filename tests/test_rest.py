@@ -177,21 +177,33 @@ def test_models_requests_and_approval_as_the_jupyter_user(
     running, seeded = server
     models = get(running, "models").json()["models"]
     assert [(m["model"], m["versions"]) for m in models] == [("churn", 1)]
-    pending = get(running, "requests", status="pending").json()["requests"]
-    assert [r["id"] for r in pending] == [seeded["request"]]
-    url = running.api(API + f"requests/{seeded['request']}/approve")
-    headers = {"Authorization": f"token {running.token}"}
-    # a browser-style session without the XSRF token is refused before the handler runs
+    [version] = models[0]["versions_list"]
+    assert (version["version"], version["run_id"]) == (1, seeded["ids"][0])
+    # a browser-style session: the login cookie keeps one Jupyter identity across requests
     session = requests.Session()
     session.get(running.api(f"lab?token={running.token}"), timeout=30)
+    answer = session.get(running.api(API + "requests"), params={"status": "pending"}).json()
+    pending = answer["requests"]
+    assert [r["id"] for r in pending] == [seeded["request"]]
+    assert pending[0]["requester"] == "ana" and pending[0]["required_signoffs"] == 1
+    reviewer = answer["reviewer"]
+    assert reviewer["name"].startswith("Anonymous ")  # jupyter_server's token login
+    assert "status must be one of pending, blocked" in error(
+        get(running, "requests", status="open"), 400
+    )
+    assert "limit must be between 1 and 1000" in error(get(running, "requests", limit=0), 400)
+    url = running.api(API + f"requests/{seeded['request']}/approve")
+    # without the XSRF token the POST is refused before the handler runs
     assert session.post(url, json={"comment": "x"}, timeout=30).status_code == 403
-    bad = requests.post(url, data=b"{not json", headers=headers, timeout=30)
+    xsrf = {"X-XSRFToken": session.cookies["_xsrf"]}
+    bad = session.post(url, data=b"{not json", headers=xsrf, timeout=30)
     assert "the body must be JSON" in error(bad, 400)
-    done = requests.post(url, json={"comment": "reviewed"}, headers=headers, timeout=30).json()
+    done = session.post(url, json={"comment": "reviewed"}, headers=xsrf, timeout=30).json()
     assert done["status"] == "applied"
-    assert len(done["approvals"]) == 1 and done["approvals"][0] != "ana"
-    again = requests.post(url, json={}, headers=headers, timeout=30)
+    assert done["approvals"] == [reviewer["username"]]  # the approver is the Jupyter user
+    again = session.post(url, json={}, headers=xsrf, timeout=30)
     assert "is applied, no longer open" in error(again, 409)
+    headers = {"Authorization": f"token {running.token}"}
     missing = requests.post(
         running.api(API + "requests/999/reject"),
         json={"comment": "no"},

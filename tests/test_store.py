@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -530,3 +531,84 @@ def test_latest_metric_index_and_paged_sorting(store: Store) -> None:
     assert [r["name"] for r in run_page(store, filters=["metrics.acc>0.92"])["runs"]] == ["a"]
     assert [r["name"] for r in run_page(store, filters=["params.depth=3"])["runs"]] == ["c"]
     assert run_page(store, filters=["params.depth!=3"])["total"] == 2
+
+
+@pytest.mark.parametrize("few_matches", [0, 5000])  # per-run probes, then index sets
+def test_run_page_agrees_with_a_plain_python_listing(
+    store: Store, few_matches: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every query shape the panel sends, against the same listing done by hand."""
+    import random
+
+    from mlops_jupyter.store import queries
+
+    monkeypatch.setattr(queries, "FEW_MATCHES", few_matches)
+    rng = random.Random(7)
+    runs = []
+    for i in range(60):
+        params = {"group": ["a", "b", "c"][i % 3], "depth": i % 4}
+        if i % 7 == 0:
+            del params["depth"]  # runs without a parameter match its != filter
+        metrics: dict[str, float] = {"acc": round(rng.random(), 3)}
+        if i % 5 == 0:
+            metrics = {} if i % 10 == 0 else {"acc": math.nan}  # no value sorts last
+        record = {
+            "experiment": "one" if i % 2 else "two",
+            "status": "failed" if i % 9 == 0 else "finished",
+            "params": params,
+            "acc": metrics.get("acc"),
+            "started": 1_800_000_000 + i,
+        }
+        record["id"] = store.record_run(
+            record["experiment"],
+            name=f"r{i}",
+            params=params,
+            metrics=metrics,
+            status=record["status"],
+            started_at=record["started"],
+            ended_at=record["started"] + 1,
+        )
+        runs.append(record)
+
+    def has_value(r: dict[str, Any]) -> bool:
+        return r["acc"] is not None and not math.isnan(r["acc"])
+
+    def expected(keep: Any, descending: bool) -> list[str]:
+        chosen = [r for r in runs if keep(r)]
+        valued = sorted(
+            (r for r in chosen if has_value(r)),
+            key=lambda r: (r["acc"], r["id"]),
+            reverse=descending,
+        )
+        rest = sorted((r for r in chosen if not has_value(r)), key=lambda r: -r["started"])
+        return [r["id"] for r in valued + rest]
+
+    shapes: list[tuple[dict[str, Any], Any]] = [
+        ({}, lambda r: True),
+        ({"experiment": "one"}, lambda r: r["experiment"] == "one"),
+        ({"status": "failed"}, lambda r: r["status"] == "failed"),
+        ({"filters": ["params.group=b"]}, lambda r: r["params"]["group"] == "b"),
+        ({"filters": ["params.depth!=2"]}, lambda r: r["params"].get("depth") != 2),
+        ({"filters": ["metrics.acc>0.5"]}, lambda r: has_value(r) and r["acc"] > 0.5),
+        (
+            {"experiment": "two", "filters": ["params.group=a", "params.depth=0"]},
+            lambda r: r["experiment"] == "two" and r["params"] == {"group": "a", "depth": 0},
+        ),
+        (
+            {"experiment": "one", "filters": ["params.group=c"]},
+            lambda r: r["experiment"] == "one" and r["params"]["group"] == "c",
+        ),
+    ]
+    for query, keep in shapes:
+        for descending in (True, False):
+            want = expected(keep, descending)
+            sort = ("-" if descending else "") + "metrics.acc"
+            got: list[str] = []
+            for offset in range(0, len(want) + 7, 7):
+                page = queries.run_page(store, sort=sort, offset=offset, limit=7, **query)
+                assert page["total"] == len(want), (query, page["total"], len(want))
+                got += [r["run_id"] for r in page["runs"]]
+            assert got == want, (query, sort)
+        newest = queries.run_page(store, sort="-started_at", limit=1000, **query)
+        by_start = sorted((r for r in runs if keep(r)), key=lambda r: -r["started"])
+        assert [r["run_id"] for r in newest["runs"]] == [r["id"] for r in by_start]

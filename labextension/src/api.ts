@@ -58,3 +58,45 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   }
   return node;
 }
+
+export interface IModelVersion {
+  version: number;
+  stage: string;
+  run_id: string;
+  created_by: string | null;
+  created_at: number;
+}
+
+export interface IModel {
+  model: string;
+  risk_tier: string;
+  versions: number;
+  production: number | null;
+  staging: number | null;
+  versions_list: IModelVersion[];
+}
+
+export interface IGate {
+  gate: string;
+  passed: boolean;
+  message: string;
+}
+
+export interface IPromotionRequest {
+  id: number;
+  model: string;
+  version: number;
+  from_stage: string;
+  to_stage: string;
+  status: 'pending' | 'blocked' | 'rejected' | 'applied';
+  requester: string;
+  comment: string | null;
+  gates: IGate[];
+  required_signoffs: number;
+  approvals: string[];
+}
+
+export interface IRequests {
+  reviewer: { username: string; name: string };
+  requests: IPromotionRequest[];
+}

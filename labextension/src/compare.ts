@@ -8,7 +8,7 @@ export class CompareWidget extends Widget {
   constructor(directory: string, ids: string[]) {
     super();
     this.addClass('mj-compare-view');
-    this.id = `mlops-jupyter-compare-${ids.map(i => i.slice(0, 8)).join('-')}`;
+    this.id = CompareWidget.idFor(ids);
     this.title.label = `Compare ${ids.length} runs`;
     this.title.closable = true;
     this._directory = directory;
@@ -111,6 +111,21 @@ export class CompareWidget extends Widget {
     this._body.classList.remove('mj-error');
   }
 
+  /** The DOM id of the view comparing ``ids`` (one view per selection). */
+  static idFor(ids: string[]): string {
+    return `mlops-jupyter-compare-${ids.map(i => i.slice(0, 8)).join('-')}`;
+  }
+
+  /** The notebook directory whose store holds the runs. */
+  get directory(): string {
+    return this._directory;
+  }
+
+  /** The compared run ids, in column order. */
+  get ids(): string[] {
+    return [...this._ids];
+  }
+
   private _directory: string;
   private _ids: string[];
   private _toggle: HTMLInputElement;
@@ -120,10 +135,13 @@ export class CompareWidget extends Widget {
 
 /** A model card in a main-area tab: a sandboxed iframe (no scripts) on the card endpoint. */
 export class CardWidget extends Widget {
-  constructor(url: string, ref: string, label: string) {
+  constructor(url: string, ref: string, label: string, directory: string) {
     super();
+    this.ref = ref;
+    this.label = label;
+    this.directory = directory;
     this.addClass('mj-card-view');
-    this.id = `mlops-jupyter-card-${ref.slice(0, 12)}`;
+    this.id = `mlops-jupyter-card-${ref.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64)}`;
     this.title.label = `Card: ${label}`;
     this.title.closable = true;
     const frame = el('iframe', 'mj-card-frame');
@@ -132,4 +150,8 @@ export class CardWidget extends Widget {
     frame.src = url;
     this.node.append(frame);
   }
+
+  readonly ref: string;
+  readonly label: string;
+  readonly directory: string;
 }

@@ -4,14 +4,15 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
+import { ICommandPalette, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
 import { PathExt, URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
+import { IStateDB } from '@jupyterlab/statedb';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { CardWidget, CompareWidget } from './compare';
-import { RunsPanel } from './panel';
+import { IPanelState, RunsPanel } from './panel';
 
 const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24">
 <g class="jp-icon3" fill="#616161">
@@ -26,7 +27,12 @@ export const runsIcon = new LabIcon({ name: 'mlops-jupyter:runs', svgstr: ICON_S
 export namespace CommandIDs {
   export const openPanel = 'mlops-jupyter:open-panel';
   export const refresh = 'mlops-jupyter:refresh-runs';
+  export const openCompare = 'mlops-jupyter:open-compare';
+  export const openCard = 'mlops-jupyter:open-card';
+  export const showModels = 'mlops-jupyter:show-models';
 }
+
+const STATE_KEY = 'mlops-jupyter:panel';
 
 /** The parts of a kernel IOPub message used here (the full types live in @jupyterlab/services). */
 interface IIopubMessage {
@@ -49,36 +55,105 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: 'mlops-jupyter:plugin',
   description: 'MLOps runs side panel: the store of the current notebook and its runs.',
   autoStart: true,
-  optional: [ILabShell, ICommandPalette, ILayoutRestorer],
+  optional: [ILabShell, ICommandPalette, ILayoutRestorer, IStateDB],
   activate: (
     app: JupyterFrontEnd,
     labShell: ILabShell | null,
     palette: ICommandPalette | null,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    stateDB: IStateDB | null
   ) => {
     const panel = new RunsPanel();
     panel.title.icon = runsIcon;
     app.shell.add(panel, 'left', { rank: 600 });
     restorer?.add(panel, panel.id); // reopened after a reload if it was open
 
-    panel.compareRequested.connect((_, { directory, ids }) => {
-      const view = new MainAreaWidget({ content: new CompareWidget(directory, ids) });
-      view.id = `${view.content.id}-tab`;
-      view.title.label = view.content.title.label;
-      view.title.icon = runsIcon;
-      app.shell.add(view, 'main');
-      app.shell.activateById(view.id);
+    // the panel's view, experiment and sort survive a reload
+    if (stateDB) {
+      void app.restored
+        .then(() => stateDB.fetch(STATE_KEY))
+        .then(saved => {
+          if (saved) {
+            panel.state = saved as unknown as IPanelState;
+          }
+          panel.stateChanged.connect((_, state) => {
+            void stateDB.save(STATE_KEY, { ...state });
+          });
+        });
+    }
+
+    // compare views and card tabs are reopened after a reload too
+    const compares = new WidgetTracker<MainAreaWidget<CompareWidget>>({
+      namespace: 'mlops-jupyter-compare'
     });
-    panel.cardRequested.connect((_, { directory, run }) => {
-      const settings = ServerConnection.makeSettings();
-      const query = new URLSearchParams({ path: directory }).toString();
-      const url = URLExt.join(settings.baseUrl, 'mlops-jupyter/api/cards', run.run_id) + `?${query}`;
-      const label = run.name ?? run.run_id.slice(0, 8);
-      const view = new MainAreaWidget({ content: new CardWidget(url, run.run_id, label) });
-      view.id = `${view.content.id}-tab`;
-      view.title.label = view.content.title.label;
-      app.shell.add(view, 'main');
-      app.shell.activateById(view.id);
+    const cards = new WidgetTracker<MainAreaWidget<CardWidget>>({
+      namespace: 'mlops-jupyter-card'
+    });
+
+    app.commands.addCommand(CommandIDs.openCompare, {
+      label: 'Compare MLOps runs',
+      execute: args => {
+        const directory = String(args.directory ?? '');
+        const ids = (args.ids as string[] | undefined) ?? [];
+        const id = CompareWidget.idFor(ids);
+        const open = compares.find(w => w.content.id === id);
+        if (open) {
+          app.shell.activateById(open.id);
+          return;
+        }
+        const view = new MainAreaWidget({ content: new CompareWidget(directory, ids) });
+        view.id = `${view.content.id}-tab`;
+        view.title.label = view.content.title.label;
+        view.title.icon = runsIcon;
+        void compares.add(view);
+        app.shell.add(view, 'main');
+        app.shell.activateById(view.id);
+      }
+    });
+    app.commands.addCommand(CommandIDs.openCard, {
+      label: 'Open a model card',
+      execute: args => {
+        const directory = String(args.directory ?? '');
+        const ref = String(args.ref ?? '');
+        const label = String(args.label ?? ref);
+        const settings = ServerConnection.makeSettings();
+        const query = new URLSearchParams({ path: directory }).toString();
+        const url =
+          URLExt.join(settings.baseUrl, 'mlops-jupyter/api/cards', encodeURIComponent(ref)) +
+          `?${query}`;
+        const content = new CardWidget(url, ref, label, directory);
+        const open = cards.find(w => w.content.id === content.id);
+        if (open) {
+          content.dispose();
+          app.shell.activateById(open.id);
+          return;
+        }
+        const view = new MainAreaWidget({ content });
+        view.id = `${content.id}-tab`;
+        view.title.label = content.title.label;
+        void cards.add(view);
+        app.shell.add(view, 'main');
+        app.shell.activateById(view.id);
+      }
+    });
+    if (restorer) {
+      void restorer.restore(compares, {
+        command: CommandIDs.openCompare,
+        args: w => ({ directory: w.content.directory, ids: w.content.ids }),
+        name: w => w.content.id
+      });
+      void restorer.restore(cards, {
+        command: CommandIDs.openCard,
+        args: w => ({ directory: w.content.directory, ref: w.content.ref, label: w.content.label }),
+        name: w => w.content.id
+      });
+    }
+
+    panel.compareRequested.connect((_, { directory, ids }) => {
+      void app.commands.execute(CommandIDs.openCompare, { directory, ids });
+    });
+    panel.cardRequested.connect((_, { directory, ref, label }) => {
+      void app.commands.execute(CommandIDs.openCard, { directory, ref, label });
     });
 
     // a %%track cell that finished executing means a new run: refresh the table
@@ -124,6 +199,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
     palette?.addItem({ command: CommandIDs.openPanel, category: 'MLOps' });
+
+    app.commands.addCommand(CommandIDs.showModels, {
+      label: 'Review MLOps models and promotion requests',
+      execute: () => {
+        app.shell.activateById(panel.id);
+        panel.showView('models');
+      }
+    });
+    palette?.addItem({ command: CommandIDs.showModels, category: 'MLOps' });
 
     // Follow the current document: its directory (without any drive prefix) picks the store.
     const follow = (widget: Widget | null): void => {

@@ -2,7 +2,8 @@ import { Message } from '@lumino/messaging';
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { el, IExperiment, IRunPage, IRunSummary, show } from './api';
+import { el, IExperiment, IRunPage, show } from './api';
+import { ICardRequest, ModelsView } from './models';
 import { requestAPI } from './request';
 
 const PAGE_SIZE = 50;
@@ -17,10 +18,18 @@ export interface IStoreInfo {
   relative_store_dir: string | null;
 }
 
+/** What the panel remembers across reloads. */
+export interface IPanelState {
+  view: 'runs' | 'models';
+  experiment: string;
+  sort: string;
+}
+
 /**
  * The MLOps runs side panel: the store the server resolved for the current notebook's
- * directory, an experiment picker, and a sortable, paginated runs table (the server sorts and
- * pages, so 100,000 runs cost the same as 100). Select 2 to 10 runs to compare them.
+ * directory, and two views: Runs (an experiment picker and a sortable, paginated runs table;
+ * the server sorts and pages, so 100,000 runs cost the same as 100; select 2 to 10 runs to
+ * compare them) and Models (the registry: versions, stages, requests to review).
  *
  * Every string from the server is set with textContent, never parsed as HTML.
  */
@@ -58,6 +67,8 @@ export class RunsPanel extends Widget {
     this._experiment.title = 'Experiment';
     this._experiment.addEventListener('change', () => {
       this._offset = 0;
+      this._chosenExperiment = this._experiment.value;
+      this.emitState();
       void this.loadRuns();
     });
     this._table = el('table', 'mj-runs');
@@ -76,9 +87,85 @@ export class RunsPanel extends Widget {
       this._compareRequested.emit({ directory: this._directory, ids: [...this._selected] });
     });
     this._runsBox = el('div', 'mj-runs-box');
-    this._runsBox.hidden = true;
     this._runsBox.append(this._experiment, this._table, pager, this._compareButton);
-    this.node.append(header, label, this._path, this._status, this._error, this._runsBox);
+    this._models.cardRequested.connect((_, request) => this._cardRequested.emit(request));
+
+    const tabs = el('div', 'mj-tabs');
+    tabs.setAttribute('role', 'tablist');
+    for (const [view, text] of [
+      ['runs', 'Runs'],
+      ['models', 'Models']
+    ] as const) {
+      const tab = el('button', 'mj-tab', text);
+      tab.id = `mj-tab-${view}`;
+      tab.dataset.view = view;
+      tab.setAttribute('role', 'tab');
+      tab.addEventListener('click', () => this.showView(view));
+      tab.addEventListener('keydown', event => {
+        if (event.key === 'ArrowLeft' || event.key === 'ArrowRight') {
+          const other = view === 'runs' ? 'models' : 'runs';
+          this.showView(other);
+          this._tabs[other]?.focus();
+        }
+      });
+      this._tabs[view] = tab;
+      tabs.append(tab);
+    }
+    this._runsBox.setAttribute('role', 'tabpanel');
+    this._runsBox.setAttribute('aria-labelledby', 'mj-tab-runs');
+    this._models.node.setAttribute('role', 'tabpanel');
+    this._models.node.setAttribute('aria-labelledby', 'mj-tab-models');
+    this._storeBox = el('div', 'mj-store-box');
+    this._storeBox.hidden = true;
+    this._storeBox.append(tabs, this._runsBox, this._models.node);
+    this.node.append(header, label, this._path, this._status, this._error, this._storeBox);
+    this.markView();
+  }
+
+  /** Emitted when the view, experiment or sort changes (to be saved for the next reload). */
+  get stateChanged(): ISignal<this, IPanelState> {
+    return this._stateChanged;
+  }
+
+  /** The view, experiment and sort shown. */
+  get state(): IPanelState {
+    return { view: this._view, experiment: this._chosenExperiment, sort: this._sort };
+  }
+
+  set state(value: IPanelState) {
+    this._view = value.view === 'models' ? 'models' : 'runs';
+    this._chosenExperiment = value.experiment || '';
+    this._sort = value.sort || '-started_at';
+    this.markView();
+    void this.refresh();
+  }
+
+  /** Show the Runs or the Models view. */
+  showView(view: 'runs' | 'models'): void {
+    if (view !== this._view) {
+      this._view = view;
+      this.markView();
+      this.emitState();
+      void this.refresh();
+    }
+  }
+
+  private markView(): void {
+    for (const view of ['runs', 'models'] as const) {
+      const current = view === this._view;
+      const tab = this._tabs[view];
+      if (tab) {
+        tab.setAttribute('aria-selected', String(current));
+        tab.classList.toggle('mj-mod-current', current);
+        tab.tabIndex = current ? 0 : -1;
+      }
+    }
+    this._runsBox.hidden = this._view !== 'runs';
+    this._models.node.hidden = this._view !== 'models';
+  }
+
+  private emitState(): void {
+    this._stateChanged.emit(this.state);
   }
 
   /** Emitted when the user asks to compare the selected runs. */
@@ -86,8 +173,8 @@ export class RunsPanel extends Widget {
     return this._compareRequested;
   }
 
-  /** Emitted when the user asks for a run's model card. */
-  get cardRequested(): ISignal<this, { directory: string; run: IRunSummary }> {
+  /** Emitted when the user asks for a model card (a run's, or a model version's). */
+  get cardRequested(): ISignal<this, ICardRequest> {
     return this._cardRequested;
   }
 
@@ -122,8 +209,10 @@ export class RunsPanel extends Widget {
       this._status.textContent = info.exists
         ? 'store exists'
         : 'store will be created on first tracked run';
-      this._runsBox.hidden = !info.exists;
-      if (info.exists) {
+      this._storeBox.hidden = !info.exists;
+      if (info.exists && this._view === 'models') {
+        await this._models.load(this._directory);
+      } else if (info.exists) {
         await this.loadExperiments();
         await this.loadRuns();
       }
@@ -148,7 +237,7 @@ export class RunsPanel extends Widget {
     const answer = await requestAPI<{ experiments: IExperiment[] }>(
       `experiments?${this.query()}`
     );
-    const chosen = this._experiment.value;
+    const chosen = this._chosenExperiment;
     const options = [el('option', '', 'All experiments')];
     options[0].value = '';
     for (const e of answer.experiments) {
@@ -158,6 +247,7 @@ export class RunsPanel extends Widget {
     }
     this._experiment.replaceChildren(...options);
     this._experiment.value = answer.experiments.some(e => e.experiment === chosen) ? chosen : '';
+    this._chosenExperiment = this._experiment.value;
   }
 
   async loadRuns(): Promise<void> {
@@ -190,6 +280,7 @@ export class RunsPanel extends Widget {
   private sortBy(key: string): void {
     this._sort = this._sort === `-${key}` ? key : `-${key}`;
     this._offset = 0;
+    this.emitState();
     void this.loadRuns();
   }
 
@@ -247,7 +338,11 @@ export class RunsPanel extends Widget {
       const name = el('button', 'mj-card-button', run.name ?? run.run_id.slice(0, 8));
       name.title = 'Open the model card';
       name.addEventListener('click', () =>
-        this._cardRequested.emit({ directory: this._directory, run })
+        this._cardRequested.emit({
+          directory: this._directory,
+          ref: run.run_id,
+          label: run.name ?? run.run_id.slice(0, 8)
+        })
       );
       const nameCell = el('td');
       nameCell.append(name);
@@ -300,8 +395,14 @@ export class RunsPanel extends Widget {
   private _pageLabel: HTMLElement;
   private _compareButton: HTMLButtonElement;
   private _runsBox: HTMLElement;
+  private _storeBox: HTMLElement;
+  private _models = new ModelsView();
+  private _tabs: Partial<Record<'runs' | 'models', HTMLButtonElement>> = {};
+  private _view: 'runs' | 'models' = 'runs';
+  private _chosenExperiment = '';
+  private _stateChanged = new Signal<this, IPanelState>(this);
   private _compareRequested = new Signal<this, { directory: string; ids: string[] }>(this);
-  private _cardRequested = new Signal<this, { directory: string; run: IRunSummary }>(this);
+  private _cardRequested = new Signal<this, ICardRequest>(this);
   private _requests = 0;
   private _refreshButton: HTMLButtonElement;
   private _path: HTMLElement;

@@ -162,6 +162,24 @@ class Registry:
             for n, t, c, p, s in rows
         ]
 
+    def versions(self, model: str) -> list[ModelVersion]:
+        """Every version of the model, oldest first."""
+        rows = self.store._read(
+            "SELECT model_name, version, run_id, stage, blob, created_by, created_at "
+            "FROM model_versions WHERE model_name = ? ORDER BY version",
+            (model,),
+        )
+        return [ModelVersion(n, int(v), r, st, b, by, at) for n, v, r, st, b, by, at in rows]
+
+    def requests(self, status: str | None = None, limit: int = 200) -> list[PromotionRequest]:
+        """Promotion requests, newest first; ``status`` keeps one kind (``pending``...)."""
+        rows = self.store._read(
+            "SELECT id FROM promotion_requests WHERE (? IS NULL OR status = ?) "
+            "ORDER BY id DESC LIMIT ?",
+            (status, status, int(limit)),
+        )
+        return [self.request(r[0]) for r in rows]
+
     def history(self, model: str) -> list[dict[str, Any]]:
         """Every audit entry about the model's versions and requests, oldest first."""
         rows = self.store._read(

@@ -124,7 +124,19 @@ class CardHandler(DataHandler):
         self.finish(page, set_content_type="text/html; charset=utf-8")
 
 
-class ModelsHandler(DataHandler):
+class ReviewHandler(DataHandler):
+    """Registry endpoints: the reviewer is the authenticated Jupyter user."""
+
+    def reviewer(self) -> str:
+        user = self.current_user
+        return str(getattr(user, "username", None) or getattr(user, "name", None) or "anonymous")
+
+    def reviewer_json(self) -> dict[str, str]:
+        user = self.current_user
+        return {"username": self.reviewer(), "name": str(getattr(user, "name", "") or "")}
+
+
+class ModelsHandler(ReviewHandler):
     @tornado.web.authenticated
     def get(self) -> None:
         from ..registry.registry import Registry
@@ -133,20 +145,17 @@ class ModelsHandler(DataHandler):
             registry = Registry(store, self.reviewer())
             models = registry.models()
             for model in models:
-                rows = store._read(
-                    "SELECT version, stage, run_id, created_by, created_at FROM model_versions "
-                    "WHERE model_name = ? ORDER BY version",
-                    (model["model"],),
-                )
                 model["versions_list"] = [
-                    {"version": v, "stage": st, "run_id": r, "created_by": by, "created_at": at}
-                    for v, st, r, by, at in rows
+                    {
+                        "version": v.version,
+                        "stage": v.stage,
+                        "run_id": v.run_id,
+                        "created_by": v.created_by,
+                        "created_at": v.created_at,
+                    }
+                    for v in registry.versions(model["model"])
                 ]
         self.finish({"models": models})
-
-    def reviewer(self) -> str:
-        user = self.current_user
-        return str(getattr(user, "username", None) or getattr(user, "name", None) or "anonymous")
 
 
 def _request_json(request: Any) -> dict[str, Any]:
@@ -166,27 +175,30 @@ def _request_json(request: Any) -> dict[str, Any]:
     }
 
 
-class RequestsHandler(ModelsHandler):
+_REQUEST_STATUSES = ("pending", "blocked", "rejected", "applied")
+
+
+class RequestsHandler(ReviewHandler):
     @tornado.web.authenticated
     def get(self) -> None:
         from ..registry.registry import Registry
 
         status = self.get_argument("status", None)
+        if status is not None and status not in _REQUEST_STATUSES:
+            raise tornado.web.HTTPError(
+                400, "status must be one of %s, got %r", ", ".join(_REQUEST_STATUSES), status
+            )
+        limit = self.int_argument("limit", 200)
+        if not 1 <= limit <= 1000:
+            raise tornado.web.HTTPError(400, "limit must be between 1 and 1000, got %d", limit)
         with self.store() as store:
-            registry = Registry(store, self.reviewer())
-            ids = [
-                r[0]
-                for r in store._read(
-                    "SELECT id FROM promotion_requests WHERE (? IS NULL OR status = ?) "
-                    "ORDER BY id DESC LIMIT 200",
-                    (status, status),
-                )
-            ]
-            requests = [_request_json(registry.request(i)) for i in ids]
-        self.finish({"requests": requests})
+            requests = Registry(store, self.reviewer()).requests(status, limit)
+        self.finish(
+            {"reviewer": self.reviewer_json(), "requests": [_request_json(r) for r in requests]}
+        )
 
 
-class RequestActionHandler(ModelsHandler):
+class RequestActionHandler(ReviewHandler):
     """POST requests/{id}/approve|reject with ``{"comment": ...}``; the approver is the
     authenticated Jupyter user. XSRF is enforced by jupyter_server for cookie sessions."""
 

@@ -49,9 +49,23 @@ class RunFilter:
                 value = raw
         return cls(kind, key.strip(), op, value)
 
-    def sql(self, per_row: bool = False) -> tuple[str, list[Any]]:
-        """A condition on ``r.id``: a set from the (key, value) index (best to count), or
-        ``per_row`` a primary-key probe (best while walking another index to a LIMIT)."""
+    def count_sql(self) -> tuple[str, list[Any]]:
+        """How many runs match, counted in the filter's own index alone."""
+        if self.kind == "metrics":
+            return (
+                f"SELECT COUNT(*) FROM latest_metrics WHERE key = ? AND value {self.op} ?",
+                [self.key, self.value],
+            )
+        matching = "(SELECT COUNT(*) FROM params WHERE key = ? AND value = ?)"
+        args = [self.key, json.dumps(self.value, ensure_ascii=False)]
+        if self.op == "!=":  # runs without the key match too
+            return f"SELECT (SELECT COUNT(*) FROM runs) - {matching}", args
+        return f"SELECT {matching}", args
+
+    def sql(self, column: str = "r.id", per_row: bool = False) -> tuple[str, list[Any]]:
+        """A condition on the run id ``column``: membership in a set from the (key, value) index
+        (best to count), or ``per_row`` a primary-key probe (best while walking another index
+        to a LIMIT)."""
         negate = "NOT " if self.op == "!=" else ""
         if self.kind == "metrics":
             table, value, op = "latest_metrics", self.value, self.op
@@ -60,12 +74,12 @@ class RunFilter:
             table, value, op = "params", json.dumps(self.value, ensure_ascii=False), "="
         if per_row:
             return (
-                f"{negate}EXISTS (SELECT 1 FROM {table} f WHERE f.run_id = r.id AND f.key = ? "
-                f"AND f.value {op} ?)",
+                f"{negate}EXISTS (SELECT 1 FROM {table} f WHERE f.run_id = {column} AND "
+                f"f.key = ? AND f.value {op} ?)",
                 [self.key, value],
             )
         return (
-            f"r.id {negate}IN (SELECT run_id FROM {table} WHERE key = ? AND value {op} ?)",
+            f"{column} {negate}IN (SELECT run_id FROM {table} WHERE key = ? AND value {op} ?)",
             [self.key, value],
         )
 
@@ -87,36 +101,37 @@ def run_page(
         raise ValueError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
     from .store import run_conditions
 
-    where, args = run_conditions(experiment, status)
     parsed = [RunFilter.parse(text) for text in filters or []]
-    probe_where, probe_args = list(where), list(args)
-    for run_filter in parsed:
-        clause, clause_args = run_filter.sql()
-        where.append(clause)
-        args += clause_args
-        clause, clause_args = run_filter.sql(per_row=True)
-        probe_where.append(clause)
-        probe_args += clause_args
+
+    def conditions(column: str = "r.id", per_row: bool = False) -> tuple[list[str], list[Any]]:
+        where, args = run_conditions(experiment, status)
+        for run_filter in parsed:
+            clause, clause_args = run_filter.sql(column, per_row)
+            where.append(clause)
+            args += clause_args
+        return where, args
+
+    where, args = conditions()
     where_sql = (" WHERE " + " AND ".join(where)) if where else ""
     base = " FROM runs r JOIN experiments e ON e.id = r.experiment_id" + where_sql
+    count_sql, count_args = _count_sql(experiment, status, parsed, where_sql, args)
     columns = "SELECT r.id, e.name, r.name, r.status, r.started_at, r.duration_s"
     key = (sort or "").lstrip("-")
     metric = key[len("metrics.") :] if key.startswith("metrics.") and len(key) > 8 else None
     with store._lock:
         conn = store.conn
-        total = conn.execute("SELECT COUNT(*)" + base, args).fetchone()[0]
+        total = conn.execute(count_sql, count_args).fetchone()[0]
         if metric is not None:
-            descending = (sort or "").startswith("-")
-            # few matches: gather them from the filter's index and sort those; many: walk the
-            # metric index and probe each run until the page is full
-            few = total <= FEW_MATCHES
+            # walking the metric index to the page: few matches are checked against the
+            # filter's set, built once; many are probed one by one (most probes hit)
+            walk_where, walk_args = conditions("lm.run_id", per_row=total > FEW_MATCHES)
             rows = _metric_first(
                 conn,
                 columns,
-                where if few else probe_where,
-                args if few else probe_args,
+                (walk_where, walk_args),
+                (where, args),
                 metric,
-                descending,
+                (sort or "").startswith("-"),
                 offset,
                 limit,
             )
@@ -158,38 +173,65 @@ def run_page(
     }
 
 
+def _count_sql(
+    experiment: str | None,
+    status: str | None,
+    filters: list[RunFilter],
+    where_sql: str,
+    args: list[Any],
+) -> tuple[str, list[Any]]:
+    """The cheapest exact count: one index alone for the panel's usual shapes (everything, one
+    experiment, one filter), otherwise a probe of each candidate run."""
+    if status is None and len(filters) <= 1:
+        if experiment is None and not filters:
+            return "SELECT COUNT(*) FROM runs", []
+        if experiment is None:
+            return filters[0].count_sql()
+        if not filters:
+            return (
+                "SELECT COUNT(*) FROM runs WHERE experiment_id = "
+                "(SELECT id FROM experiments WHERE name = ?)",
+                [experiment],
+            )
+    return "SELECT COUNT(*) FROM runs r" + where_sql, args
+
+
 def _metric_first(
     conn: Any,
     columns: str,
-    where: list[str],
-    args: list[Any],
+    walk: tuple[list[str], list[Any]],
+    rest: tuple[list[str], list[Any]],
     metric: str,
     descending: bool,
     offset: int,
     limit: int,
 ) -> list[Any]:
     """Sort by a metric walking the (key, value, run_id) index: runs with the metric in value
-    order (ties by run id), then the runs without it, newest first."""
+    order (ties by run id), then the runs without it, newest first. ``walk`` holds conditions
+    on ``lm.run_id``, ``rest`` the same conditions on ``r.id``."""
     direction = "DESC" if descending else "ASC"
-    extra = "".join(f" AND {w}" for w in where)
+    walk_where, walk_args = walk
     joined = (
         " FROM latest_metrics lm JOIN runs r ON r.id = lm.run_id JOIN experiments e "
-        "ON e.id = r.experiment_id WHERE lm.key = ? AND lm.value IS NOT NULL" + extra
+        "ON e.id = r.experiment_id WHERE lm.key = ? AND lm.value IS NOT NULL"
+        + "".join(f" AND {w}" for w in walk_where)
     )
     rows = conn.execute(
         columns + joined + f" ORDER BY lm.value {direction}, lm.run_id {direction} "
         "LIMIT ? OFFSET ?",
-        [metric, *args, limit, offset],
+        [metric, *walk_args, limit, offset],
     ).fetchall()
     if len(rows) == limit:
         return list(rows)
-    n_with = conn.execute("SELECT COUNT(*)" + joined, [metric, *args]).fetchone()[0]
+    n_with = conn.execute("SELECT COUNT(*)" + joined, [metric, *walk_args]).fetchone()[0]
+    rest_where, rest_args = rest
     missing = (
         " FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.id NOT IN "
-        "(SELECT run_id FROM latest_metrics WHERE key = ? AND value IS NOT NULL)" + extra
+        "(SELECT run_id FROM latest_metrics WHERE key = ? AND value IS NOT NULL)"
+        + "".join(f" AND {w}" for w in rest_where)
     )
-    rest = conn.execute(
+    more = conn.execute(
         columns + missing + " ORDER BY r.started_at DESC, r.id LIMIT ? OFFSET ?",
-        [metric, *args, limit - len(rows), max(0, offset - n_with)],
+        [metric, *rest_args, limit - len(rows), max(0, offset - n_with)],
     ).fetchall()
-    return list(rows) + list(rest)
+    return list(rows) + list(more)

@@ -8,6 +8,7 @@ short ``BEGIN IMMEDIATE`` transaction, so many kernels, the server and the CLI c
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import sqlite3
@@ -68,6 +69,24 @@ def _json(value: Any) -> str | None:
 
 def _unjson(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+class _ScalarMemo:
+    """``_unjson`` that decodes each distinct scalar once (a page of runs repeats its values)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, Any] = {}
+
+    def __call__(self, text: str | None) -> Any:
+        if text is None:
+            return None
+        try:
+            return self._seen[text]
+        except KeyError:
+            value = json.loads(text)
+            if not isinstance(value, (list, dict)):  # containers are mutable: never shared
+                self._seen[text] = value
+            return value
 
 
 def new_run_id() -> str:
@@ -749,20 +768,18 @@ class Store:
         params: dict[str, dict[str, Any]] = {}
         metrics: dict[str, dict[str, float]] = {}
         conn = self.conn
+        unjson = _ScalarMemo()
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for run_id, key, value in conn.execute(
                 f"SELECT run_id, key, value FROM params WHERE run_id IN ({marks})", chunk
             ):
-                params.setdefault(run_id, {})[key] = _unjson(value)
-            for run_id, key, value, flag in conn.execute(
-                "SELECT run_id, key, value, flag FROM metrics m WHERE run_id IN "
-                f"({marks}) AND step = (SELECT MAX(step) FROM metrics m2 WHERE "
-                "m2.run_id = m.run_id AND m2.key = m.key)",
-                chunk,
-            ):
-                metrics.setdefault(run_id, {})[key] = decode_metric(value, flag)
+                params.setdefault(run_id, {})[key] = unjson(value)
+            for run_id, key, value in conn.execute(
+                f"SELECT run_id, key, value FROM latest_metrics WHERE run_id IN ({marks})", chunk
+            ):  # NULL is NaN; infinities are stored as themselves
+                metrics.setdefault(run_id, {})[key] = math.nan if value is None else value
         return params, metrics
 
     def resolve_run_id(self, run_id: str) -> str:
@@ -895,11 +912,11 @@ class Store:
 
 
 def run_conditions(experiment: str | None, status: str | None) -> tuple[list[str], list[Any]]:
-    """WHERE clauses (over ``runs r JOIN experiments e``) for an experiment and a status."""
+    """WHERE clauses (over ``runs r``, joined or not) for an experiment and a status."""
     where: list[str] = []
     args: list[Any] = []
     if experiment is not None:
-        where.append("e.name = ?")
+        where.append("r.experiment_id = (SELECT id FROM experiments WHERE name = ?)")
         args.append(experiment)
     if status is not None:
         where.append("r.status = ?")
