@@ -86,6 +86,7 @@ def test_open_creates_layout_and_pragmas(store: Store, store_dir: Path) -> None:
     conn = store.conn
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA cache_size").fetchone()[0] == -32768  # KiB
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert TABLES <= names
     assert store.schema_version == schema.LATEST_VERSION
@@ -533,16 +534,20 @@ def test_latest_metric_index_and_paged_sorting(store: Store) -> None:
     assert run_page(store, filters=["params.depth!=3"])["total"] == 2
 
 
-@pytest.mark.parametrize("few_matches", [0, 5000])  # per-run probes, then index sets
+@pytest.mark.parametrize(
+    ("few_matches", "from_matches"),
+    [(0, False), (5000, False), (5000, True)],  # walk probing runs, walk testing sets, drive
+)
 def test_run_page_agrees_with_a_plain_python_listing(
-    store: Store, few_matches: int, monkeypatch: pytest.MonkeyPatch
+    store: Store, few_matches: int, from_matches: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every query shape the panel sends, against the same listing done by hand."""
+    """Every query shape the panel sends, by each plan, against the listing done by hand."""
     import random
 
     from mlops_jupyter.store import queries
 
     monkeypatch.setattr(queries, "FEW_MATCHES", few_matches)
+    monkeypatch.setattr(queries, "start_from_matches", lambda *_: from_matches)
     rng = random.Random(7)
     runs = []
     for i in range(60):
@@ -598,6 +603,25 @@ def test_run_page_agrees_with_a_plain_python_listing(
             {"experiment": "one", "filters": ["params.group=c"]},
             lambda r: r["experiment"] == "one" and r["params"]["group"] == "c",
         ),
+        (
+            {"status": "finished", "filters": ["params.depth!=1", "metrics.acc<0.7"]},
+            lambda r: (
+                r["status"] == "finished"
+                and r["params"].get("depth") != 1
+                and has_value(r)
+                and r["acc"] < 0.7
+            ),
+        ),
+        (
+            {"experiment": "two", "status": "failed"},
+            lambda r: r["experiment"] == "two" and r["status"] == "failed",
+        ),
+        ({"experiment": "nobody"}, lambda r: False),
+        (  # a condition every run meets narrows nothing
+            {"experiment": "one", "filters": ["params.group!=z"]},
+            lambda r: r["experiment"] == "one",
+        ),
+        ({"filters": ["params.group!=z", "metrics.acc>-1"]}, has_value),
     ]
     for query, keep in shapes:
         for descending in (True, False):

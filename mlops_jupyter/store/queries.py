@@ -49,39 +49,85 @@ class RunFilter:
                 value = raw
         return cls(kind, key.strip(), op, value)
 
-    def count_sql(self) -> tuple[str, list[Any]]:
-        """How many runs match, counted in the filter's own index alone."""
+    def as_set(self) -> RunSet:
+        """The runs this filter selects, from the (key, value) index of its table."""
         if self.kind == "metrics":
-            return (
-                f"SELECT COUNT(*) FROM latest_metrics WHERE key = ? AND value {self.op} ?",
+            return RunSet(
+                "latest_metrics",
+                "run_id",
+                f"{{t}}.key = ? AND {{t}}.value {self.op} ?",
                 [self.key, self.value],
             )
-        matching = "(SELECT COUNT(*) FROM params WHERE key = ? AND value = ?)"
-        args = [self.key, json.dumps(self.value, ensure_ascii=False)]
-        if self.op == "!=":  # runs without the key match too
-            return f"SELECT (SELECT COUNT(*) FROM runs) - {matching}", args
-        return f"SELECT {matching}", args
-
-    def sql(self, column: str = "r.id", per_row: bool = False) -> tuple[str, list[Any]]:
-        """A condition on the run id ``column``: membership in a set from the (key, value) index
-        (best to count), or ``per_row`` a primary-key probe (best while walking another index
-        to a LIMIT)."""
-        negate = "NOT " if self.op == "!=" else ""
-        if self.kind == "metrics":
-            table, value, op = "latest_metrics", self.value, self.op
-            negate = ""
-        else:
-            table, value, op = "params", json.dumps(self.value, ensure_ascii=False), "="
-        if per_row:
-            return (
-                f"{negate}EXISTS (SELECT 1 FROM {table} f WHERE f.run_id = {column} AND "
-                f"f.key = ? AND f.value {op} ?)",
-                [self.key, value],
-            )
-        return (
-            f"{column} {negate}IN (SELECT run_id FROM {table} WHERE key = ? AND value {op} ?)",
-            [self.key, value],
+        value = json.dumps(self.value, ensure_ascii=False)
+        # != keeps runs without the key too: the complement of the runs with key = value
+        return RunSet(
+            "params", "run_id", "{t}.key = ? AND {t}.value = ?", [self.key, value], self.op == "!="
         )
+
+
+@dataclass(frozen=True)
+class RunSet:
+    """A condition on runs as the set of run ids that one indexed query yields (rows of
+    ``table`` where ``where`` holds, ``{t}`` standing for the table's alias; their
+    ``id_column``), or its complement."""
+
+    table: str
+    id_column: str
+    where: str
+    args: list[Any]
+    negate: bool = False
+
+    @classmethod
+    def experiment(cls, name: str) -> RunSet:
+        return cls(
+            "runs", "id", "{t}.experiment_id = (SELECT id FROM experiments WHERE name = ?)", [name]
+        )
+
+    @classmethod
+    def status(cls, status: str) -> RunSet:
+        return cls("runs", "id", "{t}.status = ?", [status])
+
+    def members(self) -> str:
+        """The query of the member run ids (as ``run_id``) from the set's index."""
+        return f"SELECT t.{self.id_column} AS run_id FROM {self.table} t WHERE {self._where('t')}"
+
+    def count(self) -> tuple[str, list[Any]]:
+        """How many runs are in the set, counted in its own index alone."""
+        matching = f"(SELECT COUNT(*) FROM {self.table} t WHERE {self._where('t')})"
+        if self.negate:
+            return f"SELECT (SELECT COUNT(*) FROM runs) - {matching}", list(self.args)
+        return f"SELECT {matching}", list(self.args)
+
+    def on_runs(self) -> tuple[str, list[Any]]:
+        """The condition over ``runs r``: on its own columns, or a set test of ``r.id``."""
+        if self.table == "runs" and not self.negate:
+            return self._where("r"), list(self.args)
+        return self.test("r.id")
+
+    def test(self, column: str, per_row: bool = False) -> tuple[str, list[Any]]:
+        """A condition on the run id ``column``: membership in the set built once from the
+        index (best when counting), or ``per_row`` a primary-key probe (best while walking
+        another index to a LIMIT)."""
+        negate = "NOT " if self.negate else ""
+        if per_row:
+            probe = f"SELECT 1 FROM {self.table} t WHERE t.{self.id_column} = {column}"
+            return f"{negate}EXISTS ({probe} AND {self._where('t')})", list(self.args)
+        return f"{column} {negate}IN ({self.members()})", list(self.args)
+
+    def ids(self) -> tuple[str, list[Any]]:
+        """The member run ids as ``run_id``, to drive a join from."""
+        if self.negate:
+            complement = f"SELECT id AS run_id FROM runs WHERE id NOT IN ({self.members()})"
+            return complement, list(self.args)
+        return self.members(), list(self.args)
+
+    def _where(self, alias: str) -> str:
+        return self.where.format(t=alias)
+
+
+def _all(conditions: list[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
+    """`` AND c1 AND c2 ...`` and their arguments."""
+    return "".join(f" AND {c}" for c, _ in conditions), [a for _, args in conditions for a in args]
 
 
 def run_page(
@@ -99,37 +145,34 @@ def run_page(
         raise ValueError(f"offset must be >= 0, got {offset}")
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
-    from .store import run_conditions
-
-    parsed = [RunFilter.parse(text) for text in filters or []]
-
-    def conditions(column: str = "r.id", per_row: bool = False) -> tuple[list[str], list[Any]]:
-        where, args = run_conditions(experiment, status)
-        for run_filter in parsed:
-            clause, clause_args = run_filter.sql(column, per_row)
-            where.append(clause)
-            args += clause_args
-        return where, args
-
-    where, args = conditions()
-    where_sql = (" WHERE " + " AND ".join(where)) if where else ""
-    base = " FROM runs r JOIN experiments e ON e.id = r.experiment_id" + where_sql
-    count_sql, count_args = _count_sql(experiment, status, parsed, where_sql, args)
+    sets = [RunFilter.parse(text).as_set() for text in filters or []]
+    if experiment is not None:
+        sets.insert(0, RunSet.experiment(experiment))
+    if status is not None:
+        sets.insert(0, RunSet.status(status))
     columns = "SELECT r.id, e.name, r.name, r.status, r.started_at, r.duration_s"
     key = (sort or "").lstrip("-")
     metric = key[len("metrics.") :] if key.startswith("metrics.") and len(key) > 8 else None
     with store._lock:
         conn = store.conn
-        total = conn.execute(count_sql, count_args).fetchone()[0]
+        n_runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        sets, driver = _plan(conn, sets, n_runs)
+        total = n_runs if driver is None else conn.execute(*_count(sets, driver)).fetchone()[0]
+        where_sql, args = _all([s.on_runs() for s in sets])
         if metric is not None:
-            # walking the metric index to the page: few matches are checked against the
-            # filter's set, built once; many are probed one by one (most probes hit)
-            walk_where, walk_args = conditions("lm.run_id", per_row=total > FEW_MATCHES)
+            if driver is not None and start_from_matches(total, n_runs, offset, limit):
+                ranked = _from_matches(sets, driver, metric)
+            else:  # few matches are tested against their set, built once; many are probed
+                tests, test_args = _all([s.test("lm.run_id", total > FEW_MATCHES) for s in sets])
+                ranked = (
+                    " FROM latest_metrics lm WHERE lm.key = ? AND lm.value IS NOT NULL" + tests,
+                    [metric, *test_args],
+                )
             rows = _metric_first(
                 conn,
                 columns,
-                (walk_where, walk_args),
-                (where, args),
+                ranked,
+                (where_sql, args),
                 metric,
                 (sort or "").startswith("-"),
                 offset,
@@ -138,12 +181,15 @@ def run_page(
         else:
             order_sql, order_args = store._order_clause(sort)
             rows = conn.execute(
-                columns + base + f" ORDER BY {order_sql} LIMIT ? OFFSET ?",
+                columns
+                + " FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE 1"
+                + where_sql
+                + f" ORDER BY {order_sql} LIMIT ? OFFSET ?",
                 [*args, *order_args, limit, offset],
             ).fetchall()
-        params, metrics = store._values_for([row[0] for row in rows])
-        hashes: dict[str, str] = {}
         ids = [row[0] for row in rows]
+        params, metrics = store._values_for(ids)
+        hashes: dict[str, str] = {}
         if ids:
             marks = ",".join("?" * len(ids))
             for run_id, digest in conn.execute(
@@ -173,65 +219,82 @@ def run_page(
     }
 
 
-def _count_sql(
-    experiment: str | None,
-    status: str | None,
-    filters: list[RunFilter],
-    where_sql: str,
-    args: list[Any],
-) -> tuple[str, list[Any]]:
-    """The cheapest exact count: one index alone for the panel's usual shapes (everything, one
-    experiment, one filter), otherwise a probe of each candidate run."""
-    if status is None and len(filters) <= 1:
-        if experiment is None and not filters:
-            return "SELECT COUNT(*) FROM runs", []
-        if experiment is None:
-            return filters[0].count_sql()
-        if not filters:
-            return (
-                "SELECT COUNT(*) FROM runs WHERE experiment_id = "
-                "(SELECT id FROM experiments WHERE name = ?)",
-                [experiment],
-            )
-    return "SELECT COUNT(*) FROM runs r" + where_sql, args
+def start_from_matches(matches: int, runs: int, offset: int, limit: int) -> bool:
+    """Sorting by a metric, walking its index to the page visits about
+    ``(offset + limit) * runs / matches`` entries; starting from the matches visits each once."""
+    return matches * matches < (offset + limit) * runs
+
+
+def _plan(conn: Any, sets: list[RunSet], n_runs: int) -> tuple[list[RunSet], RunSet | None]:
+    """The conditions that narrow anything (a set holding every run is dropped) and the one
+    with the fewest runs, each counted in its own index, to drive from."""
+    if len(sets) <= 1:
+        return sets, (sets[0] if sets else None)
+    sizes = [conn.execute(*s.count()).fetchone()[0] for s in sets]
+    narrowing = [(size, i) for i, size in enumerate(sizes) if size < n_runs]
+    if not narrowing:
+        return [], None
+    kept = [sets[i] for _, i in narrowing]
+    return kept, sets[min(narrowing)[1]]
+
+
+def _others(sets: list[RunSet], driver: RunSet | None, column: str) -> tuple[str, list[Any]]:
+    """The conditions besides the driver's, probed run by run on ``column``."""
+    return _all([s.test(column, per_row=True) for s in sets if s is not driver])
+
+
+def _count(sets: list[RunSet], driver: RunSet) -> tuple[str, list[Any]]:
+    """The exact count: from the driver's index alone when it is the only condition, else over
+    the driver's runs probing the other conditions."""
+    if len(sets) == 1:
+        return driver.count()
+    driver_sql, driver_args = driver.ids()
+    tests, test_args = _others(sets, driver, "d.run_id")
+    return f"SELECT COUNT(*) FROM ({driver_sql}) d WHERE 1" + tests, [*driver_args, *test_args]
+
+
+def _from_matches(sets: list[RunSet], driver: RunSet, metric: str) -> tuple[str, list[Any]]:
+    """Runs with the metric that meet every condition, driven from ``driver``'s runs."""
+    driver_sql, driver_args = driver.ids()
+    tests, test_args = _others(sets, driver, "lm.run_id")
+    return (
+        f" FROM ({driver_sql}) d CROSS JOIN latest_metrics lm ON lm.run_id = d.run_id "
+        "AND lm.key = ? WHERE lm.value IS NOT NULL" + tests,
+        [*driver_args, metric, *test_args],
+    )
 
 
 def _metric_first(
     conn: Any,
     columns: str,
-    walk: tuple[list[str], list[Any]],
-    rest: tuple[list[str], list[Any]],
+    ranked: tuple[str, list[Any]],
+    rest: tuple[str, list[Any]],
     metric: str,
     descending: bool,
     offset: int,
     limit: int,
 ) -> list[Any]:
-    """Sort by a metric walking the (key, value, run_id) index: runs with the metric in value
-    order (ties by run id), then the runs without it, newest first. ``walk`` holds conditions
-    on ``lm.run_id``, ``rest`` the same conditions on ``r.id``."""
+    """Sort by a metric: the ``ranked`` runs (a FROM/WHERE over ``lm``, the metric's latest
+    values) in value order, ties by run id, then the runs without a value meeting the
+    conditions ``rest`` (over ``runs r``), newest first."""
     direction = "DESC" if descending else "ASC"
-    walk_where, walk_args = walk
-    joined = (
-        " FROM latest_metrics lm JOIN runs r ON r.id = lm.run_id JOIN experiments e "
-        "ON e.id = r.experiment_id WHERE lm.key = ? AND lm.value IS NOT NULL"
-        + "".join(f" AND {w}" for w in walk_where)
-    )
+    ranked_sql, ranked_args = ranked
     rows = conn.execute(
-        columns + joined + f" ORDER BY lm.value {direction}, lm.run_id {direction} "
-        "LIMIT ? OFFSET ?",
-        [metric, *walk_args, limit, offset],
+        f"{columns} FROM (SELECT lm.run_id, lm.value{ranked_sql} ORDER BY lm.value {direction}, "
+        f"lm.run_id {direction} LIMIT ? OFFSET ?) p CROSS JOIN runs r ON r.id = p.run_id "
+        f"JOIN experiments e ON e.id = r.experiment_id ORDER BY p.value {direction}, "
+        f"p.run_id {direction}",
+        [*ranked_args, limit, offset],
     ).fetchall()
     if len(rows) == limit:
         return list(rows)
-    n_with = conn.execute("SELECT COUNT(*)" + joined, [metric, *walk_args]).fetchone()[0]
-    rest_where, rest_args = rest
-    missing = (
-        " FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.id NOT IN "
-        "(SELECT run_id FROM latest_metrics WHERE key = ? AND value IS NOT NULL)"
-        + "".join(f" AND {w}" for w in rest_where)
-    )
+    n_with = conn.execute("SELECT COUNT(*)" + ranked_sql, ranked_args).fetchone()[0]
+    rest_sql, rest_args = rest
     more = conn.execute(
-        columns + missing + " ORDER BY r.started_at DESC, r.id LIMIT ? OFFSET ?",
+        columns + " FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.id NOT IN "
+        "(SELECT run_id FROM latest_metrics WHERE key = ? AND value IS NOT NULL)"
+        + rest_sql
+        + " ORDER BY r.started_at DESC, r.id LIMIT ? OFFSET ?",
         [metric, *rest_args, limit - len(rows), max(0, offset - n_with)],
     ).fetchall()
     return list(rows) + list(more)
