@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -365,7 +366,6 @@ def test_cli_flow(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_the_card_of_a_version_shows_its_governance(store: Store) -> None:
-    import json
 
     from mlops_jupyter.cards.model import build_card
 
@@ -394,9 +394,13 @@ def test_the_card_of_a_version_shows_its_governance(store: Store) -> None:
 
 @pytest.mark.slow
 def test_reference_notebook(tmp_path: Path) -> None:
+    from nbclient.exceptions import CellExecutionError
     from test_notebooks import execute, text_output
 
-    nb = execute("promote.ipynb", tmp_path)
+    try:
+        nb = execute("promote.ipynb", tmp_path)
+    except CellExecutionError as error:  # name the gates that blocked, not just the cell
+        raise AssertionError(f"{error}\n{_why_blocked(tmp_path / '.mlops')}") from error
     code = {c.source.splitlines()[0]: c for c in nb.cells if c.cell_type == "code"}
     blocked = text_output(code['panel = %promote {v1.ref} --to production -m "first release"'])
     assert blocked.startswith("('blocked',\n ['card sections not written: overview, owners")
@@ -412,3 +416,17 @@ def test_reference_notebook(tmp_path: Path) -> None:
         assert [r[0] for r in signers] == ["risk-officer", "team-lead"]
         assert verify(store).ok
     assert "audit log OK" in text_output(code["from mlops_jupyter.registry.audit import verify"])
+
+
+def _why_blocked(store_dir: Path) -> str:
+    """The failed gates of blocked requests and the stored explanations, for a failure report."""
+    with Store.open(store_dir, create=False) as store:
+        blocked = store._read(
+            "SELECT id, gate_results FROM promotion_requests WHERE status = 'blocked'"
+        )
+        explanations = store._read("SELECT run_id, status, reason FROM explanations")
+    failed = {
+        request_id: [g["message"] for g in json.loads(gates or "[]") if not g["passed"]]
+        for request_id, gates in blocked
+    }
+    return f"blocked requests' failed gates: {failed}; explanations: {explanations}"
