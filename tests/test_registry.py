@@ -366,7 +366,6 @@ def test_cli_flow(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_the_card_of_a_version_shows_its_governance(store: Store) -> None:
-
     from mlops_jupyter.cards.model import build_card
 
     run = train_run(store.directory)
