@@ -249,8 +249,9 @@ def run_palette_command(page: Page, label: str) -> None:
 
     page.evaluate("document.activeElement?.blur()")  # keys to JupyterLab, not an iframe
     page.keyboard.press("Control+Shift+C")
-    expect(page.locator(".lm-CommandPalette-input")).to_be_focused()
-    page.keyboard.type(label)
+    search = page.locator(".lm-CommandPalette-input")
+    expect(search).to_be_focused()
+    search.fill(label)  # the whole text at once: no keystroke lost to a loading iframe
     expect(page.locator(".lm-CommandPalette-item.lm-mod-active")).to_contain_text(label)
     page.keyboard.press("Enter")
 

@@ -141,7 +141,7 @@ export class CardWidget extends Widget {
     this.label = label;
     this.directory = directory;
     this.addClass('mj-card-view');
-    this.id = `mlops-jupyter-card-${ref.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64)}`;
+    this.id = CardWidget.idFor(ref);
     this.title.label = `Card: ${label}`;
     this.title.closable = true;
     const frame = el('iframe', 'mj-card-frame');
@@ -149,6 +149,11 @@ export class CardWidget extends Widget {
     frame.title = `Model card of ${label}`;
     frame.src = url;
     this.node.append(frame);
+  }
+
+  /** The DOM id of the tab showing the card of ``ref`` (one tab per card). */
+  static idFor(ref: string): string {
+    return `mlops-jupyter-card-${ref.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64)}`;
   }
 
   readonly ref: string;

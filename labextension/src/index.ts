@@ -90,24 +90,32 @@ const plugin: JupyterFrontEndPlugin<void> = {
       namespace: 'mlops-jupyter-card'
     });
 
+    /** Activate the tab showing ``id``, or open ``make()`` in a new main-area tab. */
+    const showInMain = <T extends Widget>(
+      tracker: WidgetTracker<MainAreaWidget<T>>,
+      id: string,
+      make: () => T
+    ): void => {
+      const open = tracker.find(w => w.content.id === id);
+      if (open) {
+        app.shell.activateById(open.id);
+        return;
+      }
+      const view = new MainAreaWidget({ content: make() });
+      view.id = `${id}-tab`;
+      view.title.label = view.content.title.label;
+      view.title.icon = runsIcon;
+      void tracker.add(view);
+      app.shell.add(view, 'main');
+      app.shell.activateById(view.id);
+    };
+
     app.commands.addCommand(CommandIDs.openCompare, {
       label: 'Compare MLOps runs',
       execute: args => {
         const directory = String(args.directory ?? '');
         const ids = (args.ids as string[] | undefined) ?? [];
-        const id = CompareWidget.idFor(ids);
-        const open = compares.find(w => w.content.id === id);
-        if (open) {
-          app.shell.activateById(open.id);
-          return;
-        }
-        const view = new MainAreaWidget({ content: new CompareWidget(directory, ids) });
-        view.id = `${view.content.id}-tab`;
-        view.title.label = view.content.title.label;
-        view.title.icon = runsIcon;
-        void compares.add(view);
-        app.shell.add(view, 'main');
-        app.shell.activateById(view.id);
+        showInMain(compares, CompareWidget.idFor(ids), () => new CompareWidget(directory, ids));
       }
     });
     app.commands.addCommand(CommandIDs.openCard, {
@@ -116,24 +124,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
         const directory = String(args.directory ?? '');
         const ref = String(args.ref ?? '');
         const label = String(args.label ?? ref);
-        const settings = ServerConnection.makeSettings();
-        const query = new URLSearchParams({ path: directory }).toString();
-        const url =
-          URLExt.join(settings.baseUrl, 'mlops-jupyter/api/cards', encodeURIComponent(ref)) +
-          `?${query}`;
-        const content = new CardWidget(url, ref, label, directory);
-        const open = cards.find(w => w.content.id === content.id);
-        if (open) {
-          content.dispose();
-          app.shell.activateById(open.id);
-          return;
-        }
-        const view = new MainAreaWidget({ content });
-        view.id = `${content.id}-tab`;
-        view.title.label = content.title.label;
-        void cards.add(view);
-        app.shell.add(view, 'main');
-        app.shell.activateById(view.id);
+        showInMain(cards, CardWidget.idFor(ref), () => {
+          const settings = ServerConnection.makeSettings();
+          const query = new URLSearchParams({ path: directory }).toString();
+          const url =
+            URLExt.join(settings.baseUrl, 'mlops-jupyter/api/cards', encodeURIComponent(ref)) +
+            `?${query}`;
+          return new CardWidget(url, ref, label, directory);
+        });
       }
     });
     if (restorer) {

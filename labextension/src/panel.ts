@@ -335,14 +335,11 @@ export class RunsPanel extends Widget {
       });
       const selectCell = el('td');
       selectCell.append(pick);
-      const name = el('button', 'mj-card-button', run.name ?? run.run_id.slice(0, 8));
+      const label = run.name ?? run.run_id.slice(0, 8);
+      const name = el('button', 'mj-card-button', label);
       name.title = 'Open the model card';
       name.addEventListener('click', () =>
-        this._cardRequested.emit({
-          directory: this._directory,
-          ref: run.run_id,
-          label: run.name ?? run.run_id.slice(0, 8)
-        })
+        this._cardRequested.emit({ directory: this._directory, ref: run.run_id, label })
       );
       const nameCell = el('td');
       nameCell.append(name);

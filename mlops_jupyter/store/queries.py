@@ -130,6 +130,23 @@ def _all(conditions: list[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
     return "".join(f" AND {c}" for c, _ in conditions), [a for _, args in conditions for a in args]
 
 
+def run_sets(
+    experiment: str | None, status: str | None, filters: list[str] | None = None
+) -> list[RunSet]:
+    """The conditions of a runs listing, status and experiment first."""
+    sets = [RunFilter.parse(text).as_set() for text in filters or []]
+    if experiment is not None:
+        sets.insert(0, RunSet.experiment(experiment))
+    if status is not None:
+        sets.insert(0, RunSet.status(status))
+    return sets
+
+
+def on_runs(sets: list[RunSet]) -> tuple[str, list[Any]]:
+    """`` AND ...`` over ``runs r`` for every set, and their arguments."""
+    return _all([s.on_runs() for s in sets])
+
+
 def run_page(
     store: Store,
     *,
@@ -145,11 +162,7 @@ def run_page(
         raise ValueError(f"offset must be >= 0, got {offset}")
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
-    sets = [RunFilter.parse(text).as_set() for text in filters or []]
-    if experiment is not None:
-        sets.insert(0, RunSet.experiment(experiment))
-    if status is not None:
-        sets.insert(0, RunSet.status(status))
+    sets = run_sets(experiment, status, filters)
     columns = "SELECT r.id, e.name, r.name, r.status, r.started_at, r.duration_s"
     key = (sort or "").lstrip("-")
     metric = key[len("metrics.") :] if key.startswith("metrics.") and len(key) > 8 else None
@@ -158,7 +171,7 @@ def run_page(
         n_runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
         sets, driver = _plan(conn, sets, n_runs)
         total = n_runs if driver is None else conn.execute(*_count(sets, driver)).fetchone()[0]
-        where_sql, args = _all([s.on_runs() for s in sets])
+        where_sql, args = on_runs(sets)
         if metric is not None:
             if driver is not None and start_from_matches(total, n_runs, offset, limit):
                 ranked = _from_matches(sets, driver, metric)

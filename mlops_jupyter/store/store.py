@@ -31,6 +31,7 @@ from ..errors import (
 from . import audit_chain, connection
 from .blobs import BlobStore
 from .discovery import DB_FILENAME, find_store_dir
+from .queries import on_runs, run_sets
 from .records import (
     Artifact,
     DatasetLink,
@@ -719,13 +720,11 @@ class Store:
         limit: int | None,
         order_by: str | None,
     ) -> tuple[list[tuple[Any, ...]], dict[str, dict[str, Any]], dict[str, dict[str, float]]]:
-        where, args = run_conditions(experiment, status)
+        where_sql, args = on_runs(run_sets(experiment, status))
         order_sql, order_args = self._order_clause(order_by)
         sql = (
             "SELECT r.id, e.name, r.name, r.status, r.started_at, r.duration_s FROM runs r "
-            "JOIN experiments e ON e.id = r.experiment_id"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + f" ORDER BY {order_sql}"
+            f"JOIN experiments e ON e.id = r.experiment_id WHERE 1{where_sql} ORDER BY {order_sql}"
         )
         args = args + order_args
         if limit is not None:
@@ -909,19 +908,6 @@ class Store:
         """Row counts of the main tables (diagnostics, tests)."""
         tables = ("experiments", "runs", "params", "metrics", "datasets", "run_datasets")
         return {t: int(self._read(f"SELECT COUNT(*) FROM {t}")[0][0]) for t in tables}
-
-
-def run_conditions(experiment: str | None, status: str | None) -> tuple[list[str], list[Any]]:
-    """WHERE clauses (over ``runs r``, joined or not) for an experiment and a status."""
-    where: list[str] = []
-    args: list[Any] = []
-    if experiment is not None:
-        where.append("r.experiment_id = (SELECT id FROM experiments WHERE name = ?)")
-        args.append(experiment)
-    if status is not None:
-        where.append("r.status = ?")
-        args.append(status)
-    return where, args
 
 
 def _alive(pid: int) -> bool:
