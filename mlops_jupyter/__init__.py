@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         approve,
         as_user,
         current,
+        enroll,
         explain,
         history,
         last_run_id,
@@ -32,13 +33,16 @@ if TYPE_CHECKING:
         reject,
         request_promotion,
         set_card_sections,
+        sign_with,
         start_run,
+        use_key,
         wait,
     )
     from .capture.hashing import hash_data
     from .errors import (
         BlobIntegrityError,
         CorruptStoreError,
+        IdentityError,
         MLOpsError,
         RunNotFoundError,
         StoreError,
@@ -78,6 +82,10 @@ __all__ = [
     "models",
     "load_model",
     "as_user",
+    "sign_with",
+    "use_key",
+    "enroll",
+    "IdentityError",
 ]
 
 _LAZY = {
@@ -111,6 +119,10 @@ _LAZY = {
     "models": ".api",
     "load_model": ".api",
     "as_user": ".api",
+    "sign_with": ".api",
+    "use_key": ".api",
+    "enroll": ".api",
+    "IdentityError": ".errors",
 }
 
 

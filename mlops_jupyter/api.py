@@ -13,6 +13,7 @@ Inside a ``%%track`` cell, ``log_metric`` & co. add to the cell's run. In a scri
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -140,62 +141,104 @@ def last_run_id() -> str:
 
 
 def set_card_sections(ref: str, sections: Mapping[str, str], author: str | None = None) -> None:
-    """Write human sections of a card (a new revision each; see ``HUMAN_SECTIONS``)."""
+    """Write human sections of a card (a new revision each; see ``HUMAN_SECTIONS``).
+
+    With a usable key the audit entries are signed by your principal; otherwise ``author``
+    (default: the configured user) is recorded as a label.
+    """
     from .cards.model import HUMAN_SECTIONS, resolve_subject
+    from .errors import IdentityError
+    from .identity import sshsig
 
     unknown = sorted(set(sections) - set(HUMAN_SECTIONS))
     if unknown:
         raise UsageError(f"unknown card section(s) {unknown}; known: {list(HUMAN_SECTIONS)}")
     tracker = default_tracker()
     subject, _, _ = resolve_subject(tracker.store, ref)
+    writer = sign_with()
+    try:
+        name, signer = writer.principal, writer.signer
+        sign: Any = lambda data: sshsig.sign(signer, data)  # noqa: E731
+    except IdentityError:
+        name, sign = author or tracker.user, None
     for key, text in sections.items():
-        tracker.store.set_card_section(subject, key, str(text).strip(), author or tracker.user)
+        tracker.store.set_card_section(subject, key, str(text).strip(), name, sign)
 
 
 # ----------------------------------------------------------------------------- registry
-def as_user(user: str | None = None) -> Any:
-    """The registry of this process's store, acting as ``user`` (default: the configured one).
+_key: str | None = None
 
-    ``mj.as_user("risk-officer").approve(request_id)`` signs off as someone else (e.g. in a
-    shared notebook or a CI job that knows who clicked).
-    """
+
+def use_key(path: str | os.PathLike[str] | None) -> None:
+    """Sign this process's registry actions with the private key at ``path`` (None: back to
+    the configured key, ``~/.ssh/id_ed25519`` or ssh-agent)."""
+    global _key
+    _key = None if path is None else os.fspath(path)
+
+
+def sign_with(key: str | os.PathLike[str] | None = None, label: str | None = None) -> Any:
+    """The registry of this process's store, signing with ``key`` (default: see
+    :func:`use_key`); ``label`` is recorded beside your principal, never instead of it."""
+    from .identity.keys import load_signer
     from .registry.registry import Registry
 
-    tracker = default_tracker()
-    return Registry(tracker.store, user or tracker.user)
+    chosen = key if key is not None else _key
+    signer = load_signer(chosen) if chosen is not None else None
+    return Registry(default_tracker().store, signer, label=label)
+
+
+def as_user(label: str | None = None) -> Any:
+    """The registry acting with your key; ``label`` is only a label.
+
+    Identity comes from the signing key and the project's allowed-signers file, so
+    ``as_user("someone-else")`` still acts as you. To sign as another person, use their key:
+    ``sign_with(key=PATH)``.
+    """
+    return sign_with(label=label)
 
 
 def register(run_id: str, model_name: str, risk_tier: str | None = None) -> Any:
-    """Register a run's model as the next version of ``model_name``."""
-    return as_user().register(run_id, model_name, risk_tier)
+    """Register a run's model as the next version of ``model_name`` (a signed statement)."""
+    return sign_with().register(run_id, model_name, risk_tier)
 
 
 def request_promotion(model_name: str, version: int, to_stage: str, comment: str = "") -> Any:
     """Run the policy gates; the request waits for sign-offs (or is blocked, with reasons)."""
     default_tracker().wait(timeout=120)  # a SHAP explanation still computing is not missing
-    return as_user().request_promotion(model_name, version, to_stage, comment)
+    return sign_with().request_promotion(model_name, version, to_stage, comment)
 
 
 def approve(request_id: int, comment: str = "") -> Any:
-    return as_user().approve(request_id, comment)
+    return sign_with().approve(request_id, comment)
 
 
 def reject(request_id: int, comment: str) -> Any:
-    return as_user().reject(request_id, comment)
+    return sign_with().reject(request_id, comment)
 
 
 def current(model_name: str, stage: str = "production") -> Any:
-    return as_user().current(model_name, stage)
+    return sign_with().current(model_name, stage)
 
 
 def history(model_name: str) -> list[dict[str, Any]]:
-    return as_user().history(model_name)
+    return sign_with().history(model_name)
 
 
 def models() -> list[dict[str, Any]]:
-    return as_user().models()
+    return sign_with().models()
 
 
 def load_model(model_name: str, stage: str = "production", version: int | None = None) -> Any:
-    """A registered model, unpickled only after its blob matched its hash."""
-    return as_user().load_model(model_name, stage, version)
+    """A registered model, unpickled only after its blob matched the signed register hash."""
+    return sign_with().load_model(model_name, stage, version)
+
+
+def enroll(principal: str, key: str | os.PathLike[str] | None = None) -> Any:
+    """Let ``principal`` sign registry actions: use (or create) the key at ``key`` (default
+    ``~/.ssh/id_ed25519``) and add it to the project's allowed signers, like
+    ``mlops-jupyter keys init``."""
+    from .registry.registry import enroll as enroll_key
+
+    return enroll_key(
+        sign_with().allowed_signers_path, principal, None if key is None else os.fspath(key)
+    )

@@ -124,10 +124,11 @@ def cmd_card_sections(args: argparse.Namespace) -> int:
 
 
 def _registry(store: Any, args: argparse.Namespace) -> Any:
-    from .config import current_user
+    from .identity.keys import load_signer
     from .registry.registry import Registry
 
-    return Registry(store, getattr(args, "user", None) or current_user())
+    key = getattr(args, "key", None)
+    return Registry(store, load_signer(key) if key else None, label=getattr(args, "user", None))
 
 
 def _print_request(request: Any) -> None:
@@ -136,8 +137,20 @@ def _print_request(request: Any) -> None:
         f"{request.to_stage}: {request.status} "
         f"({len(request.approvals)}/{request.required_signoffs} sign-offs)"
     )
+    print(f"  requested by {request.requester} ({request.requester_key or 'unsigned'})")
     for gate in request.gates:
         print(f"  {'PASS' if gate.passed else 'FAIL'} {gate.gate}: {gate.message}")
+    for s in request.signoffs:
+        print(
+            f"  {s.decision} by {s.principal} ({s.fingerprint or 'unsigned'}): "
+            f"{'signature verified' if s.verified else 'not signed'}"
+            + (f"; {s.note}" if s.note else "")
+            + (f" — {s.comment}" if s.comment else "")
+        )
+    for who, _, why in request.not_counted:
+        print(f"  not counted: {who}: {why}")
+    if request.reason:
+        print(f"  blocked: {request.reason}")
     print(f"audit head {request.audit_head}")
 
 
@@ -210,12 +223,87 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from .registry.audit import verify
+    from .registry.audit import verify, verify_bundle
 
-    with _store(args) as store:
-        report = verify(store, args.expect_head)
+    if args.bundle:
+        if args.expect_head:
+            raise ValueError("--expect-head checks a store; a bundle carries its own anchor")
+        report = verify_bundle(args.bundle)
+    else:
+        with _store(args) as store:
+            report = verify(store, args.expect_head, _registry(store, args))
     print(report)
     return 0 if report.ok else 4
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    from .registry.audit import export
+
+    with _store(args) as store:
+        path = export(store, args.output, _registry(store, args))
+    print(f"wrote {path}: verify it with `mlops-jupyter audit verify --bundle {path}`")
+    return 0
+
+
+def _signers_path(args: argparse.Namespace) -> Any:
+    """The allowed-signers file for this project, without creating a store."""
+    from pathlib import Path
+
+    from .config import settings
+    from .registry.policy import governance_dir
+    from .registry.registry import ALLOWED_SIGNERS_FILENAME
+    from .store.discovery import find_store_dir
+
+    if args.allowed_signers:
+        return Path(args.allowed_signers)
+    configured = settings().allowed_signers
+    if configured:
+        return Path(configured).expanduser()
+    return governance_dir(find_store_dir(explicit=args.store)) / ALLOWED_SIGNERS_FILENAME
+
+
+def cmd_keys_init(args: argparse.Namespace) -> int:
+    from .config import current_user, settings
+    from .registry.registry import enroll
+
+    principal = args.principal or current_user()
+    print(enroll(_signers_path(args), principal, args.key or settings().signing_key))
+    return 0
+
+
+def cmd_keys_show(args: argparse.Namespace) -> int:
+    from .config import settings
+    from .errors import IdentityError
+    from .identity.keys import load_signer
+    from .registry.registry import load_allowed_signers
+
+    path = _signers_path(args)
+    print(f"allowed signers {path}" + ("" if path.is_file() else " (missing)"))
+    try:
+        signer = load_signer(args.key or settings().signing_key)
+    except IdentityError as exc:
+        print(f"key: none ({exc})")
+        return 1
+    print(f"key {signer.source} ({signer.fingerprint})")
+    signers = load_allowed_signers(path)
+    names = signers.principals_for(signer.key_blob) if signers is not None else []
+    if not names:
+        print("principal: none: this key is not in the allowed signers (mlops-jupyter keys init)")
+        return 1
+    print(f"principal {names[0]}")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        registry = _registry(store, args)
+        if args.allowed_signers:
+            from pathlib import Path
+
+            registry.allowed_signers_path = Path(args.allowed_signers)
+        revoked = registry.revoke(args.who, args.message)
+    print(f"revoked {', '.join(revoked)}: later statements signed with it fail verification")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -273,7 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     sections.add_argument("--author", help="recorded author (default: the configured user)")
     sections.set_defaults(func=cmd_card_sections)
 
-    user_help = "act as this user (default: the configured user)"
+    user_help = "a label recorded beside your principal (identity comes from your key)"
+    key_help = "sign with this private key (default: MLOPS_JUPYTER_KEY, ~/.ssh/id_ed25519, agent)"
     register = commands.add_parser(
         "register", parents=[common], help="register a run's model as a new version"
     )
@@ -281,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("model", metavar="MODEL", help="model name")
     register.add_argument("--risk-tier", choices=["low", "medium", "high"], help="new models")
     register.add_argument("--user", help=user_help)
+    register.add_argument("--key", metavar="PATH", help=key_help)
     register.set_defaults(func=cmd_register)
 
     promote = commands.add_parser(
@@ -290,18 +380,21 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--to", required=True, choices=["staging", "production", "archived"])
     promote.add_argument("-m", "--message", default="", help="why")
     promote.add_argument("--user", help=user_help)
+    promote.add_argument("--key", metavar="PATH", help=key_help)
     promote.set_defaults(func=cmd_promote)
 
     approve = commands.add_parser("approve", parents=[common], help="sign off a request")
     approve.add_argument("request", metavar="REQUEST", type=int, help="request number")
     approve.add_argument("-m", "--message", default="", help="comment")
     approve.add_argument("--user", help=user_help)
+    approve.add_argument("--key", metavar="PATH", help=key_help)
     approve.set_defaults(func=cmd_approve)
 
     reject = commands.add_parser("reject", parents=[common], help="reject a request")
     reject.add_argument("request", metavar="REQUEST", type=int, help="request number")
     reject.add_argument("-m", "--message", required=True, help="why (required)")
     reject.add_argument("--user", help=user_help)
+    reject.add_argument("--key", metavar="PATH", help=key_help)
     reject.set_defaults(func=cmd_reject)
 
     models = commands.add_parser("models", parents=[common], help="registered models")
@@ -314,12 +407,47 @@ def build_parser() -> argparse.ArgumentParser:
     history.set_defaults(func=cmd_history)
 
     audit = commands.add_parser("audit", parents=[common], help="audit log checks")
-    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="verify")
-    verify = audit_commands.add_parser("verify", parents=[common], help="recompute the audit chain")
+    audit_commands = audit.add_subparsers(
+        dest="audit_command", required=True, metavar="verify|export"
+    )
+    verify = audit_commands.add_parser(
+        "verify", parents=[common], help="check the chain, signatures, registry rows and anchor"
+    )
     verify.add_argument(
         "--expect-head", metavar="HASH", help="fail unless the log still contains this head"
     )
+    verify.add_argument("--bundle", metavar="DIR", help="verify an exported bundle instead")
     verify.set_defaults(func=cmd_audit)
+    export = audit_commands.add_parser(
+        "export", parents=[common], help="write a bundle others can verify without the store"
+    )
+    export.add_argument("-o", "--output", required=True, metavar="DIR", help="bundle directory")
+    export.set_defaults(func=cmd_audit_export)
+
+    signers_help = "allowed-signers file (default: beside the policy)"
+    keys = commands.add_parser("keys", parents=[common], help="signing keys and allowed signers")
+    keys_commands = keys.add_subparsers(
+        dest="keys_command", required=True, metavar="init|show|revoke"
+    )
+    init = keys_commands.add_parser(
+        "init", parents=[common], help="get a signing key and add it to the allowed signers"
+    )
+    init.add_argument("--principal", help="who you are (default: the configured user)")
+    init.add_argument("--key", metavar="PATH", help="key file (default: ~/.ssh/id_ed25519)")
+    init.add_argument("--allowed-signers", metavar="FILE", help=signers_help)
+    init.set_defaults(func=cmd_keys_init)
+    show = keys_commands.add_parser("show", parents=[common], help="the key and principal in use")
+    show.add_argument("--key", metavar="PATH", help=key_help)
+    show.add_argument("--allowed-signers", metavar="FILE", help=signers_help)
+    show.set_defaults(func=cmd_keys_show)
+    revoke = keys_commands.add_parser(
+        "revoke", parents=[common], help="revoke a principal's key (a signed, logged act)"
+    )
+    revoke.add_argument("who", metavar="PRINCIPAL|FINGERPRINT")
+    revoke.add_argument("-m", "--message", default="", help="why")
+    revoke.add_argument("--key", metavar="PATH", help=key_help)
+    revoke.add_argument("--allowed-signers", metavar="FILE", help=signers_help)
+    revoke.set_defaults(func=cmd_keys_revoke)
     return parser
 
 

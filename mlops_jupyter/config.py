@@ -28,9 +28,24 @@ class MLOpsJupyter(Configurable):
     user = Unicode(
         None,
         allow_none=True,
-        help="Name recorded as the author of runs and sign-offs. Default: JUPYTERHUB_USER, "
+        help="Label recorded as the author of runs and card edits. It is never an identity: "
+        "registry actions count the principal of the signing key. Default: JUPYTERHUB_USER, "
         "else the operating-system user.",
     ).tag(config=True, env="MLOPS_JUPYTER_USER")
+
+    signing_key = Unicode(
+        None,
+        allow_none=True,
+        help="Private Ed25519 SSH key that signs your registry actions. Default: "
+        "~/.ssh/id_ed25519, else the first Ed25519 key in ssh-agent.",
+    ).tag(config=True, env="MLOPS_JUPYTER_KEY")
+
+    allowed_signers = Unicode(
+        None,
+        allow_none=True,
+        help="Allowed-signers file (git's format) naming who may sign registry actions. "
+        "Default: allowed_signers beside the policy (.mlops/, or the pyproject.toml's folder).",
+    ).tag(config=True, env="MLOPS_JUPYTER_ALLOWED_SIGNERS")
 
     busy_timeout = Float(
         30.0,

@@ -10,7 +10,10 @@ Every error the package raises on purpose derives from :class:`MLOpsError`, so a
     │   ├── StoreVersionError        the store was written by a newer mlops-jupyter
     │   ├── StorePermissionError     the store directory or file cannot be written
     │   ├── BlobIntegrityError       a blob's content does not match its name
-    │   └── StoreBusyError           another process held the write lock past the busy timeout
+    │   ├── StoreBusyError           another process held the write lock past the busy timeout
+    │   └── ImmutableArtifactError   replacing the model artifact of a registered version
+    ├── IdentityError                no usable signing key, or a bad allowed-signers file
+    ├── SignatureError               a signature that does not verify
     ├── RunNotFoundError (KeyError)  no run with that id (or id prefix)
     └── AmbiguousRunError (KeyError) an id prefix that matches several runs
 """
@@ -48,6 +51,18 @@ class BlobIntegrityError(StoreError):
 
 class StoreBusyError(StoreError):
     """Another process held the store's write lock for longer than the busy timeout."""
+
+
+class ImmutableArtifactError(StoreError):
+    """A registered model version's artifact cannot be replaced or removed."""
+
+
+class IdentityError(MLOpsError):
+    """No usable signing key, or an allowed-signers file that cannot be used (says how to fix)."""
+
+
+class SignatureError(MLOpsError):
+    """A signature is malformed, does not verify, or is for another namespace or message."""
 
 
 class RunNotFoundError(MLOpsError, KeyError):

@@ -20,9 +20,9 @@ def _parse(prog: str, line: str, build: Any) -> argparse.Namespace:
 
 
 def _registry() -> Any:
-    from .api import as_user
+    from .api import sign_with
 
-    return as_user()
+    return sign_with()
 
 
 def register_magic(line: str) -> Any:

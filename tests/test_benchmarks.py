@@ -20,6 +20,7 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
         ("track_overhead.py", ["**`%%track --no-shap`**, no data", "`%load_ext mlops_jupyter`"]),
         ("card_generation.py", ["**HTML** (read + render)", "MCT JSON (read + render)"]),
         ("runs_query.py", ["page of 100 sorted by a metric", "compare 10 runs"]),
+        ("signing.py", ["**`sshsig.sign`** of the statement", "**`audit.verify`** of the"]),
     ],
 )
 def test_benchmark_quick_run(script: str, expected_rows: list[str]) -> None:
@@ -45,6 +46,7 @@ def test_benchmark_readme_has_results_from_a_full_run() -> None:
         "track-overhead",
         "card-generation",
         "runs-query",
+        "signing",
     ):
         body = text.split(f"<!-- {section}:begin -->")[1].split(f"<!-- {section}:end -->")[0]
         assert "Machine:" in body and "| " in body, f"{section} table missing: run the benchmark"

@@ -60,8 +60,8 @@ def test_reference_notebook_compares_its_runs(tmp_path: Path) -> None:
     result = next(o for o in review.outputs if o.get("output_type") == "execute_result")
     assert result["data"]["text/plain"] == "('pending', 1)"
     with Store.open(tmp_path / ".mlops", create=False) as store:
-        [request] = Registry(store, "someone-else").requests()
-        version = Registry(store, "someone-else").version("breast-cancer", 1)
+        [request] = Registry(store).requests()
+        version = Registry(store).version("breast-cancer", 1)
         runs = store.runs(experiment="compare")
     assert (request.model, request.version, request.to_stage) == ("breast-cancer", 1, "production")
     best = runs.loc[runs["metrics.accuracy"].idxmax(), "run_id"]

@@ -15,10 +15,13 @@ import pandas as pd
 import pytest
 
 from mlops_jupyter.cli import main as cli
+from mlops_jupyter.errors import IdentityError
+from mlops_jupyter.identity.allowed_signers import add_signer
+from mlops_jupyter.identity.keys import Signer, generate_key, load_signer
 from mlops_jupyter.registry.audit import verify
 from mlops_jupyter.registry.gates import psi
 from mlops_jupyter.registry.policy import PolicyError, load_policy, parse_policy
-from mlops_jupyter.registry.registry import Registry, RegistryError
+from mlops_jupyter.registry.registry import Registry, RegistryError, RegistryIntegrityError
 from mlops_jupyter.store import Store
 from mlops_jupyter.tracker import Tracker, TrackOptions
 
@@ -49,17 +52,31 @@ def train_run(store_dir: Path, *, seed: int = 0, shift: float = 0.0, eval_seed: 
     return ctx.run_id
 
 
+PEOPLE = ("ana", "bo", "cy", "dan")  # dan has a key but is not an allowed signer
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Any:
     with Store.open(tmp_path / ".mlops") as opened:
         yield opened
 
 
-def as_user(store: Store, user: str) -> Registry:
-    return Registry(store, user)
+@pytest.fixture
+def keys(tmp_path: Path, store: Store) -> dict[str, Signer]:
+    """A key per person; ana, bo and cy are in the store's allowed signers."""
+    made = {p: generate_key(tmp_path / "keys" / p, comment=p) for p in PEOPLE}
+    for person in PEOPLE[:3]:
+        add_signer(store.directory / "allowed_signers", person, made[person].key_blob)
+    return made
 
 
-def test_full_flow_with_two_identities(store: Store) -> None:
+def as_user(store: Store, user: str, policy: Any = None, **kwargs: Any) -> Registry:
+    """The registry acting with ``user``'s key (made by the ``keys`` fixture)."""
+    signer = load_signer(store.directory.parent / "keys" / user)
+    return Registry(store, signer, policy, **kwargs)
+
+
+def test_full_flow_with_two_identities(store: Store, keys: dict[str, Signer]) -> None:
     run1 = train_run(store.directory, seed=1)
     ana, bo = as_user(store, "ana"), as_user(store, "bo")
     v1 = ana.register(run1, "churn")
@@ -80,6 +97,8 @@ def test_full_flow_with_two_identities(store: Store) -> None:
     assert [g.gate for g in request.gates] == ["card_sections", "data_hash", "explanation", "drift"]
     with pytest.raises(RegistryError, match="cannot approve it \\(four eyes\\)"):
         ana.approve(request.id)
+    with pytest.raises(RegistryError, match="ana requested #2 and cannot approve it"):
+        as_user(store, "ana", label="alice-other").approve(request.id)  # a label is no identity
     applied = bo.approve(request.id, "looks good")
     assert applied.status == "applied" and applied.approvals == ["bo"]
     assert ana.current("churn").version == 1
@@ -114,7 +133,7 @@ def test_full_flow_with_two_identities(store: Store) -> None:
     assert verify(store).ok
 
 
-def test_rejection_closes_the_request(store: Store) -> None:
+def test_rejection_closes_the_request(store: Store, keys: dict[str, Signer]) -> None:
     run = train_run(store.directory)
     ana, bo = as_user(store, "ana"), as_user(store, "bo")
     ana.register(run, "churn", risk_tier="low")
@@ -127,23 +146,28 @@ def test_rejection_closes_the_request(store: Store) -> None:
     assert ana.current("churn") is None
 
 
-def test_approvers_list_and_counting_each_approver_once(store: Store) -> None:
+def test_approvers_list_and_counting_each_approver_once(
+    store: Store, keys: dict[str, Signer]
+) -> None:
     policy = parse_policy(
         {"tiers": {"high": {"production": {"signoffs": 2, "approvers": ["bo", "cy"]}}}}, "test"
     )
     run = train_run(store.directory)
-    ana = Registry(store, "ana", policy)
+    ana = as_user(store, "ana", policy)
     ana.register(run, "risky", risk_tier="high")
     request = ana.request_promotion("risky", 1, "production")
+    with pytest.raises(IdentityError, match="your key SHA256:.* is not in the allowed signers"):
+        as_user(store, "dan", policy).approve(request.id)  # a key nobody allowed
+    add_signer(store.directory / "allowed_signers", "dan", keys["dan"].key_blob)
     with pytest.raises(RegistryError, match="dan may not approve production promotions"):
-        Registry(store, "dan", policy).approve(request.id)
-    assert Registry(store, "bo", policy).approve(request.id).status == "pending"
+        as_user(store, "dan", policy).approve(request.id)  # allowed to sign, not an approver
+    assert as_user(store, "bo", policy).approve(request.id).status == "pending"
     with pytest.raises(RegistryError, match="bo already signed"):
-        Registry(store, "bo", policy).approve(request.id)
-    assert Registry(store, "cy", policy).approve(request.id).status == "applied"
+        as_user(store, "bo", policy, label="bo-again").approve(request.id)
+    assert as_user(store, "cy", policy).approve(request.id).status == "applied"
 
 
-def test_metric_thresholds_and_regression_gates(store: Store) -> None:
+def test_metric_thresholds_and_regression_gates(store: Store, keys: dict[str, Signer]) -> None:
     base = train_run(store.directory, seed=1)
     policy = parse_policy(
         {
@@ -155,7 +179,7 @@ def test_metric_thresholds_and_regression_gates(store: Store) -> None:
         },
         "test",
     )
-    ana = Registry(store, "ana", policy)
+    ana = as_user(store, "ana", policy)
     ana.register(base, "m", risk_tier="low")
     request = ana.request_promotion("m", 1, "production")
     accuracy = store.get_run(base).metrics["accuracy"]
@@ -166,7 +190,7 @@ def test_metric_thresholds_and_regression_gates(store: Store) -> None:
     lenient = parse_policy(
         {"tiers": {"low": {"production": {"no_regression": ["accuracy"]}}}}, "test"
     )
-    ana = Registry(store, "ana", lenient)
+    ana = as_user(store, "ana", lenient)
     assert ana.request_promotion("m", 1, "production").status == "applied"  # no sign-offs
     other_data = train_run(store.directory, seed=3, eval_seed=5)  # evaluated elsewhere
     ana.register(other_data, "m")
@@ -174,9 +198,9 @@ def test_metric_thresholds_and_regression_gates(store: Store) -> None:
     assert not gate.passed and gate.message.startswith("not comparable: this version and ")
 
 
-def test_drift_gate_compares_training_profiles(store: Store) -> None:
+def test_drift_gate_compares_training_profiles(store: Store, keys: dict[str, Signer]) -> None:
     policy = parse_policy({"tiers": {"low": {"production": {"drift": 0.2}}}}, "test")
-    ana = Registry(store, "ana", policy)
+    ana = as_user(store, "ana", policy)
     ana.register(train_run(store.directory, seed=1), "d", risk_tier="low")
     assert ana.request_promotion("d", 1, "production").status == "applied"  # no sign-offs
     ana.register(train_run(store.directory, seed=2), "d")  # same distribution
@@ -205,7 +229,9 @@ def test_psi_of_identical_profiles_is_zero() -> None:
     assert psi(profile, moved) > 1.0
 
 
-def test_concurrent_approvals_apply_exactly_one_transition(store: Store, tmp_path: Path) -> None:
+def test_concurrent_approvals_apply_exactly_one_transition(
+    store: Store, keys: dict[str, Signer], tmp_path: Path
+) -> None:
     policy_file = store.directory / "policy.toml"
     policy_file.write_text("[tiers.low.production]\nsignoffs = 1\n")
     run = train_run(store.directory)
@@ -216,17 +242,18 @@ def test_concurrent_approvals_apply_exactly_one_transition(store: Store, tmp_pat
     code = (
         "import sys, time\n"
         "from mlops_jupyter.store import Store\n"
+        "from mlops_jupyter.identity.keys import load_signer\n"
         "from mlops_jupyter.registry.registry import Registry, RegistryError\n"
         f"time.sleep(max(0, {start} - time.time()))\n"
         "with Store.open(sys.argv[1], create=False) as s:\n"
         "    try:\n"
-        f"        print(Registry(s, sys.argv[2]).approve({request.id}).status)\n"
+        f"        print(Registry(s, load_signer(sys.argv[2])).approve({request.id}).status)\n"
         "    except RegistryError as e:\n"
         "        print('refused:', e)\n"
     )
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", code, str(store.directory), user],
+            [sys.executable, "-c", code, str(store.directory), str(tmp_path / "keys" / user)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -242,7 +269,7 @@ def test_concurrent_approvals_apply_exactly_one_transition(store: Store, tmp_pat
     assert verify(store).ok
 
 
-def test_a_tampered_model_blob_is_refused(store: Store) -> None:
+def test_a_tampered_model_blob_is_refused(store: Store, keys: dict[str, Signer]) -> None:
     run = train_run(store.directory)
     ana = as_user(store, "ana")
     version = ana.register(run, "blobby", risk_tier="low")
@@ -259,14 +286,16 @@ def test_a_tampered_model_blob_is_refused(store: Store) -> None:
         ana.load_model("blobby")
 
 
-def test_audit_verify_finds_edits_and_truncation(store: Store) -> None:
+def test_audit_verify_finds_edits_and_truncation(store: Store, keys: dict[str, Signer]) -> None:
     run = train_run(store.directory)
     ana = as_user(store, "ana")
     ana.register(run, "audited", risk_tier="low")
     for key, text in SECTIONS.items():
         store.set_card_section(run, key, text, "ana")
+    ana.request_promotion("audited", 1, "production")  # a registry action anchors the head
     report = verify(store)
-    assert report.ok and report.entries == 4 and report.head == store.audit_head()
+    assert report.ok and report.entries == 5 and report.head == store.audit_head()
+    assert "anchored: entry 5 in" in str(report)
     seen_head = report.head
     with pytest.raises(Exception, match="append-only"):
         store.conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
@@ -283,8 +312,17 @@ def test_audit_verify_finds_edits_and_truncation(store: Store) -> None:
     assert verify(store).ok
 
     conn.execute("DROP TRIGGER audit_log_no_delete")
-    conn.execute("DELETE FROM audit_log WHERE seq >= 3")  # drop the newest entries
-    assert verify(store).ok  # the chain alone cannot see a truncated tail...
+    conn.execute("DELETE FROM audit_log WHERE seq >= 3")  # drop the newest entries...
+    conn.execute("DELETE FROM promotion_requests")  # ...and the row the request made
+    truncated = verify(store)  # the chain and the tables agree; the anchor does not
+    assert not truncated.ok
+    assert "the log does not contain the anchored head (entry 5" in str(truncated)
+    with pytest.raises(RegistryIntegrityError, match="does not contain the head anchored in"):
+        ana.current("audited")
+    (store.directory / "audit_anchor").unlink()  # without an anchor, say what cannot be seen
+    report = verify(store)
+    assert report.ok and "no anchor for this store" in str(report)
+    assert "a removed tail of entries cannot be detected" in str(report)
     truncated = verify(store, expect_head=seen_head)
     assert not truncated.ok  # ...the head someone saw can
     assert f"does not contain head {seen_head}" in str(truncated)
@@ -338,34 +376,44 @@ def test_policy_from_pyproject(tmp_path: Path) -> None:
     assert "pyproject.toml" in policy.source
 
 
-def test_cli_flow(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_flow(
+    store: Store, keys: dict[str, Signer], capsys: pytest.CaptureFixture[str]
+) -> None:
     run = train_run(store.directory)
     base = ["--store", str(store.directory)]
-    assert cli([*base, "register", run[:8], "churn", "--risk-tier", "low", "--user", "ana"]) == 0
+    ana = ["--key", str(store.directory.parent / "keys" / "ana")]
+    bo = ["--key", str(store.directory.parent / "keys" / "bo")]
+    assert cli([*base, "register", run[:8], "churn", "--risk-tier", "low", *ana]) == 0
     assert "registered churn:1" in capsys.readouterr().out
-    assert cli([*base, "promote", "churn:1", "--to", "production", "--user", "ana"]) == 0
+    assert cli([*base, "promote", "churn:1", "--to", "production", *ana]) == 0
     printed = capsys.readouterr().out
     assert "request #1: churn:1 none -> production: pending (0/1 sign-offs)" in printed
+    assert f"requested by ana ({keys['ana'].fingerprint})" in printed
     assert "PASS data_hash" in printed and "audit head" in printed
-    assert cli([*base, "approve", "1", "--user", "ana"]) == 1
-    assert "four eyes" in capsys.readouterr().err
-    assert cli([*base, "approve", "1", "--user", "bo", "-m", "ok"]) == 0
-    assert "applied (1/1 sign-offs)" in capsys.readouterr().out
+    for label in ("bo", "carol"):  # --user is a label: the key still says ana
+        assert cli([*base, "approve", "1", "--user", label, *ana]) == 1
+        assert "ana requested #1 and cannot approve it (four eyes)" in capsys.readouterr().err
+    assert cli([*base, "approve", "1", *bo, "-m", "ok"]) == 0
+    printed = capsys.readouterr().out
+    assert "applied (1/1 sign-offs)" in printed
+    assert f"approve by bo ({keys['bo'].fingerprint}): signature verified — ok" in printed
     assert cli([*base, "models"]) == 0
     assert "churn" in capsys.readouterr().out
     assert cli([*base, "history", "churn"]) == 0
     assert "transition" in capsys.readouterr().out
     assert cli([*base, "audit", "verify"]) == 0
-    head = capsys.readouterr().out.split()[-1]
+    printed = capsys.readouterr().out
+    assert "4 signed statements verified" in printed and "(principals: ana, bo)" in printed
+    head = printed.splitlines()[0].split()[-1]
     assert cli([*base, "audit", "verify", "--expect-head", head]) == 0
     capsys.readouterr()
     assert cli([*base, "audit", "verify", "--expect-head", "f" * 64]) == 4
     assert "does not contain head" in capsys.readouterr().out
-    assert cli([*base, "promote", "churn", "--to", "staging"]) == 1
+    assert cli([*base, "promote", "churn", "--to", "staging", *ana]) == 1
     assert "expected MODEL:VERSION" in capsys.readouterr().err
 
 
-def test_the_card_of_a_version_shows_its_governance(store: Store) -> None:
+def test_the_card_of_a_version_shows_its_governance(store: Store, keys: dict[str, Signer]) -> None:
     from mlops_jupyter.cards.model import build_card
 
     run = train_run(store.directory)
@@ -385,6 +433,8 @@ def test_the_card_of_a_version_shows_its_governance(store: Store) -> None:
     page = card.to_html()
     assert f"Request #{request.id}: to production — applied" in page
     assert "reviewed &lt;carefully&gt;" in page
+    assert f"<td>{keys['bo'].fingerprint}</td>" in page and "<td>signature verified</td>" in page
+    assert f"Requested by ana (key {keys['ana'].fingerprint})" in page
     assert store.audit_head() in page
     extended = json.loads(card.to_json(extended=True))
     assert extended["mlops_jupyter"]["governance"]["stage"] == "production"
@@ -404,15 +454,26 @@ def test_reference_notebook(tmp_path: Path) -> None:
     blocked = text_output(code['panel = %promote {v1.ref} --to production -m "first release"'])
     assert blocked.startswith("('blocked',\n ['card sections not written: overview, owners")
     four_eyes = text_output(code["try:"])
-    assert four_eyes.endswith("cannot approve it (four eyes): another person must sign off\n")
+    assert (
+        four_eyes
+        == (
+            "data-scientist requested #2 and cannot approve it (four eyes): another person must "
+            "sign off with their own key\n"
+        )
+        * 2
+    )  # by name, and again under a label
+
     with Store.open(tmp_path / ".mlops", create=False) as store:
-        registry = Registry(store, "checker")
+        registry = Registry(store)
         assert registry.current("churn").version == 1  # rolled back
         assert registry.version("churn", 2).stage == "archived"
         requests = store._read("SELECT status FROM promotion_requests ORDER BY id")
         assert [r[0] for r in requests] == ["blocked", "applied", "applied", "applied"]
         signers = store._read("SELECT DISTINCT user FROM signoffs ORDER BY user")
         assert [r[0] for r in signers] == ["risk-officer", "team-lead"]
+        requests = registry.requests()
+        assert all(s.verified for r in requests for s in r.signoffs)
+        assert {r.requester for r in requests} == {"data-scientist"}
         assert verify(store).ok
     assert "audit log OK" in text_output(code["from mlops_jupyter.registry.audit import verify"])
 

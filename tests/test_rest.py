@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,8 @@ import pytest
 import requests
 from server_helpers import RunningServer, running_server
 
+from mlops_jupyter.identity.allowed_signers import add_signer
+from mlops_jupyter.identity.keys import generate_key
 from mlops_jupyter.registry.registry import Registry
 from mlops_jupyter.store import Store
 
@@ -35,12 +38,28 @@ def seed_store(root: Path) -> dict[str, Any]:
                 )
             )
         store.add_artifact(ids[0], "model", b"not really a model", kind="model")
-        (root / ".mlops" / "policy.toml").write_text("[tiers.low.production]\nsignoffs = 1\n")
-        registry = Registry(store, "ana")
+        (root / ".mlops" / "policy.toml").write_text(
+            "[tiers.low.production]\nsignoffs = 1\n[tiers.medium.production]\nsignoffs = 2\n"
+        )
+        ana = generate_key(root.parent / f"{root.name}-keys" / "ana", comment="ana")
+        add_signer(root / ".mlops" / "allowed_signers", "ana", ana.key_blob)
+        registry = Registry(store, ana)
         registry.register(ids[0], "churn", risk_tier="low")
         request = registry.request_promotion("churn", 1, "production", "please")
+        registry.register(ids[0], "twice", risk_tier="medium")
+        twice = registry.request_promotion("twice", 1, "production", "two people, please")
         runs = {run_id: store.get_run(run_id) for run_id in ids}
-    return {"ids": ids, "runs": runs, "request": request.id}
+    return {"ids": ids, "runs": runs, "request": request.id, "twice": twice.id}
+
+
+def server_key(root: Path, home: Path, principal: str) -> Any:
+    """The key of the person the server runs for, named in its config and allowed to sign."""
+    reviewer = generate_key(home / "keys" / principal, comment=principal)
+    add_signer(root / ".mlops" / "allowed_signers", principal, reviewer.key_blob)
+    (home / "config").mkdir(parents=True, exist_ok=True)
+    config = {"MLOpsJupyter": {"signing_key": str(home / "keys" / principal)}}
+    (home / "config" / "jupyter_server_config.json").write_text(json.dumps(config))
+    return reviewer
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +72,11 @@ def server(
     broken.mkdir(parents=True)
     (broken / "store.db").write_bytes(b"definitely not sqlite" * 20)
     (root / "fresh" / ".mlops").mkdir(parents=True)  # a store directory, nothing tracked yet
-    with running_server(root, tmp_path_factory.mktemp("resthome")) as running:
+    home = tmp_path_factory.mktemp("resthome")
+    seeded["reviewer"] = server_key(root, home, "bo")
+    elsewhere = root / "elsewhere"  # a project whose allowed signers do not list the server's key
+    seeded["elsewhere"] = seed_store(elsewhere)
+    with running_server(root, home) as running:
         yield running, seeded
 
 
@@ -171,12 +194,13 @@ def test_card_is_html_under_a_strict_policy(server: tuple[RunningServer, dict[st
     assert "no such registered model version" in error(get(running, "cards/churn:9"), 404)
 
 
-def test_models_requests_and_approval_as_the_jupyter_user(
+def test_models_requests_and_approval_signed_as_the_server_owner(
     server: tuple[RunningServer, dict[str, Any]],
 ) -> None:
     running, seeded = server
+    reviewer = seeded["reviewer"]
     models = get(running, "models").json()["models"]
-    assert [(m["model"], m["versions"]) for m in models] == [("churn", 1)]
+    assert [(m["model"], m["versions"]) for m in models] == [("churn", 1), ("twice", 1)]
     [version] = models[0]["versions_list"]
     assert (version["version"], version["run_id"]) == (1, seeded["ids"][0])
     # a browser-style session: the login cookie keeps one Jupyter identity across requests
@@ -184,10 +208,16 @@ def test_models_requests_and_approval_as_the_jupyter_user(
     session.get(running.api(f"lab?token={running.token}"), timeout=30)
     answer = session.get(running.api(API + "requests"), params={"status": "pending"}).json()
     pending = answer["requests"]
-    assert [r["id"] for r in pending] == [seeded["request"]]
-    assert pending[0]["requester"] == "ana" and pending[0]["required_signoffs"] == 1
-    reviewer = answer["reviewer"]
-    assert reviewer["name"].startswith("Anonymous ")  # jupyter_server's token login
+    assert [r["id"] for r in pending] == [seeded["twice"], seeded["request"]]
+    assert pending[1]["requester"] == "ana" and pending[1]["required_signoffs"] == 1
+    assert pending[1]["requester_key"].startswith("SHA256:")
+    me = answer["reviewer"]
+    assert me["name"].startswith("Anonymous ")  # jupyter_server's token login...
+    assert (me["principal"], me["fingerprint"], me["problem"]) == (
+        "bo",
+        reviewer.fingerprint,
+        None,
+    )  # ...signs as its owner
     assert "status must be one of pending, blocked" in error(
         get(running, "requests", status="open"), 400
     )
@@ -199,8 +229,13 @@ def test_models_requests_and_approval_as_the_jupyter_user(
     bad = session.post(url, data=b"{not json", headers=xsrf, timeout=30)
     assert "the body must be JSON" in error(bad, 400)
     done = session.post(url, json={"comment": "reviewed"}, headers=xsrf, timeout=30).json()
-    assert done["status"] == "applied"
-    assert done["approvals"] == [reviewer["username"]]  # the approver is the Jupyter user
+    assert done["status"] == "applied" and done["approvals"] == ["bo"]
+    [signoff] = done["signoffs"]
+    assert (signoff["principal"], signoff["fingerprint"], signoff["verified"]) == (
+        "bo",
+        reviewer.fingerprint,
+        True,
+    )
     again = session.post(url, json={}, headers=xsrf, timeout=30)
     assert "is applied, no longer open" in error(again, 409)
     headers = {"Authorization": f"token {running.token}"}
@@ -211,6 +246,48 @@ def test_models_requests_and_approval_as_the_jupyter_user(
         timeout=30,
     )
     assert "no promotion request #999" in error(missing, 404)
+
+
+def test_two_sessions_on_one_token_are_one_person(
+    server: tuple[RunningServer, dict[str, Any]],
+) -> None:
+    running, seeded = server
+    url = running.api(API + f"requests/{seeded['twice']}/approve")
+    answers = []
+    for _ in range(2):  # two fresh browser sessions, each a new anonymous Jupyter user
+        session = requests.Session()
+        session.get(running.api(f"lab?token={running.token}"), timeout=30)
+        xsrf = {"X-XSRFToken": session.cookies["_xsrf"]}
+        answers.append(session.post(url, json={"comment": "me"}, headers=xsrf, timeout=30))
+    assert answers[0].status_code == 200
+    assert (answers[0].json()["status"], answers[0].json()["approvals"]) == ("pending", ["bo"])
+    assert f"bo already signed request #{seeded['twice']}" in error(answers[1], 409)
+    with Store.open(running.root / ".mlops", create=False) as store:
+        request = Registry(store).request(seeded["twice"])
+    assert (request.status, request.approvals, request.required_signoffs) == ("pending", ["bo"], 2)
+
+
+def test_an_approval_the_server_cannot_attribute_is_refused(
+    server: tuple[RunningServer, dict[str, Any]],
+) -> None:
+    running, seeded = server
+    headers = {"Authorization": f"token {running.token}"}
+    answer = get(running, "requests", path="elsewhere").json()
+    assert answer["reviewer"]["principal"] is None
+    assert "is not in the allowed signers" in answer["reviewer"]["problem"]
+    refused = requests.post(
+        running.api(API + f"requests/{seeded['elsewhere']['request']}/approve"),
+        params={"path": "elsewhere"},
+        json={"comment": "x"},
+        headers=headers,
+        timeout=30,
+    )
+    message = error(refused, 403)
+    assert message.startswith("this server cannot sign for you: your key SHA256:")
+    assert "mlops-jupyter keys init --principal NAME" in message
+    assert message.endswith("To sign from a terminal instead: mlops-jupyter approve 1 -m COMMENT")
+    with Store.open(running.root / "elsewhere" / ".mlops", create=False) as store:
+        assert Registry(store).request(seeded["elsewhere"]["request"]).status == "pending"
 
 
 def test_auth_paths_and_broken_stores(server: tuple[RunningServer, dict[str, Any]]) -> None:

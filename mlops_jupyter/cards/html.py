@@ -328,6 +328,16 @@ def _reproducibility(card: ModelCard) -> str:
     return out
 
 
+def _key_note(fingerprint: str | None) -> str:
+    return f" (key {esc(fingerprint)})" if fingerprint else ""
+
+
+def _signature_state(signoff: dict[str, Any]) -> str:
+    if not signoff.get("verified"):
+        return "not signed (recorded before signed sign-offs)"
+    return "signature verified" + (f"; {signoff['note']}" if signoff.get("note") else "")
+
+
 def _governance(card: ModelCard) -> str:
     g = card.governance or {}
     head = (
@@ -345,7 +355,8 @@ def _governance(card: ModelCard) -> str:
     for request in g.get("requests", []):
         out += (
             f"<h3>Request #{esc(request['id'])}: to {esc(request['to'])} — "
-            f"{esc(request['status'])}</h3><p>Requested by {esc(request['requester'])}, "
+            f"{esc(request['status'])}</h3><p>Requested by {esc(request['requester'])}"
+            f"{_key_note(request.get('requester_key'))}, "
             f"{esc(_time(request['created_at']))}.</p>"
         )
         if request["gates"]:
@@ -356,12 +367,25 @@ def _governance(card: ModelCard) -> str:
                     for gate in request["gates"]
                 ],
             )
-        if request["signoffs"]:
+        if request.get("reason"):
+            out += f"<p>Blocked: {esc(request['reason'])}</p>"
+        if request["signoffs"] or request.get("not_counted"):
             out += table(
-                ["sign-off by", "decision", "comment", "when"],
+                ["sign-off by", "key", "decision", "comment", "when", "signature"],
                 [
-                    [s["user"], s["decision"], s["comment"] or "", _time(s["at"])]
+                    [
+                        s["user"],
+                        s.get("fingerprint") or "",
+                        s["decision"],
+                        s["comment"] or "",
+                        _time(s["at"]),
+                        _signature_state(s),
+                    ]
                     for s in request["signoffs"]
+                ]
+                + [
+                    [n["user"], "", "not counted", "", _time(n["at"]), n["reason"]]
+                    for n in request.get("not_counted", [])
                 ],
             )
     if g.get("history"):

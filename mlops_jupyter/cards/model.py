@@ -264,50 +264,59 @@ def _group_metrics(card: ModelCard, model: Any, eval_data: tuple[Any, Any]) -> l
 
 
 def _governance(store: Store, subject: str, version: str | None) -> dict[str, Any]:
-    """Stage, requests with gate results and sign-offs, history, and the audit head now."""
-    import json
+    """Stage, requests with gate results and sign-offs (each with its principal, key
+    fingerprint and whether its signature verified), history, and the audit head now, all
+    read from the signed log (an integrity problem raises rather than print a false card)."""
+    from ..registry.registry import Registry
 
     out: dict[str, Any] = {"audit_head": store.audit_head()}
     if version is None:
         return out
     model = subject.rpartition(":")[0]
-    rows = store._read(
-        "SELECT v.stage, m.risk_tier FROM model_versions v JOIN models m ON m.name = "
-        "v.model_name WHERE v.model_name = ? AND v.version = ?",
-        (model, int(version)),
-    )
-    if rows:
-        out["stage"], out["risk_tier"] = rows[0]
+    registry = Registry(store)
+    ledger = registry.checked()
+    state = ledger.versions.get((model, int(version)))
+    if state is None:
+        return out
+    out["stage"], out["risk_tier"] = state.stage, ledger.tiers.get(model)
+    out["registered_by"] = {"principal": state.registered_by, "fingerprint": state.fingerprint}
     requests = []
-    for rid, to_stage, status, requester, gates, created in store._read(
-        "SELECT id, to_stage, status, requester, gate_results, created_at FROM "
-        "promotion_requests WHERE model_name = ? AND version = ? ORDER BY id",
-        (model, int(version)),
-    ):
-        signoffs = store._read(
-            "SELECT user, decision, comment, created_at FROM signoffs WHERE request_id = ? "
-            "ORDER BY created_at",
-            (rid,),
-        )
+    for request in sorted(ledger.requests.values(), key=lambda r: r.id):
+        if (request.model, request.version) != (model, int(version)):
+            continue
         requests.append(
             {
-                "id": rid,
-                "to": to_stage,
-                "status": status,
-                "requester": requester,
-                "created_at": created,
-                "gates": json.loads(gates or "[]"),
+                "id": request.id,
+                "to": request.to_stage,
+                "status": request.status,
+                "requester": request.requester,
+                "requester_key": request.requester_key,
+                "created_at": request.time,
+                "gates": request.gates,
+                "reason": request.reason,
                 "signoffs": [
-                    {"user": u, "decision": d, "comment": c, "at": t} for u, d, c, t in signoffs
+                    {
+                        "user": s.principal,
+                        "decision": s.decision,
+                        "comment": s.comment,
+                        "at": s.time,
+                        "fingerprint": s.fingerprint,
+                        "verified": s.verified,
+                        "note": s.note,
+                    }
+                    for s in request.signoffs
+                ],
+                "not_counted": [
+                    {"user": who, "at": when, "reason": why}
+                    for who, when, why in request.not_counted
                 ],
             }
         )
     out["requests"] = requests
     out["history"] = [
-        {"seq": seq, "ts": ts, "actor": actor, "action": action}
-        for seq, ts, actor, action in store._read(
-            "SELECT seq, ts, actor, action FROM audit_log WHERE subject = ? ORDER BY seq",
-            (subject,),
-        )
-    ]
+        {"seq": e["seq"], "ts": e["ts"], "actor": e["actor"], "action": e["action"],
+         "verified": e["verified"]}
+        for e in registry.history(model)
+        if e["subject"] == subject
+    ]  # fmt: skip
     return out

@@ -175,6 +175,23 @@ def default_policy() -> Policy:
     return parse_policy(_load_toml(path), "the default policy")
 
 
+def governance_dir(store_dir: Path) -> Path:
+    """Where the policy lives, and beside it the allowed signers and the audit anchor: the
+    store directory when it holds ``policy.toml`` (or no policy file exists), else the folder
+    of the ``pyproject.toml`` carrying ``[tool.mlops-jupyter.policy]``."""
+    if (store_dir / "policy.toml").is_file():
+        return store_dir
+    pyproject = store_dir.parent / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            section = _load_toml(pyproject).get("tool", {}).get("mlops-jupyter", {})
+        except PolicyError:
+            return store_dir
+        if "policy" in section:
+            return store_dir.parent
+    return store_dir
+
+
 def load_policy(store_dir: Path) -> Policy:
     """The project's policy for the store in ``store_dir`` (see the module docstring)."""
     own = store_dir / "policy.toml"

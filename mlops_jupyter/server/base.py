@@ -15,6 +15,8 @@ from ..store.discovery import find_store_dir
 
 ROOT_SETTING = "mlops_jupyter_root_dir"
 STORE_PATH_SETTING = "mlops_jupyter_store_path"
+SIGNING_KEY_SETTING = "mlops_jupyter_signing_key"
+ALLOWED_SIGNERS_SETTING = "mlops_jupyter_allowed_signers"
 
 
 class BaseHandler(APIHandler):

@@ -9,6 +9,7 @@ keeps running).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,7 +19,7 @@ from jupyter_server.utils import url_path_join
 
 from ..errors import MLOpsError, RunNotFoundError, StoreError
 from ..store.discovery import DB_FILENAME
-from .base import BaseHandler
+from .base import ALLOWED_SIGNERS_SETTING, SIGNING_KEY_SETTING, BaseHandler
 
 API = "mlops-jupyter/api"
 _OPEN_STORES = "mlops_jupyter_open_stores"
@@ -46,6 +47,12 @@ class DataHandler(BaseHandler):
         except StoreError as exc:
             cache.pop(key, None)
             raise tornado.web.HTTPError(500, "the store cannot be read: %s", str(exc)) from None
+        except MLOpsError as exc:
+            from ..registry.registry import RegistryIntegrityError
+
+            if not isinstance(exc, RegistryIntegrityError):
+                raise
+            raise tornado.web.HTTPError(500, "%s", str(exc)) from None
         except (ValueError, KeyError) as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             raise tornado.web.HTTPError(400, "%s", str(message)) from None
@@ -125,24 +132,59 @@ class CardHandler(DataHandler):
 
 
 class ReviewHandler(DataHandler):
-    """Registry endpoints: the reviewer is the authenticated Jupyter user."""
+    """Registry endpoints. Approvals are signed with the key of the person the server runs for
+    (its owner): on a single-user server everyone holding its token or password is that
+    person, so two browser sessions are one principal; behind JupyterHub only the hub user
+    who owns the server may sign with it. Anything else is refused with 403."""
 
-    def reviewer(self) -> str:
+    def jupyter_user(self) -> tuple[str, str]:
         user = self.current_user
-        return str(getattr(user, "username", None) or getattr(user, "name", None) or "anonymous")
+        username = str(getattr(user, "username", None) or getattr(user, "name", None) or "")
+        return username, str(getattr(user, "name", "") or "")
 
-    def reviewer_json(self) -> dict[str, str]:
-        user = self.current_user
-        return {"username": self.reviewer(), "name": str(getattr(user, "name", "") or "")}
+    def registry(self, store: Any, signing: bool = False) -> Any:
+        from ..registry.registry import Registry
+
+        signer = None
+        if signing:
+            from ..identity.keys import load_signer
+
+            signer = load_signer(self.settings.get(SIGNING_KEY_SETTING))
+        return Registry(store, signer, allowed_signers=self.settings.get(ALLOWED_SIGNERS_SETTING))
+
+    def owner_problem(self) -> str | None:
+        """Why this request may not sign as the server's owner (None: it may)."""
+        hub_owner = os.environ.get("JUPYTERHUB_USER")
+        username, _ = self.jupyter_user()
+        if hub_owner and username != hub_owner:
+            return (
+                f"you are signed in as {username} on {hub_owner}'s server, which signs as "
+                f"{hub_owner}: approve from your own server, or with `mlops-jupyter approve` "
+                "and your own key"
+            )
+        return None
+
+    def reviewer_json(self, store: Any) -> dict[str, Any]:
+        from ..errors import IdentityError
+
+        username, name = self.jupyter_user()
+        out: dict[str, Any] = {"username": username, "name": name}
+        problem = self.owner_problem()
+        try:
+            who = self.registry(store, signing=True).whoami() if problem is None else {}
+        except IdentityError as exc:
+            who = {"principal": None, "fingerprint": None, "problem": str(exc)}
+        out["principal"] = who.get("principal")
+        out["fingerprint"] = who.get("fingerprint")
+        out["problem"] = problem or who.get("problem")
+        return out
 
 
 class ModelsHandler(ReviewHandler):
     @tornado.web.authenticated
     def get(self) -> None:
-        from ..registry.registry import Registry
-
         with self.store() as store:
-            registry = Registry(store, self.reviewer())
+            registry = self.registry(store)
             models = registry.models()
             for model in models:
                 model["versions_list"] = [
@@ -150,8 +192,10 @@ class ModelsHandler(ReviewHandler):
                         "version": v.version,
                         "stage": v.stage,
                         "run_id": v.run_id,
+                        "blob": v.blob,
                         "created_by": v.created_by,
                         "created_at": v.created_at,
+                        "fingerprint": v.fingerprint,
                     }
                     for v in registry.versions(model["model"])
                 ]
@@ -167,10 +211,29 @@ def _request_json(request: Any) -> dict[str, Any]:
         "to_stage": request.to_stage,
         "status": request.status,
         "requester": request.requester,
+        "requester_key": request.requester_key,
+        "created_at": request.created_at,
         "comment": request.comment,
         "gates": [g.to_dict() for g in request.gates],
         "required_signoffs": request.required_signoffs,
         "approvals": request.approvals,
+        "signoffs": [
+            {
+                "principal": s.principal,
+                "decision": s.decision,
+                "comment": s.comment,
+                "time": s.time,
+                "fingerprint": s.fingerprint,
+                "verified": s.verified,
+                "note": s.note,
+            }
+            for s in request.signoffs
+        ],
+        "not_counted": [
+            {"principal": who, "time": when, "reason": why}
+            for who, when, why in request.not_counted
+        ],
+        "reason": request.reason,
         "audit_head": request.audit_head,
     }
 
@@ -181,8 +244,6 @@ _REQUEST_STATUSES = ("pending", "blocked", "rejected", "applied")
 class RequestsHandler(ReviewHandler):
     @tornado.web.authenticated
     def get(self) -> None:
-        from ..registry.registry import Registry
-
         status = self.get_argument("status", None)
         if status is not None and status not in _REQUEST_STATUSES:
             raise tornado.web.HTTPError(
@@ -192,19 +253,20 @@ class RequestsHandler(ReviewHandler):
         if not 1 <= limit <= 1000:
             raise tornado.web.HTTPError(400, "limit must be between 1 and 1000, got %d", limit)
         with self.store() as store:
-            requests = Registry(store, self.reviewer()).requests(status, limit)
-        self.finish(
-            {"reviewer": self.reviewer_json(), "requests": [_request_json(r) for r in requests]}
-        )
+            requests = self.registry(store).requests(status, limit)
+            reviewer = self.reviewer_json(store)
+        self.finish({"reviewer": reviewer, "requests": [_request_json(r) for r in requests]})
 
 
 class RequestActionHandler(ReviewHandler):
-    """POST requests/{id}/approve|reject with ``{"comment": ...}``; the approver is the
-    authenticated Jupyter user. XSRF is enforced by jupyter_server for cookie sessions."""
+    """POST requests/{id}/approve|reject with ``{"comment": ...}``, signed with the server
+    owner's key (see :class:`ReviewHandler`). XSRF is enforced by jupyter_server for cookie
+    sessions."""
 
     @tornado.web.authenticated
     def post(self, request_id: str, action: str) -> None:
-        from ..registry.registry import Registry, RegistryError
+        from ..errors import IdentityError
+        from ..registry.registry import RegistryError
 
         try:
             body = json.loads(self.request.body or b"{}")
@@ -213,8 +275,18 @@ class RequestActionHandler(ReviewHandler):
         comment = body.get("comment", "") if isinstance(body, dict) else None
         if not isinstance(comment, str):
             raise tornado.web.HTTPError(400, "comment must be a string")
+        problem = self.owner_problem()
+        if problem is not None:
+            raise tornado.web.HTTPError(403, "%s", problem)
+        how = f" To sign from a terminal instead: mlops-jupyter {action} {request_id} -m COMMENT"
         with self.store() as store:
-            registry = Registry(store, self.reviewer())
+            try:
+                registry = self.registry(store, signing=True)
+                registry.principal  # noqa: B018 - an unattributable approval is refused first
+            except IdentityError as exc:
+                raise tornado.web.HTTPError(
+                    403, "this server cannot sign for you: %s.%s", str(exc), how
+                ) from None
             try:
                 if action == "approve":
                     result = registry.approve(int(request_id), comment)

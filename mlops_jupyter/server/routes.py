@@ -14,7 +14,13 @@ from jupyter_server.utils import url_path_join
 from .._version import __version__
 from ..config import settings
 from ..store.discovery import DB_FILENAME
-from .base import ROOT_SETTING, STORE_PATH_SETTING, BaseHandler
+from .base import (
+    ALLOWED_SIGNERS_SETTING,
+    ROOT_SETTING,
+    SIGNING_KEY_SETTING,
+    STORE_PATH_SETTING,
+    BaseHandler,
+)
 from .data import data_routes
 
 API_PREFIX = "mlops-jupyter/api"
@@ -49,7 +55,10 @@ class StoreHandler(BaseHandler):
 def setup_handlers(web_app: Any, server_app: Any) -> None:
     """Add the routes to a jupyter_server web application, rooted at the contents root."""
     web_app.settings[ROOT_SETTING] = server_app.root_dir
-    web_app.settings[STORE_PATH_SETTING] = settings(server_app.config).store_path
+    configured = settings(server_app.config)
+    web_app.settings[STORE_PATH_SETTING] = configured.store_path
+    web_app.settings[SIGNING_KEY_SETTING] = configured.signing_key
+    web_app.settings[ALLOWED_SIGNERS_SETTING] = configured.allowed_signers
     base = web_app.settings["base_url"]
     web_app.add_handlers(
         ".*$",

@@ -159,6 +159,8 @@ def migrate(conn: sqlite3.Connection, db_path: Path, app_version: str, timeout: 
                     try:
                         for statement in _statements(migration.sql):
                             conn.execute(statement)
+                        if migration.after is not None:
+                            migration.after(conn)
                     except sqlite3.Error as exc:
                         raise StoreError(
                             f"migration {migration.version} ({migration.name}) failed on "

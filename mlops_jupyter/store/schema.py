@@ -7,6 +7,9 @@ explanations, models, promotions, audit); later versions only append migrations.
 
 from __future__ import annotations
 
+import sqlite3
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -15,6 +18,7 @@ class Migration:
     version: int
     name: str
     sql: str
+    after: Callable[[sqlite3.Connection], None] | None = None  # Python step, same transaction
 
 
 _V1 = """
@@ -228,9 +232,62 @@ BEGIN
 END;
 """
 
+# v3: signed registry statements. Audit entries carry an SSHSIG signature; a registered
+# version's run, blob and model artifact, and every sign-off row, can no longer be changed in
+# place (the signed log is the truth and reads check the rows against it; these triggers stop
+# the casual edit). The store gets an id, so an anchor file can name it.
+_V3 = """
+ALTER TABLE audit_log ADD COLUMN signature TEXT;
+CREATE TRIGGER IF NOT EXISTS model_versions_fixed BEFORE UPDATE OF model_name, version, run_id,
+    blob ON model_versions
+BEGIN SELECT RAISE(ABORT, 'a registered version''s run and model blob are immutable'); END;
+CREATE TRIGGER IF NOT EXISTS model_versions_no_delete BEFORE DELETE ON model_versions
+BEGIN SELECT RAISE(ABORT, 'registered model versions cannot be deleted'); END;
+CREATE TRIGGER IF NOT EXISTS signoffs_no_update BEFORE UPDATE ON signoffs
+BEGIN SELECT RAISE(ABORT, 'sign-offs are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS signoffs_no_delete BEFORE DELETE ON signoffs
+BEGIN SELECT RAISE(ABORT, 'sign-offs are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS registered_artifact_no_replace BEFORE INSERT ON artifacts
+WHEN EXISTS (SELECT 1 FROM artifacts a JOIN model_versions v ON v.run_id = a.run_id
+             AND v.blob = a.blob WHERE a.run_id = NEW.run_id AND a.name = NEW.name)
+BEGIN SELECT RAISE(ABORT, 'the model artifact of a registered version is immutable'); END;
+CREATE TRIGGER IF NOT EXISTS registered_artifact_no_update BEFORE UPDATE ON artifacts
+WHEN EXISTS (SELECT 1 FROM model_versions v WHERE v.run_id = OLD.run_id AND v.blob = OLD.blob)
+BEGIN SELECT RAISE(ABORT, 'the model artifact of a registered version is immutable'); END;
+CREATE TRIGGER IF NOT EXISTS registered_artifact_no_delete BEFORE DELETE ON artifacts
+WHEN EXISTS (SELECT 1 FROM model_versions v WHERE v.run_id = OLD.run_id AND v.blob = OLD.blob)
+BEGIN SELECT RAISE(ABORT, 'the model artifact of a registered version is immutable'); END;
+"""
+
+SIGNING_MARKER = "signing"
+
+
+def _v3_after(conn: sqlite3.Connection) -> None:
+    """Give the store an id; mark where signed entries begin in a log that already has some."""
+    from . import audit_chain
+
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex,)
+    )
+    seq, _ = audit_chain.last(conn)
+    if seq:
+        audit_chain.append(
+            conn,
+            "mlops-jupyter",
+            SIGNING_MARKER,
+            "audit_log",
+            {
+                "unsigned_before": seq + 1,
+                "note": "entries before this one were written before signed statements; they "
+                "are checked by their hash chain only",
+            },
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1),
     Migration(2, "latest metric values, indexed", _V2),
+    Migration(3, "signed registry statements", _V3, _v3_after),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

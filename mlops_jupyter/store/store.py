@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .._version import __version__
 from ..errors import (
     AmbiguousRunError,
+    ImmutableArtifactError,
     RunNotFoundError,
     StoreBusyError,
     StoreError,
@@ -105,6 +106,7 @@ class Store:
         self._conn: sqlite3.Connection | None = conn
         self._lock = threading.RLock()
         self._depth = 0
+        self.cache: dict[str, Any] = {}  # derived state kept by the layers above (registry)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -513,9 +515,25 @@ class Store:
         media_type: str | None = None,
         meta: Mapping[str, Any] | None = None,
     ) -> str:
-        """Store ``data`` as a blob and attach it to the run; return the blob digest."""
+        """Store ``data`` as a blob and attach it to the run; return the blob digest.
+
+        The model artifact of a registered version is immutable: replacing it raises
+        :class:`ImmutableArtifactError` (register a new version instead).
+        """
         digest = self.blobs.put_bytes(data)
         with self.transaction() as conn:
+            registered = conn.execute(
+                "SELECT v.model_name, v.version FROM artifacts a JOIN model_versions v ON "
+                "v.run_id = a.run_id AND v.blob = a.blob WHERE a.run_id = ? AND a.name = ? "
+                "ORDER BY v.model_name, v.version LIMIT 1",
+                (run_id, name),
+            ).fetchone()
+            if registered is not None:
+                raise ImmutableArtifactError(
+                    f"run {run_id[:8]}'s {name!r} artifact is the model of registered version "
+                    f"{registered[0]}:{registered[1]} and cannot be replaced; track a new run "
+                    "and register it as a new version"
+                )
             conn.execute(
                 "INSERT OR REPLACE INTO artifacts (run_id, name, kind, blob, size, media_type, "
                 "meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -560,8 +578,19 @@ class Store:
                 ),
             )
 
-    def set_card_section(self, subject: str, section: str, content: str, author: str) -> int:
-        """Save a new revision of a human-written card section; return its revision number."""
+    def set_card_section(
+        self,
+        subject: str,
+        section: str,
+        content: str,
+        author: str,
+        sign: Callable[[bytes], str] | None = None,
+    ) -> int:
+        """Save a new revision of a human-written card section; return its revision number.
+
+        ``author`` is a label; with ``sign`` (see :mod:`mlops_jupyter.registry.registry`) the
+        audit entry is a signed statement, and ``author`` should be the signer's principal.
+        """
         with self.transaction() as conn:
             row = conn.execute(
                 "SELECT COALESCE(MAX(revision), 0) FROM card_sections "
@@ -580,8 +609,23 @@ class Store:
                 "card_edit",
                 subject,
                 {"section": section, "revision": revision, "content": content},
+                sign,
             )
         return revision
+
+    @property
+    def store_id(self) -> str:
+        """This store's id (an anchor file names the store it anchors by it)."""
+        return str(self._read("SELECT value FROM meta WHERE key = 'store_id'")[0][0])
+
+    def audit_entries(self, after: int = 0) -> list[tuple[Any, ...]]:
+        """Audit entries with ``seq > after``, oldest first: ``(seq, ts, actor, action,
+        subject, payload, prev_hash, hash, signature)``."""
+        return self._read(
+            "SELECT seq, ts, actor, action, subject, payload, prev_hash, hash, signature "
+            "FROM audit_log WHERE seq > ? ORDER BY seq",
+            (int(after),),
+        )
 
     def audit_head(self) -> str:
         """The hash of the newest audit entry (anchor it outside the store to detect rewrites)."""

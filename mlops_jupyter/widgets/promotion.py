@@ -25,7 +25,15 @@ def request_html(request: Any) -> str:
         if rows
         else "<p>No gates apply to this stage.</p>"
     )
-    signed = ", ".join(html.escape(a) for a in request.approvals) or "none yet"
+    signed = (
+        ", ".join(
+            f"{html.escape(s.principal)} ({html.escape(s.fingerprint or 'unsigned')}"
+            f"{', signature verified' if s.verified else ''})"
+            for s in request.signoffs
+            if s.decision == "approve"
+        )
+        or "none yet"
+    )
     return (
         f"<div class='mlops-jupyter-request'><b>Request #{request.id}</b>: "
         f"{html.escape(request.model)}:{request.version} {html.escape(request.from_stage)} → "

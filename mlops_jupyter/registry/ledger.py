@@ -1,0 +1,518 @@
+"""Registry state derived from the signed audit log, and the check of the tables against it.
+
+The tables (``model_versions``, ``promotion_requests``, ``signoffs``) are an index for queries;
+the truth is the log. :func:`replay` walks the chain, checks each signature against the
+allowed signers and applies only statements that hold, enforcing the rules again (four eyes,
+distinct principals, the required number of sign-offs, the evidence the approvals name).
+:func:`row_findings` names every row that disagrees with the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..store.audit_chain import GENESIS, entry_hash
+from ..store.schema import SIGNING_MARKER
+from .statements import LABELLED_ACTIONS, Entry, Invalid, Signed, check_statement
+
+if TYPE_CHECKING:
+    from ..identity.allowed_signers import AllowedSigners
+    from ..store import Store
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something wrong (``fatal``) or worth knowing about one entry or row."""
+
+    where: str
+    message: str
+    seq: int | None = None
+    fatal: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass
+class VersionState:
+    model: str
+    version: int
+    run_id: str
+    blob: str | None
+    stage: str
+    registered_by: str
+    registered_at: float
+    fingerprint: str | None  # None: an unsigned entry written before signing existed
+    seq: int
+
+
+@dataclass
+class Signoff:
+    principal: str
+    decision: str  # approve | reject
+    comment: str
+    time: float
+    seq: int
+    fingerprint: str | None
+    note: str | None = None  # e.g. signed with a since-revoked key
+
+    @property
+    def verified(self) -> bool:
+        return self.fingerprint is not None
+
+
+@dataclass
+class RequestState:
+    id: int
+    model: str
+    version: int
+    from_stage: str
+    to_stage: str
+    status: str
+    requester: str
+    requester_key: str | None
+    required: int | None  # None for requests made before signing
+    comment: str
+    time: float
+    seq: int
+    evidence: dict[str, Any] | None = None
+    evidence_digest: str | None = None
+    gates: list[dict[str, Any]] = field(default_factory=list)
+    signoffs: list[Signoff] = field(default_factory=list)
+    reason: str | None = None  # why it was refused at approval or transition
+    not_counted: list[tuple[str, float, str]] = field(default_factory=list)  # who, when, why
+
+    @property
+    def signed(self) -> bool:
+        return self.requester_key is not None
+
+    @property
+    def approvals(self) -> list[Signoff]:
+        return [s for s in self.signoffs if s.decision == "approve"]
+
+
+@dataclass(frozen=True)
+class Revocation:
+    seq: int
+    principal: str
+    by: str
+
+
+@dataclass
+class Ledger:
+    """The registry as the log says it is, up to entry ``seq`` (hash ``head``)."""
+
+    signers: AllowedSigners | None
+    marker: int | None = None  # seq of the "signing" marker: unsigned entries before it are old
+    seq: int = 0
+    head: str = GENESIS
+    tiers: dict[str, str | None] = field(default_factory=dict)
+    versions: dict[tuple[str, int], VersionState] = field(default_factory=dict)
+    requests: dict[int, RequestState] = field(default_factory=dict)
+    revoked: dict[str, Revocation] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    broken: Finding | None = None  # the first break of the hash chain; nothing after it counts
+    signed: int = 0
+    legacy: int = 0
+    labelled: int = 0
+    principals: set[str] = field(default_factory=set)
+    hashes: dict[int, str] = field(default_factory=dict)
+
+    # ----------------------------------------------------------------- walking
+    def extend(self, entries: Iterable[Entry]) -> None:
+        for entry in entries:
+            if self.broken is not None:
+                return
+            if not self._chained(entry):
+                return
+            self.seq, self.head = entry.seq, entry.hash
+            self.hashes[entry.seq] = entry.hash
+            self._take(entry)
+
+    def _chained(self, entry: Entry) -> bool:
+        problem = None
+        if entry.seq != self.seq + 1:
+            problem = f"entry {self.seq + 1} is missing"
+        elif entry.prev_hash != self.head:
+            problem = "its previous-hash does not match the entry before"
+        elif (
+            entry_hash(
+                entry.prev_hash,
+                entry.seq,
+                entry.ts,
+                entry.actor,
+                entry.action,
+                entry.subject,
+                entry.payload,
+                entry.signature,
+            )
+            != entry.hash
+        ):
+            problem = f"its content was changed ({entry.action} on {entry.subject})"
+        if problem is None:
+            return True
+        self.broken = Finding(f"entry {entry.seq}", problem, entry.seq)
+        self.findings.append(self.broken)
+        return False
+
+    def _take(self, entry: Entry) -> None:
+        if entry.signature is None:
+            if self.marker is not None and entry.seq < self.marker:
+                self.legacy += 1
+                self._apply(entry, entry.fields(), None)
+            elif entry.action == SIGNING_MARKER and entry.seq == self.marker:
+                pass
+            elif entry.action in LABELLED_ACTIONS:
+                self.labelled += 1
+            else:
+                self._fail(entry, "unsigned: registry statements must be signed")
+            return
+        try:
+            fields, key = check_statement(entry)
+            signed = self.identify(entry, key)
+        except Invalid as exc:
+            self._fail(entry, str(exc))
+            return
+        self.signed += 1
+        self.principals.add(signed.principal)
+        if signed.note:
+            self.findings.append(Finding(entry.where, signed.note, entry.seq, fatal=False))
+        try:
+            self._apply(entry, fields, signed)
+        except Invalid as exc:
+            self._fail(entry, str(exc))
+
+    def identify(self, entry: Entry, key: bytes) -> Signed:
+        """The principal that signed ``entry`` with ``key``, by the allowed signers."""
+        from ..identity.sshsig import fingerprint
+
+        fp = fingerprint(key)
+        signers = self.signers
+        if signers is None:
+            raise Invalid(f"signed by key {fp}, but there is no allowed-signers file to check it")
+        if entry.actor in signers.principals_for(key, at=entry.ts):
+            return Signed(entry.actor, fp, key)
+        lines = signers.for_key(key)
+        if lines:
+            shown = ", ".join(f"line {s.line_no}: {','.join(s.principals)}" for s in lines)
+            raise Invalid(
+                f"key {fp} may not sign as {entry.actor} for mlops-jupyter at that time "
+                f"({signers.path} {shown})"
+            )
+        revocation = self.revoked.get(fp)
+        if revocation is not None and revocation.principal == entry.actor:
+            if entry.seq < revocation.seq:
+                note = (
+                    f"signed by {entry.actor} with a since-revoked key {fp} (revoked at entry "
+                    f"{revocation.seq} by {revocation.by})"
+                )
+                return Signed(entry.actor, fp, key, note)
+            raise Invalid(
+                f"signed with {entry.actor}'s key {fp}, revoked at entry {revocation.seq} by "
+                f"{revocation.by}"
+            )
+        raise Invalid(
+            f"signed as {entry.actor} by key {fp}, which is not in the allowed signers "
+            f"({signers.path})"
+        )
+
+    def _fail(self, entry: Entry, message: str) -> None:
+        self.findings.append(Finding(entry.where, message, entry.seq))
+        if entry.action in ("approve", "reject"):  # shown beside the request: "not counted"
+            try:
+                request = self.requests.get(int(entry.fields().get("request", 0)))
+            except (ValueError, TypeError):
+                request = None
+            if request is not None:
+                request.not_counted.append((entry.actor, entry.ts, message))
+
+    # ---------------------------------------------------------------- applying
+    def _apply(self, entry: Entry, fields: dict[str, Any], signed: Signed | None) -> None:
+        action = entry.action
+        if action in ("register", "request", "approve", "reject", "transition", "refused"):
+            model, _, number = entry.subject.rpartition(":")
+            if not model or not number.isdigit():
+                raise Invalid(f"subject {entry.subject!r} is not MODEL:VERSION")
+            version = int(number)
+            if signed is not None and (fields.get("model"), fields.get("version")) != (
+                model,
+                version,
+            ):
+                raise Invalid("the signed statement names another model version than its entry")
+            getattr(self, f"_{action}")(entry, fields, signed, model, version)
+        elif action == "gates" and signed is None:  # before signing: gate results on their own
+            request = self.requests.get(int(fields.get("request", 0)))
+            if request is not None:
+                request.gates = list(fields.get("results") or [])
+                if not all(g.get("passed") for g in request.gates):
+                    request.status = "blocked"
+
+    def _register(
+        self, entry: Entry, f: dict[str, Any], s: Signed | None, model: str, version: int
+    ) -> None:
+        if (model, version) in self.versions:
+            raise Invalid(f"registers {model}:{version} a second time")
+        if s is not None and model in self.tiers and f.get("tier") != self.tiers[model]:
+            raise Invalid(f"gives {model} risk tier {f.get('tier')}, set earlier as another")
+        self.tiers.setdefault(model, f.get("tier"))
+        self.versions[(model, version)] = VersionState(
+            model,
+            version,
+            str(f.get("run_id")),
+            f.get("blob"),
+            "none",
+            entry.actor,
+            entry.ts,
+            s.fingerprint if s else None,
+            entry.seq,
+        )
+
+    def _request(
+        self, entry: Entry, f: dict[str, Any], s: Signed | None, model: str, version: int
+    ) -> None:
+        target = self._version(model, version)
+        request_id = int(f.get("request", 0))
+        if request_id in self.requests:
+            raise Invalid(f"opens request #{request_id} a second time")
+        if s is None:  # before signing
+            if self.tiers.get(model) is None:
+                self.tiers[model] = f.get("tier")
+            self.requests[request_id] = RequestState(
+                request_id, model, version, target.stage, str(f.get("to")), "pending",
+                entry.actor, None, None, str(f.get("comment") or ""), entry.ts, entry.seq,
+            )  # fmt: skip
+            return
+        if f.get("from") != target.stage:
+            raise Invalid(f"requests from stage {f.get('from')}, but {model}:{version} is in "
+                          f"{target.stage}")  # fmt: skip
+        self.requests[request_id] = RequestState(
+            request_id,
+            model,
+            version,
+            target.stage,
+            str(f.get("to")),
+            "pending" if f.get("gates_passed") else "blocked",
+            entry.actor,
+            s.fingerprint,
+            int(f.get("required", 0)),
+            str(f.get("comment") or ""),
+            entry.ts,
+            entry.seq,
+            f.get("evidence"),
+            f.get("evidence_digest"),
+            list(f.get("gates") or []),
+        )
+
+    def _open_request(self, f: dict[str, Any], model: str, version: int) -> RequestState:
+        request_id = int(f.get("request", 0))
+        request = self.requests.get(request_id)
+        if request is None or (request.model, request.version) != (model, version):
+            raise Invalid(f"names request #{request_id}, which the log does not open for "
+                          f"{model}:{version}")  # fmt: skip
+        if request.status != "pending":
+            raise Invalid(f"acts on request #{request_id}, which is {request.status}")
+        return request
+
+    def _approve(
+        self, entry: Entry, f: dict[str, Any], s: Signed | None, model: str, version: int
+    ) -> None:
+        request = self._open_request(f, model, version)
+        comment = str(f.get("comment") or "")
+        if s is not None:
+            if not request.signed:
+                raise Invalid(f"approves request #{request.id}, made before signing existed: "
+                              "it does not count")  # fmt: skip
+            if s.principal == request.requester or s.fingerprint == request.requester_key:
+                raise Invalid(f"{s.principal} requested #{request.id}: their own approval "
+                              "does not count (four eyes)")  # fmt: skip
+            for other in request.approvals:
+                if s.principal == other.principal or s.fingerprint == other.fingerprint:
+                    raise Invalid(f"{s.principal} already approved #{request.id}: counted once")
+            if f.get("evidence_digest") != request.evidence_digest:
+                raise Invalid(f"approves other evidence than request #{request.id} names")
+        request.signoffs.append(
+            Signoff(entry.actor, "approve", comment, entry.ts, entry.seq,
+                    s.fingerprint if s else None, s.note if s else None)
+        )  # fmt: skip
+
+    def _reject(
+        self, entry: Entry, f: dict[str, Any], s: Signed | None, model: str, version: int
+    ) -> None:
+        request = self._open_request(f, model, version)
+        request.status = "rejected"
+        request.signoffs.append(
+            Signoff(entry.actor, "reject", str(f.get("comment") or ""), entry.ts, entry.seq,
+                    s.fingerprint if s else None, s.note if s else None)
+        )  # fmt: skip
+
+    def _refused(
+        self, entry: Entry, f: dict[str, Any], s: Signed | None, model: str, version: int
+    ) -> None:
+        request = self._open_request(f, model, version)
+        request.status = "blocked"
+        request.reason = str(f.get("reason") or "")
+
+    def _transition(
+        self, entry: Entry, f: dict[str, Any], s: Signed | None, model: str, version: int
+    ) -> None:
+        request = self._open_request(f, model, version)
+        target = self._version(model, version)
+        if s is not None:
+            if not request.signed:
+                raise Invalid(f"applies request #{request.id}, made before signing existed")
+            have, need = len(request.approvals), request.required or 0
+            if have < need:
+                raise Invalid(f"applies request #{request.id} with {have} of the {need} "
+                              "sign-offs it needs")  # fmt: skip
+            if f.get("evidence_digest") != request.evidence_digest:
+                raise Invalid(f"applies request #{request.id} on other evidence than it names")
+            if f.get("from") != target.stage:
+                raise Invalid(f"moves {model}:{version} from {f.get('from')}, but it is in "
+                              f"{target.stage}")  # fmt: skip
+        if request.to_stage == "production":
+            for other in self.versions.values():
+                if other.model == model and other.stage == "production" and other is not target:
+                    other.stage = "archived"
+        target.stage = request.to_stage
+        request.status = "applied"
+
+    def _version(self, model: str, version: int) -> VersionState:
+        target = self.versions.get((model, version))
+        if target is None:
+            raise Invalid(f"names {model}:{version}, which no register statement creates")
+        return target
+
+    # -------------------------------------------------------------- questions
+    @property
+    def fatal(self) -> list[Finding]:
+        return [f for f in self.findings if f.fatal]
+
+    def production(self, model: str) -> VersionState | None:
+        return next(
+            (v for v in self.versions.values() if v.model == model and v.stage == "production"),
+            None,
+        )
+
+
+def revocations(entries: Iterable[Entry], ledger: Ledger) -> None:
+    """Record the log's signed ``revoke`` statements (a first pass: they speak for earlier
+    entries signed with the revoked key)."""
+    from ..identity.sshsig import fingerprint, parse_key_line
+
+    for entry in entries:
+        if entry.action != "revoke" or entry.signature is None:
+            continue
+        try:
+            fields, key = check_statement(entry)
+            ledger.identify(entry, key)
+            revoked = parse_key_line(str(fields.get("key")))
+        except Exception:  # an invalid revocation is reported by the main pass
+            continue
+        ledger.revoked.setdefault(
+            fingerprint(revoked),
+            Revocation(entry.seq, str(fields.get("revoked_principal")), entry.actor),
+        )
+
+
+def replay(store: Store, signers: AllowedSigners | None, cached: Ledger | None = None) -> Ledger:
+    """The ledger of ``store``'s whole log; reuses ``cached`` when the log only grew since."""
+    if (
+        cached is not None
+        and cached.signers is signers
+        and cached.broken is None
+        and (cached.seq == 0 or store._read(
+            "SELECT hash FROM audit_log WHERE seq = ?", (cached.seq,)) == [(cached.head,)])
+    ):  # fmt: skip
+        new = [Entry.from_row(r) for r in store.audit_entries(after=cached.seq)]
+        if not any(e.action == "revoke" for e in new):
+            cached.extend(new)
+            return cached
+    return replay_entries([Entry.from_row(r) for r in store.audit_entries()], signers)
+
+
+def replay_entries(entries: list[Entry], signers: AllowedSigners | None) -> Ledger:
+    """The ledger of a whole log given as entries (a store's, or an exported bundle's)."""
+    marker = next(
+        (e.seq for e in entries if e.action == SIGNING_MARKER and e.signature is None), None
+    )
+    ledger = Ledger(signers, marker)
+    revocations(entries, ledger)
+    ledger.extend(entries)
+    return ledger
+
+
+def row_findings(store: Store, ledger: Ledger) -> list[Finding]:
+    """Every table row that disagrees with the signed log, naming model, version and field."""
+    out: list[Finding] = []
+    rows = {
+        (m, int(v)): (r, b, st)
+        for m, v, r, b, st in store._read(
+            "SELECT model_name, version, run_id, blob, stage FROM model_versions"
+        )
+    }
+    for key, (run_id, blob, stage) in rows.items():
+        ref = f"{key[0]}:{key[1]}"
+        state = ledger.versions.get(key)
+        if state is None:
+            out.append(Finding(f"model_versions {ref}", "no signed register statement names it"))
+            continue
+        for name, table, logged in (
+            ("run_id", run_id, state.run_id),
+            ("blob", blob, state.blob),
+            ("stage", stage, state.stage),
+        ):
+            if table != logged:
+                out.append(
+                    Finding(
+                        f"model_versions {ref}",
+                        f"{name} is {table!r} in the table but {logged!r} in the signed log",
+                    )
+                )
+    for key in ledger.versions.keys() - rows.keys():
+        out.append(Finding(f"model_versions {key[0]}:{key[1]}", "missing from the table"))
+    for name, tier in store._read("SELECT name, risk_tier FROM models"):
+        logged = ledger.tiers.get(name)
+        if logged is not None and tier != logged:
+            out.append(
+                Finding(
+                    f"models {name}",
+                    f"risk_tier is {tier!r} in the table but {logged!r} in the signed log",
+                )  # fmt: skip
+            )
+    signoffs: dict[int, set[tuple[str, str]]] = {}
+    for request_id, user, decision in store._read(
+        "SELECT request_id, user, decision FROM signoffs"
+    ):
+        signoffs.setdefault(int(request_id), set()).add((user, decision))
+    for request_id, model, version, status in store._read(
+        "SELECT id, model_name, version, status FROM promotion_requests"
+    ):
+        where = f"promotion_requests #{request_id} ({model}:{version})"
+        request = ledger.requests.get(int(request_id))
+        if request is None:
+            out.append(Finding(where, "no signed request statement opens it"))
+            continue
+        if status != request.status:
+            out.append(
+                Finding(
+                    where,
+                    f"status is {status!r} in the table but {request.status!r} in the signed log",
+                )  # fmt: skip
+            )
+        logged_signoffs = {(s.principal, s.decision) for s in request.signoffs}
+        table_signoffs = signoffs.get(int(request_id), set())
+        if table_signoffs != logged_signoffs:
+            extra = sorted(f"{u} ({d})" for u, d in table_signoffs - logged_signoffs)
+            missing = sorted(f"{u} ({d})" for u, d in logged_signoffs - table_signoffs)
+            detail = "; ".join(
+                part
+                for part in (
+                    f"not in the signed log: {', '.join(extra)}" if extra else "",
+                    f"missing from the table: {', '.join(missing)}" if missing else "",
+                )
+                if part
+            )
+            out.append(Finding(f"signoffs of request #{request_id} ({model}:{version})", detail))
+    return out

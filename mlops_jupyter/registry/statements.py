@@ -1,0 +1,93 @@
+"""Signed registry statements: what a registry action signs, and checking one log entry.
+
+A statement is the canonical JSON payload of an audit entry: the action, model, version, the
+model blob's hash, the run, the training/evaluation data hashes, the digest of the evidence
+the gates saw, the previous audit head (``prev``), the time and the principal. It is signed
+with the actor's SSH key in OpenSSH's SSHSIG format (namespace ``mlops-jupyter``), so
+``ssh-keygen -Y verify`` can check it against the project's allowed-signers file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..store.audit_chain import canonical
+
+SIGNED_ACTIONS = ("register", "request", "approve", "reject", "transition", "refused", "revoke")
+LABELLED_ACTIONS = ("card_edit",)  # may be unsigned: the author is then a label
+
+
+def digest(value: Any) -> str:
+    """``sha256:<hex>`` of the canonical JSON of ``value``."""
+    return "sha256:" + hashlib.sha256(canonical(value).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One audit-log row."""
+
+    seq: int
+    ts: float
+    actor: str
+    action: str
+    subject: str
+    payload: str
+    prev_hash: str
+    hash: str
+    signature: str | None
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> Entry:
+        return cls(int(row[0]), float(row[1]), *row[2:9])
+
+    def fields(self) -> dict[str, Any]:
+        value = json.loads(self.payload)
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def where(self) -> str:
+        return f"entry {self.seq} ({self.action} on {self.subject})"
+
+
+@dataclass(frozen=True)
+class Signed:
+    """Who signed an entry, once the signature and the allowed signers were checked."""
+
+    principal: str
+    fingerprint: str
+    key: bytes
+    note: str | None = None  # e.g. "signed with a since-revoked key"
+
+
+class Invalid(Exception):
+    """An entry whose signature or statement does not hold (``str`` says why)."""
+
+
+def check_statement(entry: Entry) -> tuple[dict[str, Any], bytes]:
+    """The statement's fields and signing key, after checking the signature over the payload
+    and that the statement agrees with its log entry; raises :class:`Invalid`."""
+    from ..errors import SignatureError
+    from ..identity import sshsig
+
+    assert entry.signature is not None
+    try:
+        key = sshsig.verify(entry.signature, entry.payload.encode("utf-8"))
+    except SignatureError as exc:
+        raise Invalid(f"signature invalid: {exc}") from None
+    fields = entry.fields()
+    expected = {
+        "action": entry.action,
+        "prev": entry.prev_hash,
+        "time": entry.ts,
+        "principal": entry.actor,
+    }
+    for name, value in expected.items():
+        if fields.get(name) != value:
+            raise Invalid(
+                f"the signed statement's {name} ({fields.get(name)!r}) does not match the log "
+                f"entry ({value!r})"
+            )
+    return fields, key
