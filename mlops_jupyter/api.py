@@ -163,6 +163,7 @@ def set_card_sections(ref: str, sections: Mapping[str, str], author: str | None 
         name, sign = author or tracker.user, None
     for key, text in sections.items():
         tracker.store.set_card_section(subject, key, str(text).strip(), name, sign)
+    writer.anchor()  # the edits are evidence: a removed tail of them is detected too
 
 
 # ----------------------------------------------------------------------------- registry

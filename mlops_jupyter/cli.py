@@ -96,6 +96,8 @@ def cmd_card_sections(args: argparse.Namespace) -> int:
 
     from .cards.model import HUMAN_SECTIONS, resolve_subject
     from .config import current_user
+    from .errors import IdentityError
+    from .identity import sshsig
 
     try:
         with open(args.source, encoding="utf-8") as handle:
@@ -112,14 +114,21 @@ def cmd_card_sections(args: argparse.Namespace) -> int:
             f"{args.source}: unknown section(s) {', '.join(map(str, unknown))}; "
             f"known: {', '.join(HUMAN_SECTIONS)}"
         )
-    author = args.author or current_user()
     with _store(args) as store:
+        registry = _registry(store, args)
+        author, sign = args.author or current_user(), None
+        try:
+            signer, author = registry.signer, registry.principal
+            sign = lambda data: sshsig.sign(signer, data)  # noqa: E731
+        except IdentityError:  # no key: the author is recorded as a label
+            pass
         subject, _, _ = resolve_subject(store, args.ref)
         for key, text in loaded.items():
             if not isinstance(text, str | int | float):
                 raise ValueError(f"{args.source}: section {key!r} must be text")
-            revision = store.set_card_section(subject, key, str(text).strip(), author)
-            print(f"{key}: revision {revision} by {author}")
+            revision = store.set_card_section(subject, key, str(text).strip(), author, sign)
+            print(f"{key}: revision {revision} by {author}" + (" (signed)" if sign else ""))
+        registry.anchor()
     return 0
 
 
@@ -358,7 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     sections.add_argument(
         "--from", dest="source", required=True, metavar="FILE.yaml", help="section: text mapping"
     )
-    sections.add_argument("--author", help="recorded author (default: the configured user)")
+    sections.add_argument(
+        "--author", help="author label when you have no signing key (default: the configured user)"
+    )
     sections.set_defaults(func=cmd_card_sections)
 
     user_help = "a label recorded beside your principal (identity comes from your key)"

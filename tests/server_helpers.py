@@ -66,8 +66,12 @@ def isolated_env(home: Path) -> dict[str, str]:
 
 
 @contextmanager
-def running_server(root: Path, home: Path, *, lab: bool = False) -> Iterator[RunningServer]:
-    """A real server on a free port with a random token; stopped (and its log kept) afterwards."""
+def running_server(
+    root: Path, home: Path, *, lab: bool = False, env: dict[str, str] | None = None
+) -> Iterator[RunningServer]:
+    """A real server on a free port with a random token; stopped (and its log kept) afterwards.
+
+    ``env`` adds variables to the server's otherwise isolated environment."""
     port = free_port()
     token = secrets.token_hex(16)
     module = "jupyterlab" if lab else "jupyter_server"
@@ -90,7 +94,11 @@ def running_server(root: Path, home: Path, *, lab: bool = False) -> Iterator[Run
         cmd.append("--allow-root")
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=isolated_env(home), cwd=root
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**isolated_env(home), **(env or {})},
+            cwd=root,
         )
     server = RunningServer(f"http://127.0.0.1:{port}/", token, root, log_path, process)
     try:

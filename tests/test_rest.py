@@ -290,6 +290,30 @@ def test_an_approval_the_server_cannot_attribute_is_refused(
         assert Registry(store).request(seeded["elsewhere"]["request"]).status == "pending"
 
 
+def test_on_a_hub_server_only_its_owner_may_sign(tmp_path: Path) -> None:
+    """Behind JupyterHub the server signs as the hub user it belongs to; a request from any
+    other Jupyter identity (here: the token's anonymous user) is refused, saying why."""
+    root, home = tmp_path / "root", tmp_path / "home"
+    seeded = seed_store(root)
+    server_key(root, home, "bo")
+    with running_server(root, home, env={"JUPYTERHUB_USER": "bo"}) as running:
+        answer = get(running, "requests").json()["reviewer"]
+        assert answer["principal"] is None
+        assert answer["problem"].endswith(
+            "on bo's server, which signs as bo: approve from your own server, or with "
+            "`mlops-jupyter approve` and your own key"
+        )
+        refused = requests.post(
+            running.api(API + f"requests/{seeded['request']}/approve"),
+            json={"comment": "x"},
+            headers={"Authorization": f"token {running.token}"},
+            timeout=30,
+        )
+        assert "on bo's server, which signs as bo" in error(refused, 403)
+    with Store.open(root / ".mlops", create=False) as store:
+        assert Registry(store).request(seeded["request"]).approvals == []
+
+
 def test_auth_paths_and_broken_stores(server: tuple[RunningServer, dict[str, Any]]) -> None:
     running, _ = server
     for endpoint in ("experiments", "runs", "compare", "models", "requests", "cards/abcd"):

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..store.audit_chain import GENESIS, entry_hash
 from ..store.schema import SIGNING_MARKER
-from .statements import LABELLED_ACTIONS, Entry, Invalid, Signed, check_statement
+from .statements import (
+    LABELLED_ACTIONS,
+    Entry,
+    Invalid,
+    Signed,
+    check_statement,
+    signature_checks,
+)
 
 if TYPE_CHECKING:
     from ..identity.allowed_signers import AllowedSigners
@@ -119,6 +126,7 @@ class Ledger:
     labelled: int = 0
     principals: set[str] = field(default_factory=set)
     hashes: dict[int, str] = field(default_factory=dict)
+    checks: dict[str, bytes | str] = field(default_factory=dict)  # signature results by hash
 
     # ----------------------------------------------------------------- walking
     def extend(self, entries: Iterable[Entry]) -> None:
@@ -170,7 +178,7 @@ class Ledger:
                 self._fail(entry, "unsigned: registry statements must be signed")
             return
         try:
-            fields, key = check_statement(entry)
+            fields, key = check_statement(entry, self.checks.pop(entry.hash, None))
             signed = self.identify(entry, key)
         except Invalid as exc:
             self._fail(entry, str(exc))
@@ -405,7 +413,7 @@ def revocations(entries: Iterable[Entry], ledger: Ledger) -> None:
         if entry.action != "revoke" or entry.signature is None:
             continue
         try:
-            fields, key = check_statement(entry)
+            fields, key = check_statement(entry, ledger.checks.get(entry.hash))
             ledger.identify(entry, key)
             revoked = parse_key_line(str(fields.get("key")))
         except Exception:  # an invalid revocation is reported by the main pass
@@ -438,8 +446,10 @@ def replay_entries(entries: list[Entry], signers: AllowedSigners | None) -> Ledg
         (e.seq for e in entries if e.action == SIGNING_MARKER and e.signature is None), None
     )
     ledger = Ledger(signers, marker)
+    ledger.checks = signature_checks(entries)
     revocations(entries, ledger)
     ledger.extend(entries)
+    ledger.checks.clear()  # entries after a break of the chain are not needed either
     return ledger
 
 

@@ -254,7 +254,8 @@ class Registry:
             conn, principal, action, subject, payload, lambda data: sshsig.sign(signer, data)
         )
 
-    def _anchor(self) -> None:
+    def anchor(self) -> None:
+        """Write the current head to the anchor file (only ever forward)."""
         seq, head = audit_chain.last(self.store.conn)
         write_anchor(self.anchor_path, self.store.store_id, seq, head)
 
@@ -308,7 +309,7 @@ class Registry:
                 tier=tier,
                 **_data_hashes(run),
             )
-        self._anchor()
+        self.anchor()
         return self.version(model, version)
 
     def version(self, model: str, version: int) -> ModelVersion:
@@ -442,7 +443,7 @@ class Registry:
             )
             if passed and rules.signoffs == 0:
                 self._transition(conn, ledger, request_id, target, to_stage, digest(evidence))
-        self._anchor()
+        self.anchor()
         return self.request(request_id)
 
     def approve(self, request_id: int, comment: str = "") -> PromotionRequest:
@@ -497,7 +498,7 @@ class Registry:
                         conn, ledger, request_id, target, request.to_stage,
                         request.evidence_digest or "",
                     )  # fmt: skip
-        self._anchor()
+        self.anchor()
         if refused is not None:
             raise RegistryError(
                 f"request #{request_id} is blocked: {refused}. Nothing was approved; fix it and "
@@ -533,7 +534,7 @@ class Registry:
                 request=request_id,
                 comment=comment,
             )
-        self._anchor()
+        self.anchor()
         return self.request(request_id)
 
     def revoke(self, who: str, reason: str = "") -> list[str]:
@@ -577,7 +578,7 @@ class Registry:
                 )  # fmt: skip
         for fp in targets:
             remove_signer(self.allowed_signers_path, fp)
-        self._anchor()
+        self.anchor()
         return sorted(targets)
 
     # ---------------------------------------------------------------- internals
