@@ -33,12 +33,6 @@ ONE = parse_policy({"tiers": {"low": {"production": {"signoffs": 1}}}}, "test")
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Any:
-    with Store.open(tmp_path / ".mlops") as opened:
-        yield opened
-
-
-@pytest.fixture
 def keys(tmp_path: Path, store: Store) -> dict[str, Signer]:
     made = {p: generate_key(tmp_path / "keys" / p, comment=p) for p in ("ana", "bo", "cy")}
     for person, signer in made.items():

@@ -56,12 +56,6 @@ PEOPLE = ("ana", "bo", "cy", "dan")  # dan has a key but is not an allowed signe
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Any:
-    with Store.open(tmp_path / ".mlops") as opened:
-        yield opened
-
-
-@pytest.fixture
 def keys(tmp_path: Path, store: Store) -> dict[str, Signer]:
     """A key per person; ana, bo and cy are in the store's allowed signers."""
     made = {p: generate_key(tmp_path / "keys" / p, comment=p) for p in PEOPLE}
@@ -429,7 +423,7 @@ def test_the_card_of_a_version_shows_its_governance(store: Store, keys: dict[str
         store.audit_head(),
     )
     assert [r["status"] for r in g["requests"]] == ["applied"]
-    assert [s["user"] for s in g["requests"][0]["signoffs"]] == ["bo"]
+    assert [s["principal"] for s in g["requests"][0]["signoffs"]] == ["bo"]
     page = card.to_html()
     assert f"Request #{request.id}: to production — applied" in page
     assert "reviewed &lt;carefully&gt;" in page

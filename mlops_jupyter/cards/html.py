@@ -374,17 +374,17 @@ def _governance(card: ModelCard) -> str:
                 ["sign-off by", "key", "decision", "comment", "when", "signature"],
                 [
                     [
-                        s["user"],
+                        s["principal"],
                         s.get("fingerprint") or "",
                         s["decision"],
                         s["comment"] or "",
-                        _time(s["at"]),
+                        _time(s["time"]),
                         _signature_state(s),
                     ]
                     for s in request["signoffs"]
                 ]
                 + [
-                    [n["user"], "", "not counted", "", _time(n["at"]), n["reason"]]
+                    [n["principal"], "", "not counted", "", _time(n["time"]), n["reason"]]
                     for n in request.get("not_counted", [])
                 ],
             )

@@ -294,20 +294,9 @@ def _governance(store: Store, subject: str, version: str | None) -> dict[str, An
                 "created_at": request.time,
                 "gates": request.gates,
                 "reason": request.reason,
-                "signoffs": [
-                    {
-                        "user": s.principal,
-                        "decision": s.decision,
-                        "comment": s.comment,
-                        "at": s.time,
-                        "fingerprint": s.fingerprint,
-                        "verified": s.verified,
-                        "note": s.note,
-                    }
-                    for s in request.signoffs
-                ],
+                "signoffs": [s.to_dict() for s in request.signoffs],
                 "not_counted": [
-                    {"user": who, "at": when, "reason": why}
+                    {"principal": who, "time": when, "reason": why}
                     for who, when, why in request.not_counted
                 ],
             }

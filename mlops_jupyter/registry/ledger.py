@@ -69,6 +69,17 @@ class Signoff:
     def verified(self) -> bool:
         return self.fingerprint is not None
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "principal": self.principal,
+            "decision": self.decision,
+            "comment": self.comment,
+            "time": self.time,
+            "fingerprint": self.fingerprint,
+            "verified": self.verified,
+            "note": self.note,
+        }
+
 
 @dataclass
 class RequestState:

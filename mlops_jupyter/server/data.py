@@ -217,18 +217,7 @@ def _request_json(request: Any) -> dict[str, Any]:
         "gates": [g.to_dict() for g in request.gates],
         "required_signoffs": request.required_signoffs,
         "approvals": request.approvals,
-        "signoffs": [
-            {
-                "principal": s.principal,
-                "decision": s.decision,
-                "comment": s.comment,
-                "time": s.time,
-                "fingerprint": s.fingerprint,
-                "verified": s.verified,
-                "note": s.note,
-            }
-            for s in request.signoffs
-        ],
+        "signoffs": [s.to_dict() for s in request.signoffs],
         "not_counted": [
             {"principal": who, "time": when, "reason": why}
             for who, when, why in request.not_counted
