@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import pytest
+import requests
 from conftest import skip_or_fail
 from server_helpers import RunningServer, running_server
 
-from mlops_jupyter.registry.registry import Registry
+from mlops_jupyter.identity.allowed_signers import add_signer
+from mlops_jupyter.identity.keys import Signer, generate_key
+from mlops_jupyter.registry.registry import ALLOWED_SIGNERS_FILENAME, Registry
 from mlops_jupyter.store import Store
 
 if TYPE_CHECKING:
@@ -67,15 +70,53 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def lab_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("labhome")
+
+
+@pytest.fixture(scope="module")
+def reviewer(lab_home: Path) -> Signer:
+    """The key of the person the lab server runs for: it signs the panel's approvals. It is
+    the principal "reviewer" only where an allowed-signers file says so."""
+    return generate_key(lab_home / "keys" / "reviewer", "reviewer")
+
+
+@pytest.fixture(scope="module")
+def lab(
+    tmp_path_factory: pytest.TempPathFactory, lab_home: Path, reviewer: Signer
+) -> Iterator[RunningServer]:
     chromium_path()  # skip before starting a server for nothing
     root = tmp_path_factory.mktemp("labroot")
     (root / "project").mkdir()
     (root / "project" / "analysis.ipynb").write_text(json.dumps(EMPTY_NOTEBOOK))
-    with running_server(root, tmp_path_factory.mktemp("labhome"), lab=True) as running:
+    config = lab_home / "config"  # JUPYTER_CONFIG_DIR of the server (server_helpers)
+    config.mkdir(parents=True, exist_ok=True)
+    settings = {"MLOpsJupyter": {"signing_key": reviewer.source}}
+    (config / "jupyter_server_config.json").write_text(json.dumps(settings))
+    with running_server(root, lab_home, lab=True) as running:
         yield running
         log = running.log()
-    assert "Traceback" not in log, log
+    assert "Traceback" not in without_closed_websocket_noise(log), log
+
+
+# a server log record: a "[L date ...]" line, or one of asyncio's unhandled-error reports
+LOG_RECORD = re.compile(
+    r"^(?:\[[A-Z] \d{4}-\d\d-\d\d |Task exception was never retrieved|Exception in callback )",
+    re.MULTILINE,
+)
+
+
+def without_closed_websocket_noise(log: str) -> str:
+    """The log without the records of jupyter_server sending a kernel message to a websocket
+    the browser had just closed (a page reload): tornado's WebSocketClosedError, logged with a
+    traceback by jupyter_server, zmq or asyncio; a known race in the server, not an error."""
+    starts = [m.start() for m in LOG_RECORD.finditer(log)]
+    bounds = zip([0, *starts], [*starts, len(log)], strict=True)
+    return "".join(
+        log[a:b]
+        for a, b in bounds
+        if not log[a:b].rstrip().endswith("tornado.websocket.WebSocketClosedError")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -257,16 +298,23 @@ def run_palette_command(page: Page, label: str) -> None:
 
 
 def test_notebook_runs_compare_and_a_second_user_approves(
-    browser: Browser, lab: RunningServer
+    browser: Browser, lab: RunningServer, reviewer: Signer
 ) -> None:
     """The issue's walk-through: run compare.ipynb's cells in the browser, watch the runs appear,
-    compare them, open a card, and approve the notebook's promotion request as another user."""
+    compare them, open a card, and approve the notebook's promotion request from a second
+    browser session. Both sessions are the person the server runs for: they sign with the
+    server's key, as the principal "reviewer", whatever Jupyter user each session is."""
     from playwright.sync_api import expect
 
     (lab.root / "review").mkdir()
     shutil.copy(REPO / "magics" / "compare.ipynb", lab.root / "review" / "compare.ipynb")
     with Store.open(lab.root / "review" / ".mlops"):
         pass
+    # the server's key may sign here as "reviewer"; the notebook adds its own throwaway
+    # "data-scientist" key to the same file
+    add_signer(
+        lab.root / "review" / ".mlops" / ALLOWED_SIGNERS_FILENAME, "reviewer", reviewer.key_blob
+    )
     page = browser.page
     page.goto(f"{lab.url}lab/tree/review/compare.ipynb?token={lab.token}")
     current_tab(page, "compare.ipynb").wait_for()
@@ -298,7 +346,9 @@ def test_notebook_runs_compare_and_a_second_user_approves(
             f"{runs.loc[runs['name'] == n, 'metrics.accuracy'].iloc[0]:.4f}"
             for n in ("deep", "shallow")
         ]
-        [request] = Registry(store, "nobody").requests()
+        [request] = Registry(store).requests()  # reading needs no key
+    assert (request.requester, request.status) == ("data-scientist", "pending")
+    assert request.requester_key and request.requester_key != reviewer.fingerprint
     expect(accuracy).to_have_text(shown)
     expect(view.locator(".mj-data").first).to_have_text("same data")
     ARTIFACTS.mkdir(exist_ok=True)
@@ -313,18 +363,30 @@ def test_notebook_runs_compare_and_a_second_user_approves(
     page.keyboard.press("ArrowRight")
     expect(panel.locator("#mj-tab-models")).to_have_attribute("aria-selected", "true")
     expect(panel.locator("#mj-tab-models")).to_be_focused()
+    signing_as = f"Signing as reviewer ({reviewer.fingerprint})"
+    expect(panel.locator(".mj-reviewer")).to_have_text(signing_as)
+    expect(panel.locator(".mj-signing-problem")).to_be_hidden()
     model = panel.locator(".mj-model[data-model='breast-cancer']")
     expect(model.locator(".mj-version[data-version='1'] .mj-stage")).to_have_text("none")
     pending = panel.locator(f".mj-requests .mj-request[data-request='{request.id}']")
     expect(pending.locator(".mj-request-title")).to_have_text(
         f"#{request.id} breast-cancer:1 none → production"
     )
+    requester = pending.locator(".mj-requester")
+    expect(requester).to_contain_text("requested by data-scientist SHA256:")
+    expect(requester.locator(".mj-fingerprint")).to_have_attribute("title", request.requester_key)
+    expect(requester.locator(".mj-comment")).to_have_text("the more accurate forest")
     expect(pending.locator(".mj-gate[data-gate='data_hash'] .mj-gate-mark")).to_have_text("✓")
     expect(pending.locator(".mj-approvals")).to_have_text("approvals 0/1")
+    expect(pending.locator(".mj-signoff")).to_have_count(0)
     first_user = panel.locator(".mj-reviewer").get_attribute("title")
+    assert first_user and first_user.startswith("Jupyter user ")
 
-    # a second Jupyter user: another browser session logged in with the server's token
-    second = page.context.browser.new_context(viewport={"width": 1400, "height": 900})
+    # another browser session logged in with the server's token: another Jupyter user, but
+    # the same person, signing with the same key
+    chromium = page.context.browser
+    assert chromium is not None
+    second = chromium.new_context(viewport={"width": 1400, "height": 900})
     try:
         other = second.new_page()
         other.set_default_timeout(60_000)
@@ -336,11 +398,11 @@ def test_notebook_runs_compare_and_a_second_user_approves(
             tab.click()
         their_panel = other.locator(PANEL)
         their_panel.locator("#mj-tab-models").click()
-        reviewer = their_panel.locator(".mj-reviewer")
-        expect(reviewer).to_contain_text("Reviewing as Anonymous ")
-        second_user = (reviewer.get_attribute("title") or "").removeprefix("Jupyter user ")
-        assert second_user and f"Jupyter user {second_user}" != first_user
+        their_reviewer = their_panel.locator(".mj-reviewer")
+        expect(their_reviewer).to_have_text(signing_as)
+        assert their_reviewer.get_attribute("title") != first_user  # another Jupyter user
         theirs = their_panel.locator(f".mj-requests .mj-request[data-request='{request.id}']")
+        expect(theirs.locator(".mj-approve")).to_be_enabled()
         theirs.locator(".mj-reject").click()  # a rejection without a reason is refused
         expect(theirs.locator(".mj-review-status")).to_have_text(
             "Could not reject: a rejection needs a comment saying why"
@@ -353,7 +415,13 @@ def test_notebook_runs_compare_and_a_second_user_approves(
         )
         decided = their_panel.locator(f".mj-recent .mj-request[data-request='{request.id}']")
         expect(decided.locator(".mj-badge")).to_have_text("applied")
-        expect(decided.locator(".mj-approvals")).to_have_text(f"approvals 1/1: {second_user}")
+        expect(decided.locator(".mj-approvals")).to_have_text("approvals 1/1: reviewer")
+        signoff = decided.locator(".mj-signoff[data-principal='reviewer']")
+        expect(signoff.locator(".mj-decision")).to_have_text("approved")
+        expect(signoff.locator(".mj-signature")).to_have_text("signature verified")
+        expect(signoff.locator(".mj-fingerprint")).to_have_attribute("title", reviewer.fingerprint)
+        expect(signoff.locator(".mj-comment")).to_have_text("gates pass; <b>ship it</b>")
+        expect(signoff.locator("b")).to_have_count(0)
         expect(their_panel.locator(".mj-version[data-version='1'] .mj-stage")).to_have_text(
             "production"
         )
@@ -361,20 +429,35 @@ def test_notebook_runs_compare_and_a_second_user_approves(
     finally:
         second.close()
 
+    # the first session still shows the request open: approving it again is refused
+    pending.locator(".mj-approve").click()
+    expect(pending.locator(".mj-review-status")).to_have_text(
+        f"Could not approve: request #{request.id} is applied, no longer open"
+    )
+
     with Store.open(lab.root / "review" / ".mlops", create=False) as store:
-        registry = Registry(store, "nobody")
+        registry = Registry(store)
         done = registry.request(request.id)
-        assert (done.status, done.approvals) == ("applied", [second_user])
-        assert done.requester != second_user
-        assert registry.current("breast-cancer").version == 1
+        assert (done.status, done.approvals) == ("applied", ["reviewer"])
+        assert done.requester == "data-scientist"
+        [approved] = done.signoffs
+        assert (approved.principal, approved.decision) == ("reviewer", "approve")
+        assert approved.fingerprint == reviewer.fingerprint and approved.verified
+        assert done.not_counted == []
+        production = registry.current("breast-cancer")
+        assert production is not None and production.version == 1
         approval = [e for e in registry.history("breast-cancer") if e["action"] == "approve"]
-        assert [(e["actor"], e["comment"]) for e in approval] == [
-            (second_user, "gates pass; <b>ship it</b>")
+        assert [(e["actor"], e["comment"], e["verified"]) for e in approval] == [
+            ("reviewer", "gates pass; <b>ship it</b>", True)
         ]
 
-    # the first user's panel shows the decision after a refresh, and keeps its view on reload
+    # the first session shows the decision after a refresh, and keeps its view on reload
     panel.locator(".mj-refresh").click()
     expect(panel.locator(".mj-version[data-version='1'] .mj-stage")).to_have_text("production")
+    mine = panel.locator(f".mj-recent .mj-request[data-request='{request.id}']")
+    expect(mine.locator(".mj-signoff[data-principal='reviewer'] .mj-signature")).to_have_text(
+        "signature verified"
+    )
     page.reload()
     page.wait_for_selector("#jp-main-dock-panel")
     open_panel(browser)
@@ -382,6 +465,74 @@ def test_notebook_runs_compare_and_a_second_user_approves(
     expect(panel.locator(".mj-requests .mj-empty")).to_have_text("Nothing waits for a sign-off.")
     expect(page.locator(".lm-TabBar-tab", has_text="Compare 2 runs")).to_have_count(1)
     expect(page.locator(".lm-TabBar-tab", has_text="Card: deep")).to_have_count(1)
+
+
+def test_a_server_that_cannot_sign_says_why(
+    browser: Browser, lab: RunningServer, reviewer: Signer, tmp_path: Path
+) -> None:
+    """A project whose allowed signers do not list the server's key: the panel shows why it
+    cannot sign, its buttons are off, and the API refuses the approval (403) all the same."""
+    from playwright.sync_api import expect
+
+    store_dir = lab.root / "project2" / ".mlops"
+    ana = generate_key(tmp_path / "ana", "ana")
+    with Store.open(store_dir) as store:
+        run_id = store.record_run(
+            "churn", name="baseline", metrics={"accuracy": 0.9}, started_at=1_800_000_000,
+            ended_at=1_800_000_002,
+        )  # fmt: skip
+        store.add_artifact(run_id, "model", b"not really a model", kind="model")
+        (store_dir / "policy.toml").write_text("[tiers.low.production]\nsignoffs = 1\n")
+        add_signer(store_dir / ALLOWED_SIGNERS_FILENAME, "ana", ana.key_blob)
+        registry = Registry(store, ana)
+        registry.register(run_id, "churn", risk_tier="low")
+        request = registry.request_promotion("churn", 1, "production", "please <i>review</i>")
+    assert request.status == "pending", request
+    (lab.root / "project2" / "notes.txt").write_text("a text file needs no kernel\n")
+
+    page = browser.page
+    # opened inside the running app: no page load to cut the kernels' websockets short
+    run_palette_command(page, "Open from Path")
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator("input").fill("project2/notes.txt")
+    dialog.locator(".jp-mod-accept").click()
+    current_tab(page, "notes.txt").wait_for()
+    open_panel(browser)
+    panel = browser.panel
+    panel.locator(".mj-refresh").click()
+    expect(panel.locator(".mj-store-path")).to_have_text("project2/.mlops")
+    panel.locator("#mj-tab-models").click()
+    problem = panel.locator(".mj-signing-problem")
+    expect(problem).to_be_visible()
+    expect(problem).to_contain_text(f"your key {reviewer.fingerprint}")
+    expect(problem).to_contain_text("is not in the allowed signers")
+    expect(panel.locator(".mj-reviewer")).not_to_contain_text("Signing as")
+    pending = panel.locator(f".mj-requests .mj-request[data-request='{request.id}']")
+    expect(pending.locator(".mj-requester")).to_contain_text("requested by ana SHA256:")
+    expect(pending.locator(".mj-requester .mj-fingerprint")).to_have_attribute(
+        "title", ana.fingerprint
+    )
+    expect(pending.locator(".mj-requester i")).to_have_count(0)  # a comment is text, not HTML
+    text = problem.text_content()
+    for button in (".mj-approve", ".mj-reject"):
+        expect(pending.locator(button)).to_be_disabled()
+        expect(pending.locator(button)).to_have_attribute("title", text or "")
+    page.screenshot(path=str(ARTIFACTS / "review-cannot-sign.png"))
+
+    refused = requests.post(
+        lab.api(f"mlops-jupyter/api/requests/{request.id}/approve"),
+        params={"path": "project2"},
+        json={"comment": ""},
+        headers={"Authorization": f"token {lab.token}"},
+        timeout=30,
+    )
+    assert refused.status_code == 403, refused.text
+    message = refused.json()["error"]["message"]
+    assert "is not in the allowed signers" in message
+    assert f"mlops-jupyter approve {request.id}" in message
+    with Store.open(store_dir, create=False) as store:
+        still = Registry(store).request(request.id)
+    assert (still.status, still.signoffs, still.not_counted) == ("pending", [], [])
 
 
 def test_panel_follows_the_dark_theme(browser: Browser) -> None:
@@ -398,6 +549,8 @@ def test_panel_follows_the_dark_theme(browser: Browser) -> None:
     run_palette_command(page, "Use Theme: JupyterLab Dark")
     expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false")
     assert sum(background()) < 150
+    page.locator("#jupyterlab-splash").wait_for(state="detached")  # shown while switching
+    page.screenshot(path=str(ARTIFACTS / "panel-dark.png"))
 
 
 def test_no_console_errors_from_the_extension(browser: Browser) -> None:

@@ -63,8 +63,10 @@ export interface IModelVersion {
   version: number;
   stage: string;
   run_id: string;
+  blob: string | null;
   created_by: string | null;
   created_at: number;
+  fingerprint: string | null; // the registering key; null before signing existed
 }
 
 export interface IModel {
@@ -93,10 +95,46 @@ export interface IPromotionRequest {
   comment: string | null;
   gates: IGate[];
   required_signoffs: number;
-  approvals: string[];
+  approvals: string[]; // principals whose sign-off counts
+  audit_head: string;
+  requester_key: string | null; // fingerprint of the requesting key; null before signing
+  created_at: number; // unix seconds
+  reason: string | null; // why the request was blocked at approval
+  signoffs: ISignoff[];
+  not_counted: INotCounted[];
+}
+
+/** A sign-off statement on a request, as the signed audit log says it is. */
+export interface ISignoff {
+  principal: string;
+  decision: 'approve' | 'reject';
+  comment: string;
+  time: number; // unix seconds
+  fingerprint: string | null;
+  verified: boolean;
+  note: string | null; // e.g. signed with a since-revoked key
+}
+
+/** A sign-off statement that does not count, and why. */
+export interface INotCounted {
+  principal: string;
+  time: number;
+  reason: string;
+}
+
+/**
+ * Who this server signs as: the key of the person it runs for. ``principal`` is null when it
+ * cannot sign, and ``problem`` then says why.
+ */
+export interface IReviewer {
+  username: string;
+  name: string;
+  principal: string | null;
+  fingerprint: string | null;
+  problem: string | null;
 }
 
 export interface IRequests {
-  reviewer: { username: string; name: string };
+  reviewer: IReviewer;
   requests: IPromotionRequest[];
 }

@@ -1,9 +1,50 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { el, IModel, IPromotionRequest, IRequests } from './api';
+import { el, IModel, IPromotionRequest, IRequests, IReviewer, ISignoff } from './api';
 import { requestAPI } from './request';
 
 const RECENT_DECISIONS = 10;
+
+/** ``SHA256:abcdefgh…``: enough to tell keys apart at a glance (the full one goes in a title). */
+export function shortFingerprint(fingerprint: string): string {
+  const colon = fingerprint.indexOf(':') + 1; // 0 when there is no "SHA256:" prefix
+  const hash = fingerprint.slice(colon);
+  return hash.length > 10 ? `${fingerprint.slice(0, colon)}${hash.slice(0, 8)}…` : fingerprint;
+}
+
+/** A key fingerprint as short text with the full value in its title. */
+function fingerprintNode(fingerprint: string): HTMLElement {
+  const node = el('code', 'mj-fingerprint', shortFingerprint(fingerprint));
+  node.title = fingerprint;
+  return node;
+}
+
+/** Unix seconds as an ISO time in UTC (null when missing or invalid). */
+function isoTime(seconds: number | null | undefined): string | null {
+  const date = new Date((seconds ?? NaN) * 1000);
+  return seconds && !Number.isNaN(date.getTime()) ? date.toISOString() : null;
+}
+
+/** Unix seconds as a local date and time (the ISO time, in UTC, in its title). */
+function timeNode(seconds: number): HTMLElement {
+  const node = el('time', 'mj-time');
+  const iso = isoTime(seconds);
+  if (iso === null) {
+    node.textContent = 'unknown time';
+    return node;
+  }
+  const date = new Date(iso);
+  node.dateTime = iso;
+  node.title = iso;
+  node.textContent = date.toLocaleString(undefined, {
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit'
+  });
+  return node;
+}
 
 /** What the user asked to open: a model card by reference (`model:version` or a run id). */
 export interface ICardRequest {
@@ -14,8 +55,10 @@ export interface ICardRequest {
 
 /**
  * The registry as the side panel shows it: models with their versions and stages, pending
- * promotion requests with their gate results and an approve/reject form, and the latest
- * decisions. The reviewer is the Jupyter user the server authenticated.
+ * promotion requests with their gate results, signed sign-offs and an approve/reject form, and
+ * the latest decisions. Approvals are signed by the server with the key of the person it runs
+ * for (its principal in the allowed-signers file), not as the Jupyter user; when the server
+ * cannot sign, the view says why and the buttons are disabled.
  *
  * Every string from the server is set with textContent, never parsed as HTML.
  */
@@ -23,6 +66,9 @@ export class ModelsView {
   constructor() {
     this.node = el('div', 'mj-models-view');
     this._reviewer = el('div', 'mj-reviewer');
+    this._signingProblem = el('div', 'mj-signing-problem');
+    this._signingProblem.setAttribute('role', 'note');
+    this._signingProblem.hidden = true;
     this._error = el('div', 'mj-models-error');
     this._error.hidden = true;
     this._notice = el('div', 'mj-notice');
@@ -32,6 +78,7 @@ export class ModelsView {
     this._recent = el('div', 'mj-recent');
     this.node.append(
       this._reviewer,
+      this._signingProblem,
       this._notice,
       this._error,
       el('h3', 'mj-subtitle', 'Models'),
@@ -63,13 +110,41 @@ export class ModelsView {
         return; // the user moved on to another notebook meanwhile
       }
       this._error.hidden = true;
-      this._reviewer.textContent = `Reviewing as ${requests.reviewer.name || requests.reviewer.username}`;
-      this._reviewer.title = `Jupyter user ${requests.reviewer.username}`;
+      this.renderReviewer(requests.reviewer);
       this.renderModels(models.models);
       this.renderRequests(requests.requests);
     } catch (error) {
       this.showError(`Could not load the registry: ${(error as Error).message}`);
     }
+  }
+
+  /** "Signing as PRINCIPAL (FINGERPRINT)", or why this server cannot sign. */
+  private renderReviewer(reviewer: IReviewer): void {
+    this._signer = reviewer;
+    this._reviewer.title = `Jupyter user ${reviewer.username}`;
+    if (reviewer.principal) {
+      this._reviewer.replaceChildren(
+        'Signing as ',
+        el('strong', 'mj-principal', reviewer.principal),
+        ' (',
+        el('code', 'mj-fingerprint', reviewer.fingerprint ?? 'unknown key'),
+        ')'
+      );
+      this._signingProblem.hidden = true;
+      this._signingProblem.textContent = '';
+    } else {
+      this._reviewer.textContent = 'Not signing: approving and rejecting are off here';
+      this._signingProblem.hidden = false;
+      this._signingProblem.textContent = this.signingProblem() ?? '';
+    }
+  }
+
+  /** Why this server cannot sign (null: it can). */
+  private signingProblem(): string | null {
+    if (this._signer?.principal) {
+      return null;
+    }
+    return this._signer?.problem || 'this server cannot sign registry actions';
   }
 
   private showError(message: string): void {
@@ -97,6 +172,10 @@ export class ModelsView {
       for (const version of [...model.versions_list].reverse()) {
         const row = el('li', `mj-version mj-stage-${version.stage}`);
         row.dataset.version = String(version.version);
+        const by = version.created_by ?? 'unknown';
+        row.title = version.fingerprint
+          ? `registered by ${by} with key ${version.fingerprint}`
+          : `registered by ${by} (not signed)`;
         const ref = `${model.model}:${version.version}`;
         const card = el('button', 'mj-card-button', `v${version.version}`);
         card.title = `Open the model card of ${ref}`;
@@ -138,9 +217,23 @@ export class ModelsView {
     card.setAttribute('aria-label', `Promotion request ${title}`);
     const head = el('div', 'mj-request-head');
     head.append(el('span', 'mj-request-title', title), el('span', 'mj-badge', request.status));
-    const who = el('div', 'mj-requester', `requested by ${request.requester}`);
+    const who = el('div', 'mj-requester');
+    who.append(
+      'requested by ',
+      el('span', 'mj-principal', request.requester),
+      ' ',
+      request.requester_key
+        ? fingerprintNode(request.requester_key)
+        : el('span', 'mj-unsigned', '(not signed)'),
+      ' · ',
+      timeNode(request.created_at)
+    );
     if (request.comment) {
       who.append(el('q', 'mj-comment', request.comment));
+    }
+    const parts: HTMLElement[] = [head, who];
+    if (request.reason) {
+      parts.push(el('div', 'mj-blocked-reason', `blocked: ${request.reason}`));
     }
     const gates = el('ul', 'mj-gates');
     for (const gate of request.gates) {
@@ -162,11 +255,84 @@ export class ModelsView {
       `approvals ${request.approvals.length}/${request.required_signoffs}` +
         (request.approvals.length ? `: ${request.approvals.join(', ')}` : '')
     );
-    card.append(head, who, gates, approvals);
+    parts.push(gates, approvals);
+    if (request.signoffs.length || request.not_counted.length) {
+      const signoffs = el('ul', 'mj-signoffs');
+      signoffs.setAttribute('aria-label', `Sign-offs on request #${request.id}`);
+      signoffs.append(...request.signoffs.map(s => this.signoffItem(s)));
+      for (const ignored of request.not_counted) {
+        const item = el(
+          'li',
+          'mj-not-counted',
+          `not counted: ${ignored.principal} — ${ignored.reason}`
+        );
+        item.dataset.principal = ignored.principal;
+        item.title = `signed ${isoTime(ignored.time) ?? 'at an unknown time'}`;
+        signoffs.append(item);
+      }
+      parts.push(signoffs);
+    }
+    card.append(...parts);
     if (request.status === 'pending') {
       card.append(this.reviewForm(request));
     }
     return card;
+  }
+
+  /** One sign-off: who, with which key, when, their comment, and whether the signature holds. */
+  private signoffItem(signoff: ISignoff): HTMLElement {
+    const verified = signoff.verified && !signoff.note;
+    const item = el(
+      'li',
+      `mj-signoff mj-signoff-${signoff.decision} ${verified ? 'mj-verified' : 'mj-unverified'}`
+    );
+    item.dataset.principal = signoff.principal;
+    item.dataset.decision = signoff.decision;
+    const signature = el(
+      'span',
+      'mj-signature',
+      verified ? 'signature verified' : (signoff.note ?? 'not signed')
+    );
+    const mark = el('span', 'mj-signature-mark', verified ? '✓' : '⚠');
+    mark.setAttribute('aria-hidden', 'true');
+    item.append(
+      el('span', 'mj-principal', signoff.principal),
+      el('span', 'mj-decision', signoff.decision === 'approve' ? 'approved' : 'rejected')
+    );
+    if (signoff.fingerprint) {
+      item.append(fingerprintNode(signoff.fingerprint));
+    }
+    const status = el('span', 'mj-signature-status');
+    status.append(mark, ' ', signature);
+    item.append(timeNode(signoff.time), status);
+    if (signoff.comment) {
+      item.append(el('q', 'mj-comment', signoff.comment));
+    }
+    return item;
+  }
+
+  /** Why this server's principal may not take ``action`` on ``request`` (null: it may try). */
+  private refusal(request: IPromotionRequest, action: 'approve' | 'reject'): string | null {
+    const problem = this.signingProblem();
+    if (problem) {
+      return problem;
+    }
+    const me = this._signer?.principal;
+    const key = this._signer?.fingerprint;
+    const signed = request.signoffs.some(
+      s => s.principal === me || (!!key && s.fingerprint === key)
+    );
+    if (signed) {
+      return `${me} already signed request #${request.id}`;
+    }
+    const mine = request.requester === me || (!!key && request.requester_key === key);
+    if (action === 'approve' && mine) {
+      return (
+        `${me} requested #${request.id} and cannot approve it (four eyes): ` +
+        'another person must sign off'
+      );
+    }
+    return null;
   }
 
   private reviewForm(request: IPromotionRequest): HTMLElement {
@@ -179,6 +345,20 @@ export class ModelsView {
     const reject = el('button', 'mj-reject jp-Button', 'Reject');
     const status = el('div', 'mj-review-status');
     status.setAttribute('role', 'status');
+    const enable = (): void => {
+      for (const [button, action] of [
+        [approve, 'approve'],
+        [reject, 'reject']
+      ] as const) {
+        const refusal = this.refusal(request, action);
+        button.disabled = refusal !== null;
+        const verb = action === 'approve' ? 'Approve' : 'Reject';
+        button.title =
+          refusal ?? `${verb} request #${request.id}, signed as ${this._signer?.principal}`;
+      }
+      comment.disabled = approve.disabled && reject.disabled;
+    };
+    enable();
     const act = async (action: 'approve' | 'reject'): Promise<void> => {
       approve.disabled = reject.disabled = true;
       status.classList.remove('mj-failed');
@@ -195,7 +375,7 @@ export class ModelsView {
       } catch (error) {
         status.classList.add('mj-failed');
         status.textContent = `Could not ${action}: ${(error as Error).message}`;
-        approve.disabled = reject.disabled = false;
+        enable();
       }
     };
     approve.addEventListener('click', () => void act('approve'));
@@ -208,6 +388,8 @@ export class ModelsView {
 
   private _directory = '';
   private _reviewer: HTMLElement;
+  private _signingProblem: HTMLElement;
+  private _signer: IReviewer | null = null;
   private _error: HTMLElement;
   private _notice: HTMLElement;
   private _models: HTMLElement;
