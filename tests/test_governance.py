@@ -410,6 +410,11 @@ def test_an_old_store_migrates_and_stays_verifiable(tmp_path: Path, keys_dir: Pa
             registry.approve(2)
         marker = store._read("SELECT seq, action FROM audit_log WHERE seq = 9")
         assert marker == [(9, "signing")]
+        run = store.record_run("e", name="new")
+        store.add_artifact(run, "model", pickle.dumps("a model"), kind="model")
+        assert registry.register(run, "old").version == 3  # signed, keeps the old tier
+        assert registry.models()[0]["risk_tier"] == "low"
+        assert verify(store).ok
 
 
 @pytest.fixture

@@ -91,8 +91,9 @@ def verify(
     if ledger.broken is None:
         findings += row_findings(store, ledger)
     anchor = read_anchor(registry.anchor_path, store.store_id)
-    return _report(ledger, findings, anchor, registry.anchor_path,
-                   registry.allowed_signers_path, expect_head)  # fmt: skip
+    return _report(
+        ledger, findings, anchor, registry.anchor_path, registry.allowed_signers_path, expect_head
+    )
 
 
 def _report(
@@ -226,5 +227,6 @@ def verify_bundle(directory: str | os.PathLike[str]) -> AuditReport:
         if meta.get("head")
         else None
     )
-    return _report(ledger, list(ledger.findings), anchor, where / BUNDLE_ANCHOR,
-                   where / BUNDLE_SIGNERS, None)  # fmt: skip
+    return _report(
+        ledger, list(ledger.findings), anchor, where / BUNDLE_ANCHOR, where / BUNDLE_SIGNERS, None
+    )

@@ -273,9 +273,11 @@ class Ledger:
     ) -> None:
         if (model, version) in self.versions:
             raise Invalid(f"registers {model}:{version} a second time")
-        if s is not None and model in self.tiers and f.get("tier") != self.tiers[model]:
-            raise Invalid(f"gives {model} risk tier {f.get('tier')}, set earlier as another")
-        self.tiers.setdefault(model, f.get("tier"))
+        known = self.tiers.get(model)
+        if s is not None and known is not None and f.get("tier") != known:
+            raise Invalid(f"gives {model} risk tier {f.get('tier')}, set earlier as {known}")
+        if known is None:  # unsigned registrations before v3 named no tier
+            self.tiers[model] = f.get("tier")
         self.versions[(model, version)] = VersionState(
             model,
             version,
@@ -299,13 +301,24 @@ class Ledger:
             if self.tiers.get(model) is None:
                 self.tiers[model] = f.get("tier")
             self.requests[request_id] = RequestState(
-                request_id, model, version, target.stage, str(f.get("to")), "pending",
-                entry.actor, None, None, str(f.get("comment") or ""), entry.ts, entry.seq,
-            )  # fmt: skip
+                request_id,
+                model,
+                version,
+                target.stage,
+                str(f.get("to")),
+                "pending",
+                entry.actor,
+                None,
+                None,
+                str(f.get("comment") or ""),
+                entry.ts,
+                entry.seq,
+            )
             return
         if f.get("from") != target.stage:
-            raise Invalid(f"requests from stage {f.get('from')}, but {model}:{version} is in "
-                          f"{target.stage}")  # fmt: skip
+            raise Invalid(
+                f"requests from stage {f.get('from')}, but {model}:{version} is in {target.stage}"
+            )
         self.requests[request_id] = RequestState(
             request_id,
             model,
@@ -328,8 +341,9 @@ class Ledger:
         request_id = int(f.get("request", 0))
         request = self.requests.get(request_id)
         if request is None or (request.model, request.version) != (model, version):
-            raise Invalid(f"names request #{request_id}, which the log does not open for "
-                          f"{model}:{version}")  # fmt: skip
+            raise Invalid(
+                f"names request #{request_id}, which the log does not open for {model}:{version}"
+            )
         if request.status != "pending":
             raise Invalid(f"acts on request #{request_id}, which is {request.status}")
         return request
@@ -341,20 +355,31 @@ class Ledger:
         comment = str(f.get("comment") or "")
         if s is not None:
             if not request.signed:
-                raise Invalid(f"approves request #{request.id}, made before signing existed: "
-                              "it does not count")  # fmt: skip
+                raise Invalid(
+                    f"approves request #{request.id}, made before signing existed: "
+                    "it does not count"
+                )
             if s.principal == request.requester or s.fingerprint == request.requester_key:
-                raise Invalid(f"{s.principal} requested #{request.id}: their own approval "
-                              "does not count (four eyes)")  # fmt: skip
+                raise Invalid(
+                    f"{s.principal} requested #{request.id}: their own approval "
+                    "does not count (four eyes)"
+                )
             for other in request.approvals:
                 if s.principal == other.principal or s.fingerprint == other.fingerprint:
                     raise Invalid(f"{s.principal} already approved #{request.id}: counted once")
             if f.get("evidence_digest") != request.evidence_digest:
                 raise Invalid(f"approves other evidence than request #{request.id} names")
         request.signoffs.append(
-            Signoff(entry.actor, "approve", comment, entry.ts, entry.seq,
-                    s.fingerprint if s else None, s.note if s else None)
-        )  # fmt: skip
+            Signoff(
+                entry.actor,
+                "approve",
+                comment,
+                entry.ts,
+                entry.seq,
+                s.fingerprint if s else None,
+                s.note if s else None,
+            )
+        )
 
     def _reject(
         self, entry: Entry, f: dict[str, Any], s: Signed | None, model: str, version: int
@@ -362,9 +387,16 @@ class Ledger:
         request = self._open_request(f, model, version)
         request.status = "rejected"
         request.signoffs.append(
-            Signoff(entry.actor, "reject", str(f.get("comment") or ""), entry.ts, entry.seq,
-                    s.fingerprint if s else None, s.note if s else None)
-        )  # fmt: skip
+            Signoff(
+                entry.actor,
+                "reject",
+                str(f.get("comment") or ""),
+                entry.ts,
+                entry.seq,
+                s.fingerprint if s else None,
+                s.note if s else None,
+            )
+        )
 
     def _refused(
         self, entry: Entry, f: dict[str, Any], s: Signed | None, model: str, version: int
@@ -383,13 +415,15 @@ class Ledger:
                 raise Invalid(f"applies request #{request.id}, made before signing existed")
             have, need = len(request.approvals), request.required or 0
             if have < need:
-                raise Invalid(f"applies request #{request.id} with {have} of the {need} "
-                              "sign-offs it needs")  # fmt: skip
+                raise Invalid(
+                    f"applies request #{request.id} with {have} of the {need} sign-offs it needs"
+                )
             if f.get("evidence_digest") != request.evidence_digest:
                 raise Invalid(f"applies request #{request.id} on other evidence than it names")
             if f.get("from") != target.stage:
-                raise Invalid(f"moves {model}:{version} from {f.get('from')}, but it is in "
-                              f"{target.stage}")  # fmt: skip
+                raise Invalid(
+                    f"moves {model}:{version} from {f.get('from')}, but it is in {target.stage}"
+                )
         if request.to_stage == "production":
             for other in self.versions.values():
                 if other.model == model and other.stage == "production" and other is not target:
@@ -441,9 +475,12 @@ def replay(store: Store, signers: AllowedSigners | None, cached: Ledger | None =
         cached is not None
         and cached.signers is signers
         and cached.broken is None
-        and (cached.seq == 0 or store._read(
-            "SELECT hash FROM audit_log WHERE seq = ?", (cached.seq,)) == [(cached.head,)])
-    ):  # fmt: skip
+        and (
+            cached.seq == 0
+            or store._read("SELECT hash FROM audit_log WHERE seq = ?", (cached.seq,))
+            == [(cached.head,)]
+        )
+    ):
         new = [Entry.from_row(r) for r in store.audit_entries(after=cached.seq)]
         if not any(e.action == "revoke" for e in new):
             cached.extend(new)
@@ -500,7 +537,7 @@ def row_findings(store: Store, ledger: Ledger) -> list[Finding]:
                 Finding(
                     f"models {name}",
                     f"risk_tier is {tier!r} in the table but {logged!r} in the signed log",
-                )  # fmt: skip
+                )
             )
     signoffs: dict[int, set[tuple[str, str]]] = {}
     for request_id, user, decision in store._read(
@@ -520,7 +557,7 @@ def row_findings(store: Store, ledger: Ledger) -> list[Finding]:
                 Finding(
                     where,
                     f"status is {status!r} in the table but {request.status!r} in the signed log",
-                )  # fmt: skip
+                )
             )
         logged_signoffs = {(s.principal, s.decision) for s in request.signoffs}
         table_signoffs = signoffs.get(int(request_id), set())

@@ -11,6 +11,7 @@ is written to the anchor file committed with the project.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -211,8 +212,12 @@ class Registry:
             }
         except IdentityError as exc:
             fingerprint = self._signer.fingerprint if self._signer is not None else None
-            return {"principal": None, "fingerprint": fingerprint, "source": None,
-                    "problem": str(exc)}  # fmt: skip
+            return {
+                "principal": None,
+                "fingerprint": fingerprint,
+                "source": None,
+                "problem": str(exc),
+            }
 
     # ------------------------------------------------------------------ ledger
     def ledger(self) -> Ledger:
@@ -281,7 +286,7 @@ class Registry:
         with self.store.transaction() as conn:
             ledger = self.checked()
             known = model in ledger.tiers
-            tier = ledger.tiers.get(model) or risk_tier or "medium"
+            tier = ledger.tiers.get(model) or self._table_tier(model) or risk_tier or "medium"
             if known and risk_tier is not None and risk_tier != tier:
                 raise RegistryError(
                     f"model {model} is registered with risk tier {tier}; the tier is set once"
@@ -333,7 +338,7 @@ class Registry:
             out.append(
                 {
                     "model": name,
-                    "risk_tier": ledger.tiers[name],
+                    "risk_tier": ledger.tiers[name] or self._table_tier(name),
                     "versions": len(versions),
                     "production": stages.get("production"),
                     "staging": stages.get("staging"),
@@ -364,8 +369,6 @@ class Registry:
     def history(self, model: str) -> list[dict[str, Any]]:
         """Every audit entry about the model's versions and requests, oldest first, with
         whether its signature verified (``verified``) and, if not, why (``problem``)."""
-        import json
-
         ledger = self.checked()
         problems = {f.seq: f.message for f in ledger.findings if f.fatal and f.seq is not None}
         out = []
@@ -407,22 +410,30 @@ class Registry:
                 raise RegistryError(f"no version {version} of model {model!r}")
             if target.stage == to_stage:
                 raise RegistryError(f"{model}:{version} is already in {to_stage}")
-            tier = ledger.tiers.get(model) or "medium"
+            tier = ledger.tiers.get(model) or self._table_tier(model) or "medium"
             rules = self.policy.for_stage(tier, to_stage)
             evidence, gates = self._evidence(ledger, target, tier, to_stage)
             passed = all(g.passed for g in gates)
             now = time.time()
             results = [g.to_dict() for g in gates]
-            import json
-
             cursor = conn.execute(
                 "INSERT INTO promotion_requests (model_name, version, from_stage, to_stage, "
                 "status, requester, comment, gate_results, required_signoffs, created_at, "
                 "closed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (model, version, target.stage, to_stage, "pending" if passed else "blocked",
-                 principal, comment, json.dumps(results), rules.signoffs, now,
-                 None if passed else now),
-            )  # fmt: skip
+                (
+                    model,
+                    version,
+                    target.stage,
+                    to_stage,
+                    "pending" if passed else "blocked",
+                    principal,
+                    comment,
+                    json.dumps(results),
+                    rules.signoffs,
+                    now,
+                    None if passed else now,
+                ),
+            )
             request_id = int(cursor.lastrowid or 0)
             self._append(
                 conn,
@@ -459,7 +470,7 @@ class Registry:
                     f"{principal} requested #{request_id} and cannot approve it (four eyes): "
                     "another person must sign off with their own key"
                 )
-            tier = ledger.tiers.get(request.model) or "medium"
+            tier = ledger.tiers.get(request.model) or self._table_tier(request.model) or "medium"
             approvers = self.policy.for_stage(tier, request.to_stage).approvers
             if approvers and principal not in approvers:
                 raise RegistryError(
@@ -495,9 +506,13 @@ class Registry:
                 )
                 if len(request.approvals) + 1 >= (request.required or 0):
                     self._transition(
-                        conn, ledger, request_id, target, request.to_stage,
+                        conn,
+                        ledger,
+                        request_id,
+                        target,
+                        request.to_stage,
                         request.evidence_digest or "",
-                    )  # fmt: skip
+                    )
         self.anchor()
         if refused is not None:
             raise RegistryError(
@@ -573,15 +588,26 @@ class Registry:
             self.checked()
             for fp, (principal, key) in sorted(targets.items()):
                 self._append(
-                    conn, "revoke", f"key:{fp}", revoked_principal=principal,
-                    key=key_line(key), fingerprint=fp, reason=reason,
-                )  # fmt: skip
+                    conn,
+                    "revoke",
+                    f"key:{fp}",
+                    revoked_principal=principal,
+                    key=key_line(key),
+                    fingerprint=fp,
+                    reason=reason,
+                )
         for fp in targets:
             remove_signer(self.allowed_signers_path, fp)
         self.anchor()
         return sorted(targets)
 
     # ---------------------------------------------------------------- internals
+    def _table_tier(self, model: str) -> str | None:
+        """The tier in the models table: the only record of it for models registered before
+        registry statements were signed."""
+        rows = self.store._read("SELECT risk_tier FROM models WHERE name = ?", (model,))
+        return str(rows[0][0]) if rows else None
+
     def _open(self, ledger: Ledger, request_id: int) -> RequestState:
         request = ledger.requests.get(int(request_id))
         if request is None:
