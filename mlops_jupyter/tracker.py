@@ -14,6 +14,7 @@ import shlex
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .capture.cell_source import CellSource, is_metric_name
 from .capture.estimators import class_name, estimator_params, is_estimator, is_predictor, is_search
-from .capture.instrument import CallRecord, CallSite
+from .capture.instrument import CURVE_FUNCTIONS, CallRecord, CallSite
 from .capture.metric_values import metric_base_name, metrics_from, scalar
 from .summary import RunSummary
 
@@ -132,6 +133,7 @@ class RunContext:
     model: Any = None
     explain_on: Any = None
     capture_errors: list[dict[str, str]] = field(default_factory=list)
+    series: dict[str, list[float]] = field(default_factory=dict)  # curves the cell computed
     _steps: dict[str, int] = field(default_factory=dict)
 
     def log_param(self, key: str, value: Any) -> None:
@@ -325,6 +327,7 @@ class Tracker:
             history=history,
             error=error_text,
             capture_errors=ctx.capture_errors or None,
+            series=ctx.series,
         )
         model_bytes = None
         if model is not None:
@@ -345,7 +348,7 @@ class Tracker:
             name=ctx.options.name,
             status=status,
             duration_s=ended - ctx.started_at,
-            metrics={k: v for k, v, _ in metrics},
+            metrics={**{k: v for k, v, _ in metrics}, **{k: v[-1] for k, v in ctx.series.items()}},
             n_params=len(params),
             datasets=[(link.role, link.variable, link.hash) for link in links],
             model=class_name(model) if model is not None else None,
@@ -370,9 +373,9 @@ class Tracker:
             record = records.get(site.site)
             if record is None or not record.calls:
                 continue
-            if site.kind == "metric" and site.in_loop:
+            if site.kind == "value" or (site.kind == "metric" and site.in_loop):
                 continue  # e.g. a curve computed step by step: not a data snapshot
-            cross_validation = site.method.startswith("cross_")
+            cross_validation = site.method.startswith("cross_") or site.method in CURVE_FUNCTIONS
             role = "train" if site.kind == "fit" or cross_validation else "eval"
             for key, value in record.args.items():
                 if isinstance(key, str) and key not in DATA_KEYWORDS:
@@ -468,13 +471,18 @@ class Tracker:
             import pickle
 
             from .capture.explain import ExplanationResult, explain
+            from .capture.quiet import kept_warnings
 
-            try:
-                # our own bytes, pickled a moment ago in this process: not an untrusted blob
-                model = pickle.loads(model_bytes)
-                result = explain(model, sample, back, max_rows=rows)
-            except Exception as exc:
-                result = ExplanationResult("failed", _short(f"{type(exc).__name__}: {exc}"))
+            with kept_warnings() as kept:  # never printed into whatever cell runs now
+                try:
+                    # our own bytes, pickled a moment ago in this process: not untrusted
+                    model = pickle.loads(model_bytes)
+                    result = explain(model, sample, back, max_rows=rows)
+                except Exception as exc:
+                    result = ExplanationResult("failed", _short(f"{type(exc).__name__}: {exc}"))
+            if kept:
+                note = "warnings while explaining: " + "; ".join(dict.fromkeys(kept))
+                result.reason = _short(f"{result.reason}; {note}" if result.reason else note)
             self.store.record_explanation(
                 run_id,
                 status=result.status,
@@ -582,30 +590,59 @@ def _metrics(
     namespace: Mapping[str, Any],
 ) -> list[tuple[str, Any, int]]:
     found: dict[str, Any] = {}
+    series: dict[str, list[float]] = {}  # curves: one value per step
+    taken: set[str] = set()  # names whose values a call site already gave
+    shared = Counter(_base_name(site) for site in sites)  # several sites, one base name
     for site in sites:
         record = records.get(site.site)
-        if record is None or not record.has_result or not site.is_result:
-            continue  # only values the cell kept or showed, not one nested in an expression
+        if record is None or not record.has_result:
+            continue  # wherever the value was computed: assigned, printed, in an expression
+        if site.kind == "value":  # `val_loss = ...` in a loop
+            points = _scalars(record.results)
+            if points:
+                series[site.method] = points
+                taken.add(site.method)
+            continue
         if site.kind == "metric":
             module = getattr(record.function, "__module__", "") or ""
             if not module.startswith("sklearn"):
                 continue
+            if site.method in CURVE_FUNCTIONS:
+                series.update(_curve_function(site, record))
+                continue
             base = metric_base_name(site.method)
-        else:  # .score()
+        elif site.method == "score":
             if not is_estimator(record.receiver):
                 continue
             base = "score"
+        else:
+            continue
         assigned = site.assigned_to
+        if assigned:
+            taken.add(assigned)
         if assigned and (is_metric_name(assigned) or isinstance(record.result, Mapping)):
             name = assigned  # acc = accuracy_score(...); report = classification_report(...)
         else:
             name = base
-        if name in found and name == base and base:
+        if name == base and base and shared[base] > 1:  # accuracy_y_train, accuracy_y_test
             name = f"{base}_{site.arg_names.get(0, site.site)}"
-        found.update(metrics_from(name, record.result))
+            while name in found or name in series:
+                name += "_"
+        points = _scalars(record.results) if len(record.results) > 1 else None
+        if points:
+            series[name] = points  # computed step by step (a loop): a curve
+        else:
+            found.update(metrics_from(name, record.result))
     for name in facts.assigned:
-        if is_metric_name(name) and name in namespace and name not in found:
-            found.update(metrics_from(name, namespace[name]))
+        if name in taken or name in found or name in series or not is_metric_name(name):
+            continue
+        if name in namespace:
+            value = namespace[name]
+            curve = _scalars(value) if _is_sequence(value) else None
+            if curve:  # test_score holding 500 staged errors: a curve, its last value shown
+                series[name] = curve
+            else:
+                found.update(metrics_from(name, value))
     several = len(fitted) > 1
     for var, estimator in fitted.items():
         if is_search(estimator) and scalar(getattr(estimator, "best_score_", None)) is not None:
@@ -622,10 +659,64 @@ def _metrics(
                 {"step": "metrics", "error": f"--metric {name}: not a number or dict of numbers"}
             )
         found.update(values)
-    out = [(key, value, 0) for key, value in found.items()]
-    logged = {key for key, _, _ in ctx.metrics}
+    logged = {key for key, _, _ in ctx.metrics}  # what the cell logged itself wins
+    ctx.series.update({k: v for k, v in series.items() if len(v) > 1 and k not in logged})
+    out = [(key, value, 0) for key, value in found.items() if key not in ctx.series]
+    out += [(key, points[0], 0) for key, points in series.items() if key not in ctx.series]
     out = [item for item in out if item[0] not in logged]
     return out + list(ctx.metrics)
+
+
+def _base_name(site: CallSite) -> str:
+    """The metric name a metric or ``.score`` site gets unless it is assigned to one."""
+    if site.kind == "metric":
+        return metric_base_name(site.method)
+    return "score" if site.method == "score" else ""
+
+
+def _is_sequence(value: Any) -> bool:
+    """A list, tuple or 1-D array (not a string, mapping or scalar)."""
+    if isinstance(value, list | tuple):
+        return True
+    return type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 1
+
+
+def _scalars(values: Any) -> list[float] | None:
+    """Every value as a real number (a curve), or None if one of them is not."""
+    if isinstance(values, list) and values and all(type(v) is float for v in values):
+        return values  # the common case, fast
+    try:
+        points = [scalar(v) for v in values]
+    except TypeError:
+        return None
+    if not points or any(p is None for p in points):
+        return None
+    return [float(p) for p in points if p is not None]
+
+
+def _curve_function(site: CallSite, record: CallRecord) -> dict[str, list[float]]:
+    """``validation_curve`` / ``learning_curve``: mean train and test scores per point, and the
+    parameter values or training sizes they were measured at."""
+    import numpy as np
+
+    result = record.result
+    name = site.method
+    if name == "validation_curve":
+        train, test = result[0], result[1]
+        param = record.args.get("param_name")
+        x_name = f"{name}.{param}" if isinstance(param, str) else f"{name}.param"
+        xs = record.args.get("param_range")
+    else:
+        xs, train, test = result[0], result[1], result[2]
+        x_name = f"{name}.train_size"
+    out = {
+        f"{name}.train_score": np.asarray(train, dtype=float).mean(axis=1).tolist(),
+        f"{name}.test_score": np.asarray(test, dtype=float).mean(axis=1).tolist(),
+    }
+    x_points = _scalars(xs) if xs is not None else None
+    if x_points:
+        out[x_name] = x_points
+    return out
 
 
 def _choose_model(ctx: RunContext, fitted: Mapping[str, Any], namespace: Mapping[str, Any]) -> Any:

@@ -47,6 +47,11 @@ def run_cell(source: str, namespace: dict[str, Any] | None = None) -> tuple[Any,
         "auc",
         "logloss",
         "precision_weighted",
+        "rmsle_test",
+        "rae_test",
+        "mape",
+        "r2_adj",
+        "val_error",
     ],
 )
 def test_metric_like_names(name: str) -> None:

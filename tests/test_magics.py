@@ -296,3 +296,37 @@ def test_refitting_right_after_a_tracked_cell_cannot_disturb_its_explanation(
     assert run.explanation is not None and run.explanation.status == "ok"
     assert run.explanation.feature_names == list("abcdef")
     assert run.explanation.n_rows == 200
+
+
+def test_a_warning_in_the_shap_worker_never_reaches_a_later_cell(kernel: Kernel) -> None:
+    """The SHAP worker runs while the next cell does; what it warns is kept on the run."""
+    reply, _ = kernel.run(
+        "%%track -n noisy\n"
+        "import threading, warnings\n"
+        "import numpy as np\n"
+        "from sklearn.neighbors import KNeighborsClassifier\n"
+        "gate = threading.Event()\n"
+        "class Noisy(KNeighborsClassifier):\n"
+        "    def predict_proba(self, X):\n"
+        "        gate.wait(60)  # SHAP calls this in its worker, once the next cell runs\n"
+        "        warnings.warn('said in the SHAP worker')\n"
+        "        return super().predict_proba(X)\n"
+        "rng = np.random.default_rng(0)\n"
+        "X = rng.random((60, 3))\n"
+        "y = (X[:, 0] > 0.5).astype(int)\n"
+        "model = Noisy(n_neighbors=3).fit(X, y)\n"
+    )
+    assert reply["status"] == "ok"
+    reply, outputs = kernel.run("gate.set()\nimport mlops_jupyter\nmlops_jupyter.wait(60)")
+    assert reply["status"] == "ok"
+    assert [(o["type"], o.get("data", {}).get("text/plain")) for o in outputs] == [
+        ("execute_result", "True")
+    ]
+    _, outputs = kernel.run('warnings.warn("the user\'s own")')  # still shown, as ever
+    assert [o["name"] for o in outputs if o["type"] == "stream"] == ["stderr"]
+    assert "UserWarning: the user's own" in outputs[0]["text"]
+    with Store.open(kernel.workdir / ".mlops", create=False) as store:
+        [run_id] = store.runs()["run_id"]
+        explanation = store.get_run(run_id).explanation
+    assert explanation is not None and explanation.status == "ok"
+    assert explanation.reason == "warnings while explaining: UserWarning: said in the SHAP worker"

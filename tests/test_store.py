@@ -636,3 +636,21 @@ def test_run_page_agrees_with_a_plain_python_listing(
         newest = queries.run_page(store, sort="-started_at", limit=1000, **query)
         by_start = sorted((r for r in runs if keep(r)), key=lambda r: -r["started"])
         assert [r["run_id"] for r in newest["runs"]] == [r["id"] for r in by_start]
+
+
+def test_curves_are_stored_packed_and_read_back_point_by_point(store: Store) -> None:
+    run_id = store.create_run("curves")
+    loss = [1.0 / (i + 1) for i in range(1000)] + [float("nan"), 0.25]
+    store.finish_run(run_id, metrics={"acc": 0.9}, series={"loss": loss, "lr": [0.1, 0.01]})
+    run = store.get_run(run_id)
+    points = run.metric_history["loss"]
+    assert [p.step for p in points] == list(range(1002))
+    assert [p.value for p in points][:1000] == loss[:1000]
+    assert math.isnan(points[1000].value) and points[1001].value == 0.25
+    assert run.metrics == {"acc": 0.9, "loss": 0.25, "lr": 0.01}  # the last point is the metric
+    assert store._read("SELECT COUNT(*) FROM metric_series") == [(2,)]  # one row per curve
+    assert store._read(
+        "SELECT step, value FROM latest_metrics WHERE run_id = ? AND key = 'loss'", (run_id,)
+    ) == [(1001, 0.25)]
+    frame = store.runs(experiment="curves", order_by="-metrics.loss")
+    assert frame["metrics.loss"].tolist() == [0.25]

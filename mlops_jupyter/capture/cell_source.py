@@ -21,6 +21,22 @@ _METRIC_TOKENS = frozenset(
         "mae",
         "r2",
         "score",
+        "rmsle",
+        "msle",
+        "rae",
+        "rse",
+        "mape",
+        "smape",
+        "medae",
+        "nll",
+        "perplexity",
+        "mcc",
+        "kappa",
+        "brier",
+        "auroc",
+        "auprc",
+        "error",
+        "err",
     }
 )
 # a metric word next to one of these names a setting, not a result (loss_weight, score_threshold)

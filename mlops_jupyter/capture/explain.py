@@ -128,12 +128,17 @@ def explain(
     n_features = int(np.shape(sample_t)[1])
     names = names if names and len(names) == n_features else _feature_names(sample_t, n_features)
     kind = _kind(final)
+    fallback = None
     if kind == "tree":
         try:
             explainer = shap.TreeExplainer(final)
             label = "TreeExplainer"
-        except Exception:  # not a tree model shap knows: fall back to model-agnostic
+        except Exception as exc:  # not a tree model shap knows: fall back to model-agnostic
             kind = "agnostic"
+            fallback = (
+                f"TreeExplainer refused {type(final).__name__} ({type(exc).__name__}: "
+                f"{str(exc)[:120]}); explained with PermutationExplainer instead"
+            )
     if kind == "linear":
         explainer = shap.LinearExplainer(final, np.asarray(back_t, dtype=float))
         label = "LinearExplainer"
@@ -152,7 +157,9 @@ def explain(
     values = np.asarray(values_obj.values, dtype=float)
     base = np.asarray(values_obj.base_values, dtype=float)
     classes = getattr(final, "classes_", None)
-    result = ExplanationResult("ok", explainer=label, feature_names=names, n_rows=len(values))
+    result = ExplanationResult(
+        "ok", fallback, explainer=label, feature_names=names, n_rows=len(values)
+    )
     if values.ndim == 3:
         labels = [
             c.item() if hasattr(c, "item") else c

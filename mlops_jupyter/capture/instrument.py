@@ -10,8 +10,11 @@ traceback; locations are copied from the original nodes, so line numbers do not 
 from __future__ import annotations
 
 import ast
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
+
+from .cell_source import is_metric_name
 
 TAPS = "__mlops_jupyter_taps__"
 FIT_METHODS = frozenset({"fit", "fit_transform", "fit_predict"})
@@ -20,8 +23,19 @@ EVAL_METHODS = frozenset(
 )
 _METRIC_SUFFIXES = ("_score", "_error", "_loss", "_deviance")
 _METRIC_NAMES = frozenset(
-    {"log_loss", "classification_report", "cross_validate", "cross_val_score", "hinge_loss"}
+    {
+        "log_loss",
+        "classification_report",
+        "cross_validate",
+        "cross_val_score",
+        "hinge_loss",
+        "validation_curve",
+        "learning_curve",
+    }
 )
+CURVE_FUNCTIONS = frozenset({"validation_curve", "learning_curve"})
+_LOGGING_CALLS = frozenset({"log_metric", "log_metrics", "log_param", "log_params"})
+_RESULTS_KEPT = 100_000  # per call site: a curve longer than this keeps its first values
 
 
 def is_metric_function_name(name: str) -> bool:
@@ -34,7 +48,7 @@ class CallSite:
     """One instrumented call in the cell source."""
 
     site: int
-    kind: str  # "fit" | "eval" | "metric"
+    kind: str  # "fit" | "eval" | "metric" | "value" (a metric-like name assigned in a loop)
     method: str  # fit / predict / score / the metric function's name
     line: int
     receiver_name: str | None  # source text of the receiver (``model``), if any
@@ -46,7 +60,8 @@ class CallSite:
 
 @dataclass
 class CallRecord:
-    """What a call site saw at run time (the last call wins, e.g. in a loop)."""
+    """What a call site saw at run time: the last call's receiver and arguments, and every
+    result in order (a metric computed step by step in a loop is a curve)."""
 
     receiver: Any = None
     function: Any = None
@@ -54,6 +69,7 @@ class CallRecord:
     result: Any = None
     has_result: bool = False
     calls: int = 0
+    results: list[Any] = field(default_factory=list)
 
 
 class Taps:
@@ -65,14 +81,24 @@ class Taps:
 
     def __init__(self) -> None:
         self.records: dict[int, CallRecord] = {}
+        # values of metric-like names assigned in loops, by site: the cell appends to these
+        # lists directly (a C call, ~10x cheaper than a tap), so a long loop stays fast
+        self.series: defaultdict[int, list[Any]] = defaultdict(list)
         self.active = False
 
     def start(self) -> None:
         self.records = {}
+        self.series = defaultdict(list)
         self.active = True
 
     def stop(self) -> dict[int, CallRecord]:
         records, self.records, self.active = self.records, {}, False
+        for site, values in self.series.items():
+            if values:
+                records[site] = CallRecord(
+                    result=values[-1], has_result=True, calls=len(values), results=values
+                )
+        self.series = defaultdict(list)
         return records
 
     def _record(self, site: int) -> CallRecord:
@@ -103,6 +129,8 @@ class Taps:
         record = self._record(site)
         record.result = value
         record.has_result = True
+        if len(record.results) < _RESULTS_KEPT:
+            record.results.append(value)
         return value
 
 
@@ -124,6 +152,7 @@ class _Instrumenter(ast.NodeTransformer):
         self.sites: list[CallSite] = []
         self._assigned: dict[int, str] = {}
         self._results: set[int] = set()
+        self._logged: set[int] = set()  # calls inside log_metric(...) and the like
         self._loops = 0
 
     def _tap(self, method: str, site: int, *args: ast.expr, like: ast.AST) -> ast.Call:
@@ -142,11 +171,41 @@ class _Instrumenter(ast.NodeTransformer):
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = visit_ClassDef = _skip
 
-    def visit_Assign(self, node: ast.Assign) -> ast.AST:
+    def visit_Assign(self, node: ast.Assign) -> ast.AST | list[ast.stmt]:
         if len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             self._assigned[id(node.value)] = node.targets[0].id
             self._results.add(id(node.value))
-        return self.generic_visit(node)
+        visited = self.generic_visit(node)
+        if not self._loops:
+            return visited
+        names = [
+            t.id
+            for target in node.targets
+            for t in (target.elts if isinstance(target, ast.Tuple) else [target])
+            if isinstance(t, ast.Name) and is_metric_name(t.id)
+        ]
+        if not names:
+            return visited
+        out: list[ast.stmt] = [visited]  # type: ignore[list-item]
+        for name in names:  # `val_loss = ...` then `TAPS.series[site].append(val_loss)`
+            site = len(self.sites)
+            series = ast.Subscript(
+                value=ast.Attribute(
+                    value=ast.Name(id=TAPS, ctx=ast.Load()), attr="series", ctx=ast.Load()
+                ),
+                slice=ast.Constant(site),
+                ctx=ast.Load(),
+            )
+            append = ast.Call(
+                func=ast.Attribute(value=series, attr="append", ctx=ast.Load()),
+                args=[ast.Name(id=name, ctx=ast.Load())],
+                keywords=[],
+            )
+            out.append(ast.copy_location(ast.Expr(value=append), node))
+            self.sites.append(
+                CallSite(site, "value", name, node.lineno, None, {}, name, True, True)
+            )
+        return out
 
     def visit_Expr(self, node: ast.Expr) -> ast.AST:
         if not self._loops:
@@ -164,6 +223,8 @@ class _Instrumenter(ast.NodeTransformer):
     visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _loop
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
+        if _name_of(node.func) in _LOGGING_CALLS:  # the user logs these values themselves
+            self._logged.update(id(a) for a in ast.walk(node) if isinstance(a, ast.Call))
         assigned = self._assigned.get(id(node))
         is_result = id(node) in self._results
         func = node.func
@@ -176,7 +237,7 @@ class _Instrumenter(ast.NodeTransformer):
         arg_names.update({k.arg: _source(k.value) for k in node.keywords if k.arg is not None})
         self.generic_visit(node)  # inner calls first: X.fit(...).predict(...) taps both
         func = node.func
-        if method is None:
+        if method is None or id(node) in self._logged:
             return node
         if isinstance(func, ast.Attribute) and method in FIT_METHODS | EVAL_METHODS:
             kind = "fit" if method in FIT_METHODS else "eval"

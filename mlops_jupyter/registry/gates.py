@@ -11,7 +11,26 @@ from .policy import StageRules
 if TYPE_CHECKING:
     from ..store import Run
 
-LOWER_IS_BETTER = ("loss", "error", "rmse", "mse", "mae", "logloss", "deviance")
+LOWER_IS_BETTER = (
+    "loss",
+    "error",
+    "err",
+    "rmse",
+    "mse",
+    "mae",
+    "logloss",
+    "deviance",
+    "rmsle",
+    "msle",
+    "rae",
+    "rse",
+    "mape",
+    "smape",
+    "medae",
+    "nll",
+    "perplexity",
+    "brier",
+)
 _PROBABILITIES = [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0]
 
 

@@ -284,10 +284,25 @@ def _v3_after(conn: sqlite3.Connection) -> None:
         )
 
 
+# v4: a curve captured from a cell (a metric computed or assigned step by step in a loop) is
+# one row per key, its values packed as float64, so a 10,000-step loop writes 3 rows, not
+# 30,000; its last point is also an ordinary metrics row (the metric's value and latest step).
+_V4 = """
+CREATE TABLE IF NOT EXISTS metric_series (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    "values" BLOB NOT NULL,              -- n little-endian float64, steps 0..n-1
+    timestamp REAL NOT NULL,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1),
     Migration(2, "latest metric values, indexed", _V2),
     Migration(3, "signed registry statements", _V3, _v3_after),
+    Migration(4, "metric curves packed per key", _V4),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

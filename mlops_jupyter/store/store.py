@@ -12,10 +12,12 @@ import math
 import os
 import socket
 import sqlite3
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -322,8 +324,13 @@ class Store:
         history: list[dict[str, Any]] | None = None,
         error: str | None = None,
         capture_errors: list[dict[str, Any]] | None = None,
+        series: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
-        """Record everything a run captured and its final status, in one transaction."""
+        """Record everything a run captured and its final status, in one transaction.
+
+        ``series`` are curves (one value per step from 0), stored packed, one row per key; the
+        last point of each is also the metric's value.
+        """
         with self.transaction() as conn:
             self._finish(
                 conn,
@@ -341,6 +348,8 @@ class Store:
                 error,
                 capture_errors,
             )
+            if series:
+                self._series(conn, run_id, series)
 
     def record_run(
         self,
@@ -454,6 +463,30 @@ class Store:
             )
         for link in datasets:
             self._link_dataset(conn, run_id, link, now)
+
+    def _series(
+        self, conn: sqlite3.Connection, run_id: str, series: Mapping[str, Sequence[float]]
+    ) -> None:
+        now = time.time()
+        rows, last = [], []
+        for key, points in series.items():
+            values = array("d", points if isinstance(points, list) else list(points))
+            if not values:
+                continue
+            if sys.byteorder == "big":  # stored little-endian on every machine
+                values.byteswap()
+            rows.append((run_id, str(key), len(values), values.tobytes(), now))
+            last.append((run_id, str(key), len(values) - 1, *encode_metric(points[-1]), now))
+        conn.executemany(
+            'INSERT OR REPLACE INTO metric_series (run_id, key, n, "values", timestamp) '
+            "VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO metrics (run_id, key, step, value, flag, timestamp) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            last,
+        )
 
     def _environment_id(self, conn: sqlite3.Connection, env: Mapping[str, Any]) -> str:
         import hashlib
@@ -862,6 +895,10 @@ class Store:
                 "ORDER BY key, step",
                 (full_id,),
             ).fetchall()
+            series_rows = conn.execute(
+                'SELECT key, "values", timestamp FROM metric_series WHERE run_id = ? ORDER BY key',
+                (full_id,),
+            ).fetchall()
             data_rows = conn.execute(
                 "SELECT d.hash, rd.role, rd.variable, d.kind, d.shape, d.schema, d.profile, "
                 "d.source_path, d.source_hash FROM run_datasets rd JOIN datasets d "
@@ -891,6 +928,12 @@ class Store:
         history: dict[str, list[MetricPoint]] = {}
         for key, step, value, flag, ts in metric_rows:
             history.setdefault(key, []).append(MetricPoint(step, decode_metric(value, flag), ts))
+        for key, packed, ts in series_rows:  # a captured curve: every step, packed
+            values = array("d")
+            values.frombytes(packed)
+            if sys.byteorder == "big":
+                values.byteswap()
+            history[key] = [MetricPoint(step, v, ts) for step, v in enumerate(values)]
         return Run(
             run_id=row[0],
             experiment=row[1],

@@ -1,0 +1,166 @@
+"""Patterns from other people's notebooks, each run untracked and tracked in a real kernel:
+the cell's outputs are the same, and the store holds what the code computed (recomputed here,
+independently)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_magics import Kernel, user_outputs
+
+from mlops_jupyter.store import Run, Store
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
+    k = Kernel(tmp_path_factory.mktemp("patterns"))
+    reply, _ = k.run("%load_ext mlops_jupyter")
+    assert reply["status"] == "ok"
+    yield k
+    k.shutdown()
+
+
+def tracked(kernel: Kernel, name: str, body: str) -> Run:
+    """Run ``body`` untracked, then tracked; same outputs; return the run."""
+    reply, plain = kernel.run(body)
+    assert reply["status"] == "ok", plain
+    reply, outputs = kernel.run(f"%%track -n {name} --no-shap\n{body}")
+    assert reply["status"] == "ok", outputs
+    assert user_outputs(outputs) == user_outputs(plain)
+    with Store.open(Path(kernel.workdir) / ".mlops", create=False) as store:
+        table = store.runs()
+        [run_id] = table.loc[table["name"] == name, "run_id"]
+        return store.get_run(run_id)
+
+
+def curve(run: Run, key: str) -> list[float]:
+    return [p.value for p in run.metric_history[key]]
+
+
+def test_printed_and_shown_scores_are_metrics(kernel: Kernel) -> None:
+    body = (
+        "from sklearn.datasets import load_breast_cancer\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.metrics import accuracy_score, mean_squared_error\n"
+        "from sklearn.model_selection import train_test_split\n"
+        "X, y = load_breast_cancer(return_X_y=True)\n"
+        "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)\n"
+        "clf = LogisticRegression(max_iter=5000).fit(X_train, y_train)\n"
+        'print("model score: %.3f" % clf.score(X_test, y_test))\n'
+        "pred = clf.predict(X_test)\n"
+        'print(f"MSE {mean_squared_error(y_test, pred)}")\n'
+        "accuracy_score(y_train, clf.predict(X_train)), accuracy_score(y_test, pred)\n"
+    )
+    run = tracked(kernel, "printed", body)
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, mean_squared_error
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    clf = LogisticRegression(max_iter=5000).fit(X_train, y_train)
+    pred = clf.predict(X_test)
+    assert run.metrics == {
+        "score": clf.score(X_test, y_test),
+        "mean_squared_error": mean_squared_error(y_test, pred),
+        "accuracy_y_train": accuracy_score(y_train, clf.predict(X_train)),
+        "accuracy_y_test": accuracy_score(y_test, pred),
+    }
+
+
+def test_a_numpy_training_loop_records_its_curve_and_hyperparameters(kernel: Kernel) -> None:
+    body = (
+        "import numpy as np\n"
+        "rng = np.random.default_rng(0)\n"
+        "X = rng.normal(size=(200, 3))\n"
+        "y = X @ np.array([1.5, -2.0, 0.5]) + rng.normal(scale=0.1, size=200)\n"
+        "learning_rate = 0.1\n"
+        "epochs = 40\n"
+        "w = np.zeros(3)\n"
+        "for epoch in range(epochs):\n"
+        "    w -= learning_rate * 2 * X.T @ (X @ w - y) / len(y)\n"
+        "    train_loss = float(np.mean((X @ w - y) ** 2))\n"
+        "    val_loss, val_mae = train_loss * 1.1, float(np.mean(np.abs(X @ w - y)))\n"
+    )
+    run = tracked(kernel, "numpy-loop", body)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = X @ np.array([1.5, -2.0, 0.5]) + rng.normal(scale=0.1, size=200)
+    w, losses, maes = np.zeros(3), [], []
+    for _ in range(40):
+        w -= 0.1 * 2 * X.T @ (X @ w - y) / len(y)
+        losses.append(float(np.mean((X @ w - y) ** 2)))
+        maes.append(float(np.mean(np.abs(X @ w - y))))
+    assert curve(run, "train_loss") == losses
+    assert curve(run, "val_loss") == [v * 1.1 for v in losses]
+    assert curve(run, "val_mae") == maes
+    assert run.metrics["train_loss"] == losses[-1]  # the final value is the metric
+    assert {"learning_rate": 0.1, "epochs": 40}.items() <= run.params.items()
+
+
+def test_staged_errors_and_validation_curves_are_curves(kernel: Kernel) -> None:
+    body = (
+        "import numpy as np\n"
+        "from sklearn.datasets import load_diabetes, load_digits\n"
+        "from sklearn.ensemble import GradientBoostingRegressor\n"
+        "from sklearn.metrics import mean_squared_error\n"
+        "from sklearn.model_selection import train_test_split, validation_curve\n"
+        "from sklearn.naive_bayes import GaussianNB\n"
+        "X, y = load_diabetes(return_X_y=True)\n"
+        "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=13)\n"
+        "reg = GradientBoostingRegressor(n_estimators=30, random_state=0).fit(X_train, y_train)\n"
+        "test_score = np.zeros((30,), dtype=np.float64)\n"
+        "for i, y_pred in enumerate(reg.staged_predict(X_test)):\n"
+        "    test_score[i] = mean_squared_error(y_test, y_pred)\n"
+        "Xd, yd = load_digits(return_X_y=True)\n"
+        "param_range = np.logspace(-11, -7, 4)\n"
+        "train_scores, test_scores = validation_curve(\n"
+        '    GaussianNB(), Xd, yd, param_name="var_smoothing", param_range=param_range, cv=3\n'
+        ")\n"
+    )
+    run = tracked(kernel, "curves", body)
+    from sklearn.datasets import load_diabetes, load_digits
+    from sklearn.ensemble import GradientBoostingRegressor
+    from sklearn.metrics import mean_squared_error
+    from sklearn.model_selection import train_test_split, validation_curve
+    from sklearn.naive_bayes import GaussianNB
+
+    X, y = load_diabetes(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=13)
+    reg = GradientBoostingRegressor(n_estimators=30, random_state=0).fit(X_train, y_train)
+    staged = [mean_squared_error(y_test, p) for p in reg.staged_predict(X_test)]
+    assert curve(run, "test_score") == staged  # not test_score_mean / _std
+    assert "test_score_mean" not in run.metrics and run.metrics["test_score"] == staged[-1]
+    assert curve(run, "mean_squared_error") == staged
+    Xd, yd = load_digits(return_X_y=True)
+    param_range = np.logspace(-11, -7, 4)
+    train, test = validation_curve(
+        GaussianNB(), Xd, yd, param_name="var_smoothing", param_range=param_range, cv=3
+    )
+    assert curve(run, "validation_curve.train_score") == train.mean(axis=1).tolist()
+    assert curve(run, "validation_curve.test_score") == test.mean(axis=1).tolist()
+    assert curve(run, "validation_curve.var_smoothing") == param_range.tolist()
+
+
+def test_values_passed_to_log_metric_are_not_recorded_twice(kernel: Kernel) -> None:
+    body = (
+        "import mlops_jupyter as mj\n"
+        "from sklearn.metrics import r2_score\n"
+        "for step in range(3):\n"
+        "    mj.log_metric('r2_curve', r2_score([1.0, 2.0, 3.0], [1.0, 2.0, 3.0 + step]))\n"
+    )
+    run = tracked(kernel, "logged", body.replace("mj.log_metric", "print"))
+    assert len(curve(run, "r2")) == 3  # computed in a loop and printed: a curve
+    reply, _ = kernel.run(f"%%track -n logged-self --no-shap\n{body}")
+    assert reply["status"] == "ok"
+    with Store.open(Path(kernel.workdir) / ".mlops", create=False) as store:
+        table = store.runs()
+        [run_id] = table.loc[table["name"] == "logged-self", "run_id"]
+        run = store.get_run(run_id)
+    assert sorted(run.metric_history) == ["r2_curve"]
