@@ -33,6 +33,20 @@ class MLOpsJupyter(Configurable):
         "else the operating-system user.",
     ).tag(config=True, env="MLOPS_JUPYTER_USER")
 
+    experiment = Unicode(
+        None,
+        allow_none=True,
+        help="Experiment of tracked cells that do not name one (-e). Default: the notebook's "
+        "file name, else 'default'.",
+    ).tag(config=True, env="MLOPS_JUPYTER_EXPERIMENT")
+
+    notebook = Unicode(
+        None,
+        allow_none=True,
+        help="The notebook file runs are recorded from, for runners that do not tell the kernel "
+        "(found by itself under Jupyter, VS Code, jupyter nbconvert --execute and papermill).",
+    ).tag(config=True, env="MLOPS_JUPYTER_NOTEBOOK")
+
     signing_key = Unicode(
         None,
         allow_none=True,

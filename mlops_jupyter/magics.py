@@ -13,6 +13,7 @@ as it would without the magic (same namespace, display, ``Out[n]``, exceptions a
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import re
 import sys
@@ -110,12 +111,17 @@ class NotebookTracking:
         line = _first_line(raw).strip()[len("%%track") :]
         try:
             options = parse_options(line)
+            from .config import settings
+
+            configured = settings()
+            notebook = notebook_path(self.shell, configured.notebook)
             self.ctx = self.tracker.begin(
                 options,
-                default_experiment=notebook_stem(self.shell) or "default",
+                default_experiment=configured.experiment
+                or (Path(notebook).stem if notebook else "default"),
                 source=raw,
                 execution_count=self.shell.execution_count - 1,
-                notebook_path=notebook_path(self.shell),
+                notebook_path=notebook,
                 kernel_id=kernel_id(),
             )
         except UsageError as exc:
@@ -216,17 +222,45 @@ def _warm_up() -> None:
         pass
 
 
-def notebook_path(shell: Any) -> str | None:
-    """The notebook file of this kernel: VS Code's variable, else the Jupyter session name."""
-    for value in (shell.user_ns.get("__vsc_ipynb_file__"), os.environ.get("JPY_SESSION_NAME")):
+def notebook_path(shell: Any, configured: str | None = None) -> str | None:
+    """The notebook file of this kernel: VS Code's variable, the Jupyter session name, the
+    ``notebook`` setting (``configured``), else the notebook a batch runner (nbconvert,
+    papermill) was given."""
+    for value in (
+        shell.user_ns.get("__vsc_ipynb_file__"),
+        os.environ.get("JPY_SESSION_NAME"),
+        configured,
+    ):
         if value:
             return str(value)
-    return None
+    return runner_notebook()
 
 
-def notebook_stem(shell: Any) -> str | None:
-    path = notebook_path(shell)
-    return Path(path).stem if path else None
+_RUNNERS = ("nbconvert", "papermill", "jupyter-execute")
+
+
+@functools.cache
+def runner_notebook(pid: int | None = None) -> str | None:
+    """The notebook on the command line of the process that started this kernel, when that is
+    ``jupyter nbconvert --execute NB`` or ``papermill NB OUT``: they run a kernel per notebook
+    and do not tell it which. None when it cannot be known for sure (another parent, several
+    notebooks named, no ``/proc``)."""
+    parent = os.getppid() if pid is None else pid
+    try:
+        with open(f"/proc/{parent}/cmdline", "rb") as handle:
+            args = [a.decode("utf-8", "surrogateescape") for a in handle.read().split(b"\0") if a]
+        cwd = os.readlink(f"/proc/{parent}/cwd")
+    except OSError:
+        return None
+    if not any(runner in arg for arg in args[:3] for runner in _RUNNERS):
+        return None
+    notebooks = [a for a in args[1:] if a.endswith(".ipynb") and not a.startswith("-")]
+    if not notebooks:
+        return None
+    if "papermill" not in " ".join(args[:3]) and len(notebooks) > 1:
+        return None  # nbconvert with several notebooks: which one this kernel runs is unknown
+    path = Path(notebooks[0])
+    return str(path if path.is_absolute() else Path(cwd) / path)
 
 
 def kernel_id() -> str | None:

@@ -135,6 +135,15 @@ def compare_magic(line: str) -> Any:
             raise UsageError("%compare: give run ids or --last N, not both")
         table = store.runs(experiment=args.experiment, limit=args.last)
         ids = list(table["run_id"])[::-1]
+        if len(ids) < 2:
+            names = list(store.experiments()["experiment"])
+            where = f"experiment {args.experiment!r}" if args.experiment else "this store"
+            raise UsageError(
+                f"%compare: {where} has {len(ids)} run{'s' * (len(ids) != 1)}, compare needs 2 "
+                f"to 10 (experiments in {store.directory}: {', '.join(names) or 'none'}; a "
+                "notebook run by a tool that does not name it records to its own experiment: "
+                "set MLOPS_JUPYTER_EXPERIMENT or use %%track -e)"
+            )
     return CompareView(compare_runs(store, ids))
 
 

@@ -46,6 +46,8 @@ def test_env_names() -> None:
     assert env_settings() == {
         "store_path": "MLOPS_JUPYTER_STORE",
         "user": "MLOPS_JUPYTER_USER",
+        "experiment": "MLOPS_JUPYTER_EXPERIMENT",
+        "notebook": "MLOPS_JUPYTER_NOTEBOOK",
         "signing_key": "MLOPS_JUPYTER_KEY",
         "allowed_signers": "MLOPS_JUPYTER_ALLOWED_SIGNERS",
         "busy_timeout": "MLOPS_JUPYTER_BUSY_TIMEOUT",

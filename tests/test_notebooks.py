@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -86,3 +87,59 @@ def test_store_notebook_content(tmp_path: Path) -> None:
         assert list(runs["metrics.accuracy"]) == [0.98, 0.94, 0.92]
         top = store.get_run(runs.run_id[0])
     assert text_output(code[5]) == repr((top.name, top.params, top.metrics))
+
+
+def _batch(command: list[str], workdir: Path, env: dict[str, str] | None = None) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    shutil.copy(MAGICS / "compare.ipynb", workdir / "compare.ipynb")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_JUPYTER_", "JPY_"))}
+    bin_dir = str(Path(sys.executable).parent)
+    return subprocess.run(
+        [str(Path(bin_dir) / command[0]), *command[1:]],
+        cwd=workdir,
+        env={**clean, "PATH": f"{bin_dir}:{clean.get('PATH', '')}", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["jupyter", "nbconvert", "--to", "notebook", "--execute", "compare.ipynb"],
+        ["papermill", "compare.ipynb", "out.ipynb"],
+    ],
+    ids=["nbconvert", "papermill"],
+)
+def test_batch_runners_record_to_the_notebooks_experiment(
+    command: list[str], tmp_path: Path
+) -> None:
+    from mlops_jupyter import Store
+
+    done = _batch(command, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with Store.open(tmp_path / ".mlops", create=False) as store:
+        runs = store.runs()
+        assert sorted(runs["experiment"]) == ["compare", "compare"]
+        assert {Path(p).name for p in store._read("SELECT notebook_path FROM runs")[0]} == {
+            "compare.ipynb"
+        }
+
+
+@pytest.mark.slow
+def test_an_experiment_set_by_the_environment_and_a_clear_error(tmp_path: Path) -> None:
+    from mlops_jupyter import Store
+
+    command = ["papermill", "compare.ipynb", "out.ipynb"]
+    done = _batch(command, tmp_path, {"MLOPS_JUPYTER_EXPERIMENT": "nightly"})
+    assert done.returncode != 0  # the notebook compares experiment "compare", now empty
+    assert "%compare: experiment 'compare' has 0 runs, compare needs 2 to 10" in done.stderr
+    assert "experiments in " in done.stderr and ": nightly;" in done.stderr
+    with Store.open(tmp_path / ".mlops", create=False) as store:
+        assert sorted(store.runs()["experiment"]) == ["nightly", "nightly"]
