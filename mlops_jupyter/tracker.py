@@ -294,7 +294,7 @@ class Tracker:
         params: dict[str, Any] = {}
         sources: dict[str, str] = {}
         with _step(ctx, "params"):
-            params, sources = _params(ctx, fitted, facts)
+            params, sources = _params(ctx, fitted, facts, namespace)
         metrics: list[tuple[str, Any, int]] = []
         with _step(ctx, "metrics"):
             metrics = _metrics(ctx, fitted, sites, records, facts, namespace)
@@ -377,6 +377,18 @@ class Tracker:
                 continue  # e.g. a curve computed step by step: not a data snapshot
             cross_validation = site.method.startswith("cross_") or site.method in CURVE_FUNCTIONS
             role = "train" if site.kind == "fit" or cross_validation else "eval"
+            if site.kind == "fit" and "eval_set" in record.args:  # xgboost, lightgbm
+                found.extend(_eval_set(record.args["eval_set"], site.arg_names.get("eval_set")))
+            for name in ("eval_X", "eval_y") if site.kind == "fit" else ():  # lightgbm >= 4.7
+                if name in record.args:
+                    given, source = record.args[name], site.arg_names.get(name)
+                    parts = given if isinstance(given, list | tuple) else [given]
+                    names = _element_names(source, len(parts)) if parts is given else [source]
+                    found.extend(
+                        (part, "eval", names[i] or f"{name}[{i}]")
+                        for i, part in enumerate(parts)
+                        if _data_like(part)
+                    )
             for key, value in record.args.items():
                 if isinstance(key, str) and key not in DATA_KEYWORDS:
                     continue
@@ -560,13 +572,19 @@ def _fitted_estimators(sites: list[CallSite], records: Mapping[int, CallRecord])
 
 
 def _params(
-    ctx: RunContext, fitted: Mapping[str, Any], facts: CellSource
+    ctx: RunContext,
+    fitted: Mapping[str, Any],
+    facts: CellSource,
+    namespace: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     params: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    namespace = namespace or {}
     for name, value in facts.literals.items():
         if is_metric_name(name):
             continue
+        if isinstance(value, list | dict) and namespace.get(name, value) != value:
+            continue  # `val_losses = []` that the cell then fills: an accumulator, not a setting
         params[name] = value
         sources[name] = "cell"
     several = len(fitted) > 1
@@ -644,6 +662,12 @@ def _metrics(
             else:
                 found.update(metrics_from(name, value))
     several = len(fitted) > 1
+    for var, estimator in fitted.items():  # library-native evaluation (xgboost, lightgbm)
+        prefix = f"{var}." if several else ""
+        for key, points in _native_curves(estimator).items():
+            series.setdefault(prefix + key, points)
+        for key, value in _native_best(estimator).items():
+            found.setdefault(prefix + key, value)
     for var, estimator in fitted.items():
         if is_search(estimator) and scalar(getattr(estimator, "best_score_", None)) is not None:
             found[f"{var}.best_score" if several else "best_score"] = float(estimator.best_score_)
@@ -672,6 +696,96 @@ def _base_name(site: CallSite) -> str:
     if site.kind == "metric":
         return metric_base_name(site.method)
     return "score" if site.method == "score" else ""
+
+
+def _element_names(source: str | None, n: int) -> list[str | None]:
+    """Source text of each element of a list or tuple written out in the cell."""
+    import ast
+
+    try:
+        tree = ast.parse(source or "", mode="eval").body
+    except SyntaxError:
+        return [None] * n
+    if isinstance(tree, ast.List | ast.Tuple) and len(tree.elts) == n:
+        return [ast.unparse(e) for e in tree.elts]
+    return [None] * n
+
+
+def _eval_set(value: Any, source: str | None) -> list[tuple[Any, str, str]]:
+    """``eval_set=[(X_val, y_val), ...]``: each pair is evaluation data, named from the source
+    when it is written as a list of name pairs."""
+    import ast
+
+    names: list[list[str]] = []
+    try:
+        tree = ast.parse(source or "", mode="eval").body
+        if isinstance(tree, ast.List | ast.Tuple):
+            names = [
+                [ast.unparse(e) for e in pair.elts] if isinstance(pair, ast.Tuple) else []
+                for pair in tree.elts
+            ]
+    except SyntaxError:
+        names = []
+    out: list[tuple[Any, str, str]] = []
+    if not isinstance(value, list | tuple):
+        return out
+    for i, pair in enumerate(value):
+        if not isinstance(pair, list | tuple):
+            continue
+        for j, part in enumerate(pair[:2]):
+            given = names[i][j] if i < len(names) and j < len(names[i]) else None
+            name = given or f"eval_set[{i}][{j}]"
+            if _data_like(part):
+                out.append((part, "eval", name))
+    return out
+
+
+def _native_curves(estimator: Any) -> dict[str, list[float]]:
+    """Per-iteration evaluation histories of boosting libraries: xgboost's ``evals_result()``
+    and lightgbm's ``evals_result_`` (``{set: {metric: [values]}}``) as ``set.metric`` curves."""
+    results: Any = getattr(estimator, "evals_result_", None)
+    if not results and callable(getattr(estimator, "evals_result", None)):
+        try:
+            results = estimator.evals_result()
+        except Exception:  # xgboost raises when fitted without an eval_set
+            results = None
+    out: dict[str, list[float]] = {}
+    if isinstance(results, Mapping):
+        for data_name, by_metric in results.items():
+            if isinstance(by_metric, Mapping):
+                for metric, values in by_metric.items():
+                    points = _scalars(list(values)) if _is_sequence(values) else None
+                    if points:
+                        out[f"{data_name}.{metric}"] = points
+    return out
+
+
+def _native_best(estimator: Any) -> dict[str, float]:
+    """``best_iteration`` and ``best_score`` of early stopping, when the library set them."""
+    out: dict[str, float] = {}
+    for attribute in ("best_iteration_", "best_iteration"):
+        try:
+            value = scalar(getattr(estimator, attribute, None))
+        except Exception:  # a property that raises before fitting with early stopping
+            value = None
+        if value is not None:
+            out["best_iteration"] = value
+            break
+    best = getattr(estimator, "best_score_", None) if not is_search(estimator) else None
+    if isinstance(best, Mapping):  # lightgbm: {set: {metric: value}}
+        for data_name, by_metric in best.items():
+            if isinstance(by_metric, Mapping):
+                for metric, value in by_metric.items():
+                    if scalar(value) is not None:
+                        out[f"best_score.{data_name}.{metric}"] = float(value)
+    else:
+        try:
+            number = scalar(getattr(estimator, "best_score", None))
+        except Exception:
+            number = None
+        if number is not None:
+            out["best_score"] = number
+    return out
 
 
 def _is_sequence(value: Any) -> bool:

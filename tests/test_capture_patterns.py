@@ -4,6 +4,7 @@ independently)."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,3 +165,131 @@ def test_values_passed_to_log_metric_are_not_recorded_twice(kernel: Kernel) -> N
         [run_id] = table.loc[table["name"] == "logged-self", "run_id"]
         run = store.get_run(run_id)
     assert sorted(run.metric_history) == ["r2_curve"]
+
+
+def test_partial_fit_is_a_fit_and_accumulators_are_not_params(kernel: Kernel) -> None:
+    body = (
+        "import numpy as np\n"
+        "from sklearn.datasets import load_digits\n"
+        "from sklearn.linear_model import SGDClassifier\n"
+        "from sklearn.model_selection import train_test_split\n"
+        "X, y = load_digits(return_X_y=True)\n"
+        "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)\n"
+        'clf = SGDClassifier(loss="log_loss", alpha=1e-3, random_state=0)\n'
+        "classes = np.unique(y)\n"
+        "val_losses = []\n"
+        "for epoch in range(5):\n"
+        "    clf.partial_fit(X_train, y_train, classes=classes)\n"
+        "    val_losses.append(1 - clf.score(X_test, y_test))\n"
+    )
+    run = tracked(kernel, "partial-fit", body)
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.model_selection import train_test_split
+
+    from mlops_jupyter import hash_data
+
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    clf = SGDClassifier(loss="log_loss", alpha=1e-3, random_state=0)
+    scores = []
+    for _ in range(5):
+        clf.partial_fit(X_train, y_train, classes=np.unique(y))
+        scores.append(clf.score(X_test, y_test))
+    assert "val_losses" not in run.params  # the [] the cell started with, then filled
+    assert (run.params["loss"], run.params["alpha"]) == ("log_loss", 1e-3)
+    assert curve(run, "score") == scores
+    assert curve(run, "val_losses") == [1 - s for s in scores]
+    assert [a.kind for a in run.artifacts] == ["model"]
+    roles = {(d.role, d.variable): d.hash for d in run.datasets}
+    assert roles[("train", "X_train")] == hash_data(X_train)
+    assert roles[("eval", "X_test")] == hash_data(X_test)
+
+
+def test_xgboost_eval_set_is_eval_data_and_its_history_a_curve(kernel: Kernel) -> None:
+    body = (
+        "import xgboost as xgb\n"
+        "from sklearn.datasets import load_breast_cancer\n"
+        "from sklearn.model_selection import train_test_split\n"
+        "X, y = load_breast_cancer(return_X_y=True)\n"
+        "X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=1)\n"
+        "clf = xgb.XGBClassifier(n_estimators=30, max_depth=3, eval_metric='logloss',\n"
+        "                        early_stopping_rounds=5, n_jobs=1)\n"
+        "clf.fit(X_train, y_train, eval_set=[(X_test, y_test)], verbose=False);\n"
+    )
+    run = tracked(kernel, "xgb", body)
+    import xgboost as xgb
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    from mlops_jupyter import hash_data
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=1)
+    clf = xgb.XGBClassifier(
+        n_estimators=30, max_depth=3, eval_metric="logloss", early_stopping_rounds=5, n_jobs=1
+    )
+    clf.fit(X_train, y_train, eval_set=[(X_test, y_test)], verbose=False)
+    history = clf.evals_result()["validation_0"]["logloss"]
+    assert curve(run, "validation_0.logloss") == pytest.approx(history, rel=1e-12)
+    assert run.metrics["best_iteration"] == clf.best_iteration
+    assert run.metrics["best_score"] == pytest.approx(clf.best_score, rel=1e-12)
+    roles = {(d.role, d.variable): d.hash for d in run.datasets}
+    assert roles[("eval", "X_test")] == hash_data(X_test)
+    assert roles[("eval", "y_test")] == hash_data(y_test)
+    assert roles[("train", "X_train")] == hash_data(X_train)
+    assert (run.params["max_depth"], run.params["n_estimators"]) == (3, 30)
+
+
+def test_lightgbm_eval_set_and_early_stopping(kernel: Kernel) -> None:
+    body = (
+        "import lightgbm as lgb\n"
+        "from sklearn.datasets import load_diabetes\n"
+        "from sklearn.model_selection import train_test_split\n"
+        "X, y = load_diabetes(return_X_y=True)\n"
+        "X_train, X_val, y_train, y_val = train_test_split(X, y, random_state=2)\n"
+        "reg = lgb.LGBMRegressor(n_estimators=40, learning_rate=0.1, verbose=-1, n_jobs=1)\n"
+        "reg.fit(X_train, y_train, eval_set=[(X_val, y_val)], eval_metric='l1',\n"
+        "        callbacks=[lgb.early_stopping(5, verbose=False)]);\n"
+    )
+    run = tracked(kernel, "lgbm", body)
+    import lightgbm as lgb
+    from sklearn.datasets import load_diabetes
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_diabetes(return_X_y=True)
+    X_train, X_val, y_train, y_val = train_test_split(X, y, random_state=2)
+    reg = lgb.LGBMRegressor(n_estimators=40, learning_rate=0.1, verbose=-1, n_jobs=1)
+    with warnings.catch_warnings():  # eval_set is deprecated in lightgbm 4.7, still common
+        warnings.simplefilter("ignore", FutureWarning)
+        reg.fit(
+            X_train,
+            y_train,
+            eval_set=[(X_val, y_val)],
+            eval_metric="l1",
+            callbacks=[lgb.early_stopping(5, verbose=False)],
+        )
+    for metric in ("l1", "l2"):
+        assert curve(run, f"valid_0.{metric}") == pytest.approx(
+            reg.evals_result_["valid_0"][metric], rel=1e-12
+        )
+        assert run.metrics[f"best_score.valid_0.{metric}"] == pytest.approx(
+            reg.best_score_["valid_0"][metric], rel=1e-12
+        )
+    assert run.metrics["best_iteration"] == reg.best_iteration_
+    assert ("eval", "X_val") in {(d.role, d.variable) for d in run.datasets}
+
+
+def test_lightgbm_eval_x_and_eval_y(kernel: Kernel) -> None:
+    body = (
+        "import lightgbm as lgb\n"
+        "from sklearn.datasets import load_diabetes\n"
+        "from sklearn.model_selection import train_test_split\n"
+        "X, y = load_diabetes(return_X_y=True)\n"
+        "X_train, X_val, y_train, y_val = train_test_split(X, y, random_state=3)\n"
+        "reg = lgb.LGBMRegressor(n_estimators=10, verbose=-1, n_jobs=1)\n"
+        "reg.fit(X_train, y_train, eval_X=(X_val,), eval_y=(y_val,));\n"
+    )
+    run = tracked(kernel, "lgbm-new", body)
+    assert {("eval", "X_val"), ("eval", "y_val")} <= {(d.role, d.variable) for d in run.datasets}
+    assert len(curve(run, "valid_0.l2")) == 10

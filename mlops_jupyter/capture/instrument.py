@@ -17,7 +17,7 @@ from typing import Any
 from .cell_source import is_metric_name
 
 TAPS = "__mlops_jupyter_taps__"
-FIT_METHODS = frozenset({"fit", "fit_transform", "fit_predict"})
+FIT_METHODS = frozenset({"fit", "fit_transform", "fit_predict", "partial_fit"})
 EVAL_METHODS = frozenset(
     {"predict", "predict_proba", "predict_log_proba", "decision_function", "score"}
 )
