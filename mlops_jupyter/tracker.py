@@ -329,6 +329,9 @@ class Tracker:
             capture_errors=ctx.capture_errors or None,
             series=ctx.series,
         )
+        children = 0
+        with _step(ctx, "search candidates"):
+            children = self._record_candidates(ctx, fitted, ended)
         model_bytes = None
         if model is not None:
             with _step(ctx, "model"):
@@ -354,9 +357,33 @@ class Tracker:
             model=class_name(model) if model is not None else None,
             capture_errors=list(ctx.capture_errors),
             shap=shap_state,
+            children=children,
         )
 
     # ---------------------------------------------------------------- helpers
+    def _record_candidates(self, ctx: RunContext, fitted: Mapping[str, Any], ended: float) -> int:
+        """Each candidate of each fitted search becomes a run of its own, tagged with this run
+        as its parent, so every candidate compares like a run (in one transaction)."""
+        from .capture.estimators import search_candidates
+
+        searches = {var: est for var, est in fitted.items() if is_search(est)}
+        count = 0
+        with self.store.transaction():
+            for var, search in searches.items():
+                for index, (params, metrics) in enumerate(search_candidates(search)):
+                    self.store.record_run(
+                        ctx.experiment,
+                        name=f"{ctx.options.name or var} candidate {index}",
+                        params=params,
+                        metrics=metrics,
+                        started_at=ctx.started_at,
+                        ended_at=ended,
+                        tags={"parent_run": ctx.run_id, "search": var, "candidate": str(index)},
+                        notebook_path=None,
+                    )
+                    count += 1
+        return count
+
     def _datasets(
         self,
         ctx: RunContext,

@@ -293,3 +293,39 @@ def test_lightgbm_eval_x_and_eval_y(kernel: Kernel) -> None:
     run = tracked(kernel, "lgbm-new", body)
     assert {("eval", "X_val"), ("eval", "y_val")} <= {(d.role, d.variable) for d in run.datasets}
     assert len(curve(run, "valid_0.l2")) == 10
+
+
+def test_every_search_candidate_is_a_child_run(kernel: Kernel) -> None:
+    body = (
+        "from sklearn.datasets import load_iris\n"
+        "from sklearn.model_selection import GridSearchCV\n"
+        "from sklearn.svm import SVC\n"
+        "X, y = load_iris(return_X_y=True)\n"
+        "search = GridSearchCV(SVC(), {'C': [0.1, 1, 10], 'kernel': ['linear', 'rbf']}, cv=3)\n"
+        "search.fit(X, y);\n"
+    )
+    run = tracked(kernel, "grid", body)
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.svm import SVC
+
+    X, y = load_iris(return_X_y=True)
+    search = GridSearchCV(SVC(), {"C": [0.1, 1, 10], "kernel": ["linear", "rbf"]}, cv=3)
+    search.fit(X, y)
+    results = search.cv_results_
+    assert run.params["search.cv"] == 3
+    assert run.params["search.param_grid"] == {"C": [0.1, 1, 10], "kernel": ["linear", "rbf"]}
+    assert run.metrics["best_score"] == search.best_score_
+    with Store.open(Path(kernel.workdir) / ".mlops", create=False) as store:
+        children = [
+            store.get_run(r)
+            for r in store.runs()["run_id"]
+            if store.get_run(r).tags.get("parent_run") == run.run_id
+        ]
+    children.sort(key=lambda c: int(c.tags["candidate"]))
+    assert [c.params for c in children] == results["params"]
+    assert [c.metrics["mean_test_score"] for c in children] == list(results["mean_test_score"])
+    assert [c.metrics["rank_test_score"] for c in children] == list(results["rank_test_score"])
+    assert [c.metrics["split2_test_score"] for c in children] == list(results["split2_test_score"])
+    assert [c.name for c in children] == [f"grid candidate {i}" for i in range(6)]
+    assert {c.experiment for c in children} == {run.experiment}

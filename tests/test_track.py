@@ -22,16 +22,20 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def tracked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[str, Run]]]:
+def tracked(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Any, dict[str, Run], list[Run]]]:
     workdir = tmp_path_factory.mktemp("track")
     nb = execute("track.ipynb", workdir)
     with Store.open(workdir / ".mlops", create=False) as store:
         table = store.runs(order_by="started_at")
-        runs = {
+        every = {
             name: store.get_run(run_id)
             for name, run_id in zip(table.name, table.run_id, strict=True)
         }
-    yield nb, runs
+    runs = {name: run for name, run in every.items() if "parent_run" not in run.tags}
+    children = [run for run in every.values() if "parent_run" in run.tags]  # search candidates
+    yield nb, runs, children
 
 
 def datasets(run: Run) -> dict[tuple[str, str], str]:
@@ -66,8 +70,10 @@ def breast_cancer() -> dict[str, Any]:
     )
 
 
-def test_all_runs_recorded_with_their_status(tracked: tuple[Any, dict[str, Run]]) -> None:
-    _, runs = tracked
+def test_all_runs_recorded_with_their_status(
+    tracked: tuple[Any, dict[str, Run], list[Run]],
+) -> None:
+    _, runs, *_ = tracked
     assert {name: run.status for name, run in runs.items()} == {
         "forest": "finished",
         "churn-pipeline": "finished",
@@ -75,7 +81,7 @@ def test_all_runs_recorded_with_their_status(tracked: tuple[Any, dict[str, Run]]
         "wine-logreg": "finished",
         "diabetes-gbr": "finished",
         "broken": "failed",
-        "sparse-input": "finished",
+        "odd-input": "finished",
     }
     assert {run.experiment for run in runs.values()} == {"track"}  # the notebook's name
     for run in runs.values():
@@ -86,8 +92,8 @@ def test_all_runs_recorded_with_their_status(tracked: tuple[Any, dict[str, Run]]
         assert run.execution_count is not None and run.execution_count >= 2
 
 
-def test_forest_run(tracked: tuple[Any, dict[str, Run]]) -> None:
-    nb, runs = tracked
+def test_forest_run(tracked: tuple[Any, dict[str, Run], list[Run]]) -> None:
+    nb, runs, *_ = tracked
     run = runs["forest"]
     want = breast_cancer()
     assert run.params["n_estimators"] == 50
@@ -164,8 +170,8 @@ def churn() -> dict[str, Any]:
     )
 
 
-def test_pipeline_run(tracked: tuple[Any, dict[str, Run]]) -> None:
-    _, runs = tracked
+def test_pipeline_run(tracked: tuple[Any, dict[str, Run], list[Run]]) -> None:
+    _, runs, *_ = tracked
     want = churn()
     run = runs["churn-pipeline"]
     assert run.tags == {"owner": "ds-team"}
@@ -202,30 +208,40 @@ def test_pipeline_run(tracked: tuple[Any, dict[str, Run]]) -> None:
     ]
 
 
-def test_search_run(tracked: tuple[Any, dict[str, Run]]) -> None:
+def test_search_run(tracked: tuple[Any, dict[str, Run], list[Run]]) -> None:
     from sklearn.model_selection import GridSearchCV
     from sklearn.tree import DecisionTreeClassifier
 
-    _, runs = tracked
+    _, runs, *_ = tracked
     want = breast_cancer()
     search = GridSearchCV(DecisionTreeClassifier(random_state=0), {"max_depth": [2, 3, 4, 5]}, cv=3)
     search.fit(want["X_train"], want["y_train"])
     run = runs["tree-search"]
     assert run.params["max_depth"] == search.best_params_["max_depth"]
+    assert run.params["search.param_grid"] == {"max_depth": [2, 3, 4, 5]}
     assert run.metrics == {
         "test_accuracy": search.score(want["X_test"], want["y_test"]),
         "best_score": search.best_score_,
     }
+    _, _, children = tracked  # every candidate is a run, tagged with the search's run
+    mine = sorted(
+        (c for c in children if c.tags["parent_run"] == run.run_id),
+        key=lambda c: int(c.tags["candidate"]),
+    )
+    assert [c.params for c in mine] == search.cv_results_["params"]
+    assert [c.metrics["mean_test_score"] for c in mine] == list(
+        search.cv_results_["mean_test_score"]
+    )
 
 
-def test_multiclass_run(tracked: tuple[Any, dict[str, Run]]) -> None:
+def test_multiclass_run(tracked: tuple[Any, dict[str, Run], list[Run]]) -> None:
     from sklearn.datasets import load_wine
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_validate, train_test_split
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    _, runs = tracked
+    _, runs, *_ = tracked
     Xw, yw = load_wine(return_X_y=True, as_frame=True)
     Xw_train, Xw_test, yw_train, yw_test = train_test_split(Xw, yw, test_size=0.3, random_state=1)
     logreg = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
@@ -249,13 +265,13 @@ def test_multiclass_run(tracked: tuple[Any, dict[str, Run]]) -> None:
     assert explanation.feature_names == list(Xw.columns)
 
 
-def test_regressor_run_with_a_curve(tracked: tuple[Any, dict[str, Run]]) -> None:
+def test_regressor_run_with_a_curve(tracked: tuple[Any, dict[str, Run], list[Run]]) -> None:
     from sklearn.datasets import load_diabetes
     from sklearn.ensemble import GradientBoostingRegressor
     from sklearn.metrics import mean_squared_error, r2_score
     from sklearn.model_selection import train_test_split
 
-    _, runs = tracked
+    _, runs, *_ = tracked
     Xd, yd = load_diabetes(return_X_y=True, as_frame=True)
     Xd_train, Xd_test, yd_train, yd_test = train_test_split(Xd, yd, test_size=0.25, random_state=2)
     regressor = GradientBoostingRegressor(n_estimators=60, learning_rate=0.1, random_state=0)
@@ -276,8 +292,8 @@ def test_regressor_run_with_a_curve(tracked: tuple[Any, dict[str, Run]]) -> None
     assert ("eval", "staged") not in datasets(run)  # a curve's steps are not snapshots
 
 
-def test_failed_run_keeps_the_traceback(tracked: tuple[Any, dict[str, Run]]) -> None:
-    nb, runs = tracked
+def test_failed_run_keeps_the_traceback(tracked: tuple[Any, dict[str, Run], list[Run]]) -> None:
+    nb, runs, *_ = tracked
     run = runs["broken"]
     assert run.error is not None
     assert run.error.splitlines()[-1] == (
@@ -292,31 +308,31 @@ def test_failed_run_keeps_the_traceback(tracked: tuple[Any, dict[str, Run]]) -> 
 
 
 def test_unhashable_data_is_a_capture_error_not_a_failure(
-    tracked: tuple[Any, dict[str, Run]],
+    tracked: tuple[Any, dict[str, Run], list[Run]],
 ) -> None:
-    nb, runs = tracked
-    run = runs["sparse-input"]
+    nb, runs, *_ = tracked
+    run = runs["odd-input"]
     assert run.status == "finished"
     assert len(run.capture_errors) == 1
     assert run.capture_errors[0]["step"] == "data"
-    assert run.capture_errors[0]["error"].startswith("TypeError: X_sparse (csr_matrix) not hashed")
-    outputs = cell(nb, "%%track -n sparse-input").outputs
-    assert outputs[0].data["text/plain"] == "np.True_"  # the cell's own result stands
-    shown = text_output(cell(nb, "%%track -n sparse-input"))
+    assert run.capture_errors[0]["error"].startswith("TypeError: X_records (ndarray) not hashed")
+    outputs = cell(nb, "%%track -n odd-input").outputs
+    assert outputs[0].data["text/plain"] == "[0, 1]"  # the cell's own result stands
+    shown = text_output(cell(nb, "%%track -n odd-input"))
     warnings = [line for line in shown.splitlines() if line.startswith("mlops-jupyter: capture")]
     assert len(warnings) == 1
     assert [(d.role, d.variable) for d in run.datasets] == [("train", "y_train")]
 
 
-def test_runs_magic_returns_the_table(tracked: tuple[Any, dict[str, Run]]) -> None:
-    nb, runs = tracked
+def test_runs_magic_returns_the_table(tracked: tuple[Any, dict[str, Run], list[Run]]) -> None:
+    nb, runs, *_ = tracked
     table = text_output(cell(nb, "import mlops_jupyter as mj"))
     for name in runs:
         assert name in table
 
 
-def test_history_lists_earlier_cells(tracked: tuple[Any, dict[str, Run]]) -> None:
-    _, runs = tracked
+def test_history_lists_earlier_cells(tracked: tuple[Any, dict[str, Run], list[Run]]) -> None:
+    _, runs, *_ = tracked
     forest, pipeline = runs["forest"], runs["churn-pipeline"]
     assert [h["execution_count"] for h in forest.history] == [1]
     assert [h["execution_count"] for h in pipeline.history] == [1, 2]

@@ -66,15 +66,72 @@ def flat_params(estimator: Any) -> dict[str, Any]:
     return flat
 
 
+_SEARCH_SETTINGS = (
+    "cv",
+    "n_iter",
+    "scoring",
+    "refit",
+    "param_grid",
+    "param_distributions",
+    "random_state",
+    "factor",
+    "resource",
+)
+
+
 def estimator_params(estimator: Any) -> dict[str, Any]:
-    """The parameters a fitted estimator ran with; for a search, those of its best model."""
+    """The parameters a fitted estimator ran with; for a search, those of its best model and
+    the search's own settings (``search.cv``, ``search.param_grid``, ``search.n_iter``...)."""
     if is_search(estimator):
         best = getattr(estimator, "best_estimator_", None)
         params = flat_params(best) if best is not None else flat_params(estimator.estimator)
         for key, value in estimator.best_params_.items():
             params[key] = _numpy_scalar(value)
+        try:
+            own = estimator.get_params(deep=False)
+        except Exception:
+            own = {}
+        for key in _SEARCH_SETTINGS:
+            if key in own:
+                params[f"search.{key}"] = _setting(own[key])
         return params
     return flat_params(estimator)
+
+
+def _setting(value: Any) -> Any:
+    """A search setting as plain data where it is (grids), else its repr (a KFold, a scorer)."""
+    if isinstance(value, dict):
+        return {str(k): _setting(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_setting(v) for v in value]
+    value = _numpy_scalar(value)
+    return value if _plain(value) else repr(value)
+
+
+def search_candidates(search: Any) -> list[tuple[dict[str, Any], dict[str, float]]]:
+    """Every candidate a fitted search tried: its parameters and its ``cv_results_`` numbers
+    (mean/std/rank of each score, per-split scores, fit and score times)."""
+    results = getattr(search, "cv_results_", None)
+    if not isinstance(results, dict) or "params" not in results:
+        return []
+    out = []
+    for index, candidate in enumerate(results["params"]):
+        params = {str(k): _setting(v) for k, v in candidate.items()}
+        metrics: dict[str, float] = {}
+        for key, column in results.items():
+            if key == "params" or key.startswith("param_"):
+                continue
+            try:
+                value = _numpy_scalar(column[index])
+            except (IndexError, TypeError, KeyError):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if isinstance(value, float) and math.isnan(value):
+                continue
+            metrics[key] = float(value)
+        out.append((params, metrics))
+    return out
 
 
 def class_name(obj: Any) -> str:
