@@ -69,6 +69,9 @@ class NotebookTracking:
         self.facts: Any = None
         self.source = ""
         self._history: list[dict[str, Any]] = []
+        from .capture.cell_source import Lineage
+
+        self.lineage = Lineage()
         self._transformer = _Instrument(self)
         self._handles: dict[str, Any] = {}
         self._summaries: dict[str, Any] = {}
@@ -135,14 +138,26 @@ class NotebookTracking:
         self.taps.start()
 
     def instrument(self, tree: ast.Module) -> ast.Module:
-        """AST transformer hook: add taps to the tracked cell (never raises)."""
-        if self.ctx is None or self.facts is not None:
+        """AST transformer hook: add taps to the tracked cell (never raises); learn every
+        cell's top-level assignments (where data came from) for later tracked cells."""
+        if self.ctx is None:
+            try:
+                self.lineage.learn(tree, os.getcwd())
+            except Exception:  # lineage is a help, never a reason for a cell to fail
+                pass
+            return tree
+        if self.facts is not None:
             return tree
         try:
             from .capture.cell_source import analyse
             from .capture.instrument import instrument
 
             self.facts = analyse(tree)
+            for name in self.facts.loaded - set(self.facts.reads):
+                files = self.lineage.sources(name)
+                if files:
+                    self.facts.earlier_reads[name] = files
+            self.lineage.learn(tree, os.getcwd())
             new_tree, self.sites = instrument(tree)
             return new_tree
         except Exception as exc:

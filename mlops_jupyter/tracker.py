@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
+import re
 import shlex
 import threading
 import time
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from .store import Store
     from .store.records import DatasetLink
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DATA_KEYWORDS = frozenset({"X", "y", "x", "Y", "y_true", "y_pred", "y_score", "y_prob", "X_test"})
 
 
@@ -458,14 +461,22 @@ class Tracker:
                     continue
                 seen_links.add(link_key)
                 links.append(self._link(digest, obj, role, variable))
-        for variable, path in facts.reads.items():
+        base = Path(workdir or ".")
+        # (data variable, variable the file was read into, path as shown, file)
+        reads = [(var, var, path, base / path) for var, path in facts.reads.items()]
+        for var, sources in facts.earlier_reads.items():  # read by an earlier cell
+            reads += [(var, read, os.path.relpath(f, base), Path(f)) for read, f in sources]
+        hashed: dict[Path, str] = {}
+        for variable, read_into, path, file in reads:
             with _step(ctx, "data source"):
-                file = Path(workdir or ".") / path
-                digest = hash_data(file)
-                links.append(DatasetLink(digest, "source", variable, "file", source_path=str(path)))
+                if file not in hashed:
+                    hashed[file] = hash_data(file)
+                    links.append(
+                        DatasetLink(hashed[file], "source", read_into, "file", source_path=path)
+                    )
                 for index, link in enumerate(links):
-                    if link.variable == variable and link.role != "source":
-                        links[index] = replace(link, source_path=str(path), source_hash=digest)
+                    if link.role != "source" and variable in _IDENTIFIER.findall(link.variable):
+                        links[index] = replace(link, source_path=path, source_hash=hashed[file])
         return links, (eval_X if eval_X is not None else train_X, train_X)
 
     def _link(self, digest: str, obj: Any, role: str, variable: str) -> DatasetLink:

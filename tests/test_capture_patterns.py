@@ -329,3 +329,31 @@ def test_every_search_candidate_is_a_child_run(kernel: Kernel) -> None:
     assert [c.metrics["split2_test_score"] for c in children] == list(results["split2_test_score"])
     assert [c.name for c in children] == [f"grid candidate {i}" for i in range(6)]
     assert {c.experiment for c in children} == {run.experiment}
+
+
+def test_a_file_read_in_an_earlier_untracked_cell_is_the_source(kernel: Kernel) -> None:
+    for code in (
+        "import numpy as np\nimport pandas as pd\n"
+        "rng = np.random.default_rng(0)\n"
+        "pd.DataFrame({'a': rng.random(50), 'b': rng.random(50), 'y': rng.integers(0, 2, 50)})"
+        ".to_csv('churn.csv', index=False)\n"
+        "df = pd.read_csv('churn.csv')\n",
+        "X = df.drop(columns='y')\ny = df['y']\n",
+    ):
+        reply, _ = kernel.run(code)
+        assert reply["status"] == "ok"
+    run = tracked(
+        kernel,
+        "earlier-source",
+        "from sklearn.linear_model import LogisticRegression\n"
+        "model = LogisticRegression().fit(X, y)\n",
+    )
+    from mlops_jupyter import hash_data
+
+    digest = hash_data(Path(kernel.workdir) / "churn.csv")
+    links = {(d.role, d.variable): d for d in run.datasets}
+    assert links[("source", "df")].hash == digest
+    assert links[("source", "df")].source_path == "churn.csv"
+    for variable in ("X", "y"):
+        link = links[("train", variable)]
+        assert (link.source_path, link.source_hash) == ("churn.csv", digest)

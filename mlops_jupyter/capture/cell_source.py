@@ -80,6 +80,9 @@ class CellSource:
     literals: dict[str, Any] = field(default_factory=dict)  # top-level ``name = <literal>``
     assigned: list[str] = field(default_factory=list)  # every name bound anywhere, in order
     reads: dict[str, str] = field(default_factory=dict)  # variable -> literal path of read_*()
+    loaded: set[str] = field(default_factory=set)  # every name the cell reads
+    # variable -> (variable read, file) it was computed from in earlier cells (see Lineage)
+    earlier_reads: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 def _literal(node: ast.expr) -> tuple[bool, Any]:
@@ -128,7 +131,65 @@ def analyse(tree: ast.Module) -> CellSource:
                 facts.reads[target.id] = path
     seen: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id not in seen:
-            seen.add(node.id)
-            facts.assigned.append(node.id)
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Store) and node.id not in seen:
+                seen.add(node.id)
+                facts.assigned.append(node.id)
+            elif isinstance(node.ctx, ast.Load):
+                facts.loaded.add(node.id)
     return facts
+
+
+@dataclass
+class Lineage:
+    """Across the cells of a kernel: the file each variable was read from
+    (``df = pd.read_csv("data.csv")``) and the names each variable was computed from
+    (``X = df.drop(columns="y")``), from top-level assignments only. It lets a tracked cell
+    that fits on ``X`` name ``data.csv`` as its source when an earlier, untracked cell read it.
+    """
+
+    reads: dict[str, str] = field(default_factory=dict)  # variable -> absolute file path
+    uses: dict[str, set[str]] = field(default_factory=dict)  # variable -> names it came from
+
+    def learn(self, tree: ast.Module, cwd: str) -> None:
+        import os
+
+        for statement in tree.body:
+            if isinstance(statement, ast.Assign):
+                targets, value = statement.targets, statement.value
+            elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+                targets, value = [statement.target], statement.value
+            else:
+                continue
+            names = [
+                t.id
+                for target in targets
+                for t in (target.elts if isinstance(target, ast.Tuple | ast.List) else [target])
+                if isinstance(t, ast.Name)
+            ]
+            if not names:
+                continue
+            path = _read_path(value)
+            used = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
+            for name in names:
+                self.uses[name] = used - {name}
+                if path is not None:
+                    self.reads[name] = os.path.join(cwd, path)
+                else:
+                    self.reads.pop(name, None)
+
+    def sources(self, name: str, limit: int = 1000) -> list[tuple[str, str]]:
+        """The files ``name`` was computed from, following earlier assignments, with the
+        variable each was read into."""
+        found: list[tuple[str, str]] = []
+        todo, seen = [name], {name}
+        while todo and len(seen) < limit:
+            current = todo.pop()
+            path = self.reads.get(current)
+            if path is not None and (current, path) not in found:
+                found.append((current, path))
+            for used in self.uses.get(current, ()):
+                if used not in seen:
+                    seen.add(used)
+                    todo.append(used)
+        return found
