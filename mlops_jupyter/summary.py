@@ -30,7 +30,7 @@ class RunSummary:
     shap: str = "off"  # off | pending | no data | ok | failed | unsupported
     shap_top: list[tuple[str, float]] = field(default_factory=list)
     shap_reason: str | None = None
-    children: int = 0  # search candidates recorded as runs of their own
+    children: int = 0  # search candidates and fits in a loop, recorded as runs of their own
 
     @property
     def short_id(self) -> str:
@@ -59,7 +59,7 @@ class RunSummary:
         if self.model:
             parts.append(("model", self.model))
         if self.children:
-            parts.append(("candidates", f"{self.children} runs tagged parent_run={self.short_id}"))
+            parts.append(("child runs", f"{self.children}, tagged parent_run={self.short_id}"))
         if self.shap == "ok" and self.shap_top:
             parts.append(("SHAP top", ", ".join(name for name, _ in self.shap_top)))
         elif self.shap == "pending":

@@ -137,6 +137,7 @@ class RunContext:
     explain_on: Any = None
     capture_errors: list[dict[str, str]] = field(default_factory=list)
     series: dict[str, list[float]] = field(default_factory=dict)  # curves the cell computed
+    site_names: dict[int, str] = field(default_factory=dict)  # call site -> its curve's name
     _steps: dict[str, int] = field(default_factory=dict)
 
     def log_param(self, key: str, value: Any) -> None:
@@ -335,6 +336,8 @@ class Tracker:
         children = 0
         with _step(ctx, "search candidates"):
             children = self._record_candidates(ctx, fitted, ended)
+        with _step(ctx, "fits in a loop"):
+            children += self._record_fits(ctx, sites, records, ended)
         model_bytes = None
         if model is not None:
             with _step(ctx, "model"):
@@ -385,6 +388,91 @@ class Tracker:
                         notebook_path=None,
                     )
                     count += 1
+        return count
+
+    def _record_fits(
+        self,
+        ctx: RunContext,
+        sites: list[CallSite],
+        records: Mapping[int, CallRecord],
+        ended: float,
+    ) -> int:
+        """A fit called several times (folds, seeds, a sweep in a loop): each fit becomes a
+        run tagged with this run as its parent, with the data it was fitted and evaluated on
+        and the metrics the loop computed once per fit; this run says how its model and
+        metrics were chosen."""
+        from .capture.estimators import estimator_params
+        from .capture.hashing import hash_data
+        from .capture.instrument import CALLS_KEPT
+
+        loops = [
+            (site, records[site.site])
+            for site in sites
+            if site.kind == "fit"
+            and site.method != "partial_fit"  # one model trained step by step, not many fits
+            and site.site in records
+            and 1 < records[site.site].calls <= CALLS_KEPT
+        ]
+        count = 0
+        notes: dict[str, str] = {}
+        with self.store.transaction():
+            for site, record in loops:
+                calls = record.each_call()
+                n = len(calls)
+                per_fit = {
+                    ctx.site_names[other.site]: points
+                    for other in sites
+                    if other.site in ctx.site_names
+                    and (points := _scalars(records[other.site].results)) is not None
+                    and len(points) == n
+                }
+                evals = [
+                    (other, records[other.site].each_call())
+                    for other in sites
+                    if other.kind == "eval" and other.site in records
+                    and records[other.site].calls == n
+                ]  # fmt: skip
+                who = site.receiver_name or "model"
+                if "(" in who:  # `m = LogisticRegression(...).fit(...)`: the model is m
+                    who = site.assigned_to or class_name(record.receiver)
+                for index, (receiver, args) in enumerate(calls):
+                    links = []
+                    seen: set[int] = set()
+                    for role, where, call_args in [("train", site, args)] + [
+                        ("eval", other, other_calls[index][1]) for other, other_calls in evals
+                    ]:
+                        for key, value in call_args.items():
+                            if isinstance(key, str) and key not in DATA_KEYWORDS:
+                                continue
+                            if not _data_like(value) or id(value) in seen:
+                                continue
+                            seen.add(id(value))
+                            variable = where.arg_names.get(key, str(key))
+                            links.append(
+                                self._link(hash_data(_hashable(value)), value, role, variable)
+                            )
+                    self.store.record_run(
+                        ctx.experiment,
+                        name=f"{ctx.options.name or who} fit {index}",
+                        params=estimator_params(receiver) if is_estimator(receiver) else None,
+                        metrics={key: points[index] for key, points in per_fit.items()},
+                        datasets=links,
+                        started_at=ctx.started_at,
+                        ended_at=ended,
+                        tags={"parent_run": ctx.run_id, "fit": str(index), "of": who},
+                    )
+                    count += 1
+                notes["model_choice"] = (
+                    f"the last of {n} fits of {who} in a loop; each fit is a run tagged "
+                    f"parent_run={ctx.run_id[:8]}"
+                )
+                if per_fit:
+                    notes["metric_choice"] = (
+                        f"{', '.join(per_fit)}: computed once per fit, a curve over the fits; "
+                        "the metric is the last fit's value"
+                    )
+            if notes:
+                self.store.add_tags(ctx.run_id, notes)
         return count
 
     def _datasets(
@@ -658,6 +746,7 @@ def _metrics(
             if points:
                 series[site.method] = points
                 taken.add(site.method)
+                ctx.site_names[site.site] = site.method
             continue
         if site.kind == "metric":
             module = getattr(record.function, "__module__", "") or ""
@@ -687,6 +776,7 @@ def _metrics(
         points = _scalars(record.results) if len(record.results) > 1 else None
         if points:
             series[name] = points  # computed step by step (a loop): a curve
+            ctx.site_names[site.site] = name
         else:
             found.update(metrics_from(name, record.result))
     for name in facts.assigned:

@@ -357,3 +357,51 @@ def test_a_file_read_in_an_earlier_untracked_cell_is_the_source(kernel: Kernel) 
     for variable in ("X", "y"):
         link = links[("train", variable)]
         assert (link.source_path, link.source_hash) == ("churn.csv", digest)
+
+
+def test_each_fit_in_a_loop_over_folds_is_a_run(kernel: Kernel) -> None:
+    body = (
+        "from sklearn.datasets import load_breast_cancer\n"
+        "from sklearn.metrics import accuracy_score\n"
+        "from sklearn.model_selection import KFold\n"
+        "from sklearn.tree import DecisionTreeClassifier\n"
+        "X, y = load_breast_cancer(return_X_y=True)\n"
+        "kf = KFold(n_splits=3, shuffle=True, random_state=0)\n"
+        "for train_index, test_index in kf.split(X):\n"
+        "    m = DecisionTreeClassifier(max_depth=3, random_state=0)\n"
+        "    m.fit(X[train_index], y[train_index])\n"
+        "    print(accuracy_score(y[test_index], m.predict(X[test_index])))\n"
+    )
+    run = tracked(kernel, "folds", body)
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.metrics import accuracy_score
+    from sklearn.model_selection import KFold
+    from sklearn.tree import DecisionTreeClassifier
+
+    from mlops_jupyter import hash_data
+
+    X, y = load_breast_cancer(return_X_y=True)
+    folds = list(KFold(n_splits=3, shuffle=True, random_state=0).split(X))
+    scores = []
+    for tr, te in folds:
+        model = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X[tr], y[tr])
+        scores.append(accuracy_score(y[te], model.predict(X[te])))
+    assert curve(run, "accuracy") == scores and run.metrics["accuracy"] == scores[-1]
+    assert run.tags["model_choice"].startswith("the last of 3 fits of m in a loop")
+    assert run.tags["model_choice"].endswith(f"parent_run={run.run_id[:8]}")
+    assert run.tags["metric_choice"].startswith("accuracy: computed once per fit")
+    with Store.open(Path(kernel.workdir) / ".mlops", create=False) as store:
+        children = [
+            store.get_run(r)
+            for r in store.runs()["run_id"]
+            if store.get_run(r).tags.get("parent_run") == run.run_id
+        ]
+    children.sort(key=lambda c: int(c.tags["fit"]))
+    assert [c.name for c in children] == ["folds fit 0", "folds fit 1", "folds fit 2"]
+    for child, (tr, te), score in zip(children, folds, scores, strict=True):
+        links = {(d.role, d.variable): d.hash for d in child.datasets}
+        assert links[("train", "X[train_index]")] == hash_data(X[tr])
+        assert links[("train", "y[train_index]")] == hash_data(y[tr])
+        assert links[("eval", "X[test_index]")] == hash_data(X[te])
+        assert child.metrics == {"accuracy": score}
+        assert child.params["max_depth"] == 3

@@ -271,7 +271,7 @@ def test_files_hash_by_content(tmp_path: Path) -> None:
 def test_missing_path_and_unsupported_types() -> None:
     with pytest.raises(FileNotFoundError, match="no-such-file.csv"):
         hash_data("no-such-file.csv")
-    for bad in (42, {"a": 1}, 3.5, None, object(), pa.array([1, 2])):
+    for bad in (42, {"a": 1}, 3.5, None, object(), pa.scalar(1), [1, 2]):
         with pytest.raises(TypeError, match="hash_data\\(\\) takes a pandas DataFrame"):
             hash_data(bad)
     with pytest.raises(TypeError, match="long double|float64"):

@@ -42,31 +42,71 @@ class ExplanationResult:
         return [(self.feature_names[i], float(totals[i])) for i in order]
 
 
+def _library(data: Any) -> str | None:
+    """``polars`` or ``pyarrow`` for their objects (checked by module: nothing imported)."""
+    module = type(data).__module__
+    for library in ("polars", "pyarrow"):
+        if module == library or module.startswith(library + "."):
+            return library
+    return None
+
+
 def _rows(data: Any, limit: int) -> Any:
     """At most ``limit`` rows, evenly spaced (deterministic)."""
     n = data.shape[0]
     if n <= limit:
         return data
     index = np.linspace(0, n - 1, limit).round().astype(int)
-    return data.iloc[index] if hasattr(data, "iloc") else data[index]
+    if hasattr(data, "iloc"):
+        return data.iloc[index]
+    if _library(data) == "pyarrow":  # a Table or RecordBatch: [] selects a column
+        return data.take(index)
+    return data[index]
 
 
 def sample_rows(data: Any, limit: int) -> Any:
-    """A private copy of at most ``limit`` evenly spaced rows (lists become arrays)."""
+    """A private copy of at most ``limit`` evenly spaced rows (lists become arrays).
+
+    polars and pyarrow frames stay frames, so their column names reach the explanation."""
     if not hasattr(data, "shape"):
         data = np.asarray(data)
     picked = _rows(data, limit)
+    library = _library(picked)
+    if library == "polars":
+        return picked.clone()  # copy-on-write: later in-place edits of ``data`` never show
+    if library == "pyarrow":
+        return picked  # immutable
     return picked.copy() if hasattr(picked, "copy") else np.array(picked)
 
 
 def _dense(data: Any) -> Any:
+    """A matrix SHAP takes: sparse made dense, polars and pyarrow frames as numpy arrays (their
+    column names are read by :func:`_feature_names` before this)."""
+    library = _library(data)
+    if library == "polars":
+        return data.to_numpy()
+    if library == "pyarrow":
+        return np.column_stack([np.asarray(column) for column in data.columns])
     return data.toarray() if hasattr(data, "toarray") else data
 
 
-def _feature_names(data: Any, n: int) -> list[str]:
+def _column_names(data: Any) -> list[str] | None:
+    if _library(data) == "pyarrow":  # a Table's .columns are its arrays, not their names
+        schema = getattr(data, "schema", None)
+        return [str(name) for name in schema.names] if schema is not None else None
     columns = getattr(data, "columns", None)
+    return [str(c) for c in columns] if columns is not None else None
+
+
+def _feature_names(data: Any, n: int, model: Any = None) -> list[str]:
+    """The data's column names (pandas, polars, pyarrow), else the names ``model`` was fitted
+    with (data converted to numpy before it reached us), else ``x0``, ``x1``, ..."""
+    columns = _column_names(data)
     if columns is not None and len(columns) == n:
-        return [str(c) for c in columns]
+        return columns
+    fitted = getattr(model, "feature_names_in_", None)
+    if fitted is not None and len(fitted) == n:
+        return [str(c) for c in fitted]
     return [f"x{i}" for i in range(n)]
 
 
@@ -123,10 +163,11 @@ def explain(
     sample = _rows(X, max_rows)
     back = _rows(background, MAX_BACKGROUND)
     final, sample_t, back_t, names = _split_pipeline(model, sample, back)
+    n_features = int(np.shape(sample_t)[1])
+    if not names or len(names) != n_features:
+        names = _feature_names(sample_t, n_features, final)
     sample_t = _dense(sample_t)
     back_t = _dense(back_t)
-    n_features = int(np.shape(sample_t)[1])
-    names = names if names and len(names) == n_features else _feature_names(sample_t, n_features)
     kind = _kind(final)
     fallback = None
     if kind == "tree":

@@ -234,3 +234,153 @@ def _fixed_width_chunks(w: FrameWriter, chunks: list[Any], arrow_type: Any, leng
 def _python_values(chunks: list[Any]) -> Iterator[Any]:
     for chunk in chunks:
         yield from chunk.to_pylist()
+
+
+def arrow_column(w: FrameWriter, data: Any, **extra: Any) -> None:
+    """Hash a column of a pyarrow or polars table (an Array or ChunkedArray).
+
+    Layout never changes the bytes: chunking, offsets, ``string``/``large_string``/
+    ``string_view`` (and the binary and list equivalents), nested field names and nullability
+    flags, dictionary index width and per-chunk dictionaries. The type does: dictionary
+    encoding (a categorical column) and its ``ordered`` flag are recorded, an extension type by
+    its name, and ``extra`` (e.g. a polars Enum's categories) in the column's metadata frame.
+    """
+    import pyarrow as pa
+
+    chunks = list(data.chunks) if isinstance(data, pa.ChunkedArray) else [data]
+    arrow_type = data.type
+    extension = None
+    if isinstance(arrow_type, pa.ExtensionType):
+        extension = arrow_type.extension_name
+        arrow_type = arrow_type.storage_type
+        chunks = [c.storage for c in chunks]
+    dictionary = pa.types.is_dictionary(arrow_type)
+    ordered = bool(arrow_type.ordered) if dictionary else False
+    if dictionary:
+        chunks = [_decoded(c) for c in chunks]
+        arrow_type = chunks[0].type if chunks else canonical_arrow_type(arrow_type.value_type)
+    w.meta(
+        kind="arrow column", dictionary=dictionary, ordered=ordered, extension=extension, **extra
+    )
+    target = canonical_arrow_type(arrow_type)
+    if target != arrow_type and not _is_binary_like(arrow_type):  # string/large_string agree
+        try:
+            chunks = [c.cast(target) for c in chunks]
+            arrow_type = target
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):  # hashed by its own type name
+            pass
+    arrow_array(w, pa.chunked_array(chunks, type=arrow_type))
+
+
+def _decoded(chunk: Any) -> Any:
+    """A dictionary-encoded chunk as plain values (the dictionary cast first: pyarrow cannot
+    decode every value type, e.g. ``string_view``)."""
+    import pyarrow as pa
+
+    target = canonical_arrow_type(chunk.type.value_type)
+    dictionary = chunk.dictionary
+    if dictionary.type != target:
+        dictionary = dictionary.cast(target)
+    return pa.DictionaryArray.from_arrays(chunk.indices, dictionary).dictionary_decode()
+
+
+def canonical_arrow_type(arrow_type: Any) -> Any:
+    """The type ``arrow_type`` is hashed as: large offsets, no views, no dictionaries, nested
+    fields named as pyarrow names them by default and nullable."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_string(arrow_type) or t.is_large_string(arrow_type) or t.is_string_view(arrow_type):
+        return pa.large_string()
+    if t.is_binary(arrow_type) or t.is_large_binary(arrow_type) or t.is_binary_view(arrow_type):
+        return pa.large_binary()
+    if (
+        t.is_list(arrow_type)
+        or t.is_large_list(arrow_type)
+        or t.is_list_view(arrow_type)
+        or t.is_large_list_view(arrow_type)
+    ):
+        return pa.large_list(canonical_arrow_type(arrow_type.value_type))
+    if t.is_fixed_size_list(arrow_type):
+        return pa.list_(canonical_arrow_type(arrow_type.value_type), arrow_type.list_size)
+    if t.is_map(arrow_type):
+        return pa.map_(
+            canonical_arrow_type(arrow_type.key_type),
+            canonical_arrow_type(arrow_type.item_type),
+            keys_sorted=arrow_type.keys_sorted,
+        )
+    if t.is_struct(arrow_type):
+        fields = [arrow_type.field(i) for i in range(arrow_type.num_fields)]
+        return pa.struct([pa.field(f.name, canonical_arrow_type(f.type)) for f in fields])
+    if t.is_dictionary(arrow_type):
+        return canonical_arrow_type(arrow_type.value_type)
+    return arrow_type
+
+
+def sparse_matrix(w: FrameWriter, matrix: Any) -> None:
+    """Hash a scipy.sparse matrix or array of any format by its canonical CSR form.
+
+    Canonical: duplicate entries summed, explicit zeros dropped (``-0.0`` is a zero), column
+    indices sorted within each row, all indices as int64. So csr, csc, coo, lil, dok, bsr and
+    dia forms of the same matrix, and a ``*_matrix`` and a ``*_array``, hash alike. Arrays of
+    other than two dimensions are hashed as the 2-D matrix of their last axis (their shape is
+    recorded). Never the same hash as the dense array: the encoding differs.
+    """
+    from scipy import sparse
+
+    shape = [int(n) for n in matrix.shape]
+    if len(shape) == 2:
+        csr = matrix if matrix.format == "csr" else matrix.tocsr()
+    else:
+        coo = matrix.tocoo()
+        coords = coo.coords
+        rows = (
+            np.ravel_multi_index(coords[:-1], shape[:-1])
+            if len(shape) > 1
+            else np.zeros(coo.nnz, dtype=np.int64)
+        )
+        flat = (int(np.prod(shape[:-1])), shape[-1])
+        csr = sparse.csr_array((coo.data, (rows, coords[-1])), shape=flat)
+    csr = _canonical_csr(csr)
+    nnz = int(csr.indptr[-1])
+    w.meta(kind="sparse", shape=shape, nnz=nnz)
+    _int64_array(w, csr.indptr)
+    _int64_array(w, csr.indices[:nnz])
+    numpy_array(w, csr.data[:nnz])
+
+
+def _canonical_csr(csr: Any) -> Any:
+    """``csr`` if already canonical, else a canonical copy (the input is never modified).
+
+    The check is done here on the index arrays, never trusting scipy's cached
+    ``has_canonical_format`` flag, which an in-place edit of ``indices`` leaves stale."""
+    from scipy import sparse
+
+    nnz = int(csr.indptr[-1])
+    indptr, indices, data = csr.indptr, csr.indices[:nnz], csr.data[:nnz]
+    if _sorted_within_rows(indptr, indices) and not np.any(data == 0):
+        return csr
+    fresh = sparse.csr_array((data.copy(), indices.copy(), indptr.copy()), shape=csr.shape)
+    fresh.sum_duplicates()  # a fresh object: its format flag is computed, not cached
+    fresh.eliminate_zeros()
+    return fresh
+
+
+def _sorted_within_rows(indptr: np.ndarray, indices: np.ndarray) -> bool:
+    """Column indices strictly increasing within every row (sorted, no duplicates)."""
+    if indices.size < 2:
+        return True
+    increasing = indices[1:] > indices[:-1]  # no copy, no overflow, whatever the index width
+    starts = indptr[1:-1].astype(np.int64, copy=False)
+    starts = starts[(starts > 0) & (starts < indices.size)]
+    increasing[starts - 1] = True  # a row's first entry may be smaller than the last one's
+    return bool(increasing.all())
+
+
+def _int64_array(w: FrameWriter, values: np.ndarray) -> None:
+    """Hash integer ``values`` exactly as ``numpy_array`` hashes them cast to int64, in chunks."""
+    n = int(values.size)
+    w.meta(kind="ndarray", dtype="<i8", shape=[n])
+    step = max(1, CHUNK_BYTES // 8)
+    pieces = (values[i : i + step].astype("<i8", copy=False) for i in range(0, n, step))
+    w.buffer(pieces, n * 8)

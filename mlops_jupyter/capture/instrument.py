@@ -36,6 +36,7 @@ _METRIC_NAMES = frozenset(
 CURVE_FUNCTIONS = frozenset({"validation_curve", "learning_curve"})
 _LOGGING_CALLS = frozenset({"log_metric", "log_metrics", "log_param", "log_params"})
 _RESULTS_KEPT = 100_000  # per call site: a curve longer than this keeps its first values
+CALLS_KEPT = 100  # per fit/eval site: the receiver and arguments of each of its first calls
 
 
 def is_metric_function_name(name: str) -> bool:
@@ -70,6 +71,11 @@ class CallRecord:
     has_result: bool = False
     calls: int = 0
     results: list[Any] = field(default_factory=list)
+    earlier: list[tuple[Any, dict[int | str, Any]]] = field(default_factory=list)
+
+    def each_call(self) -> list[tuple[Any, dict[int | str, Any]]]:
+        """(receiver, arguments) of every call kept, the last one included."""
+        return [*self.earlier, (self.receiver, self.args)] if self.calls else []
 
 
 class Taps:
@@ -111,6 +117,9 @@ class Taps:
 
     def recv(self, site: int, obj: Any) -> Any:
         record = self._record(site)
+        if record.calls and len(record.earlier) < CALLS_KEPT - 1:  # a loop: keep each fit
+            record.earlier.append((record.receiver, record.args))
+            record.args = {}
         record.receiver = obj
         record.calls += 1
         return obj

@@ -19,7 +19,83 @@ def _number(value: Any) -> float | None:
 
 
 def kind_of(obj: Any) -> str:
-    return type(obj).__name__ if not isinstance(obj, list | tuple) else "list"
+    """``DataFrame``, ``ndarray``, ``list``...; polars, pyarrow and scipy objects are prefixed
+    with their library (``polars.DataFrame``, ``pyarrow.Table``, ``scipy.csr_matrix``)."""
+    if isinstance(obj, list | tuple):
+        return "list"
+    library = _library(obj)
+    name = type(obj).__name__
+    return f"{library}.{name}" if library else name
+
+
+def _library(obj: Any) -> str | None:
+    """``polars``, ``pyarrow`` or ``scipy`` (sparse) for their objects, else None (no imports)."""
+    module = type(obj).__module__
+    for library in ("polars", "pyarrow"):
+        if module == library or module.startswith(library + "."):
+            return library
+    if module.startswith("scipy.sparse"):
+        return "scipy"
+    return None
+
+
+def _arrow_like_columns(obj: Any) -> tuple[list[int], list[tuple[str, str, Any]]] | None:
+    """``(shape, [(name, dtype, column)])`` of a polars or pyarrow object, with the real column
+    names and the library's own dtype names; None for an object of theirs that is not data."""
+    library = _library(obj)
+    if library == "polars":
+        import polars as pl
+
+        if isinstance(obj, pl.DataFrame):
+            columns = [(s.name, str(s.dtype), s) for s in obj.get_columns()]
+            return [obj.height, obj.width], columns
+        if isinstance(obj, pl.Series):
+            return [len(obj)], [(obj.name, str(obj.dtype), obj)]
+    elif library == "pyarrow":
+        import pyarrow as pa
+
+        if isinstance(obj, pa.Table | pa.RecordBatch):
+            fields = list(obj.schema)
+            columns = [(f.name, str(f.type), obj.column(i)) for i, f in enumerate(fields)]
+            return [obj.num_rows, obj.num_columns], columns
+        if isinstance(obj, pa.Array | pa.ChunkedArray):
+            return [len(obj)], [("0", str(obj.type), obj)]
+    return None
+
+
+def _describe_columns(
+    shape: list[int], columns: list[tuple[str, str, Any]]
+) -> tuple[list[int], list[dict[str, Any]], dict[str, Any]]:
+    """Profile polars/pyarrow columns one at a time (never the whole frame converted at once)."""
+    schema = [{"name": str(name), "dtype": dtype} for name, dtype, _ in columns]
+    profiled: dict[str, Any] = {}
+    for name, dtype, column in columns[:MAX_PROFILED_COLUMNS]:
+        try:
+            values = column.to_pandas()
+        except Exception as exc:  # a type pandas cannot hold (e.g. polars Int128)
+            profiled[str(name)] = {"dtype": dtype, "note": f"not profiled ({type(exc).__name__})"}
+            continue
+        profiled[str(name)] = {**_column_profile(values), "dtype": dtype}
+    profile: dict[str, Any] = {"rows": int(shape[0]), "columns": profiled}
+    if len(columns) > MAX_PROFILED_COLUMNS:
+        profile["note"] = f"first {MAX_PROFILED_COLUMNS} of {len(columns)} columns profiled"
+    return shape, schema, profile
+
+
+def _describe_sparse(matrix: Any) -> tuple[list[int], None, dict[str, Any]]:
+    shape = [int(n) for n in matrix.shape]
+    size = 1
+    for n in shape:
+        size *= n
+    nnz = int(matrix.count_nonzero())
+    profile = {
+        "rows": shape[0],
+        "dtype": str(matrix.dtype),
+        "nonzeros": nnz,
+        "density": nnz / size if size else 0.0,
+        "note": f"sparse {matrix.format} data: no per-column profile",
+    }
+    return shape, None, profile
 
 
 def _as_frame(obj: Any) -> Any:
@@ -41,9 +117,17 @@ def _as_frame(obj: Any) -> Any:
 
 
 def describe(obj: Any) -> tuple[list[int] | None, list[dict[str, Any]] | None, dict[str, Any]]:
-    """``(shape, schema, profile)`` of a DataFrame, Series, array or list."""
+    """``(shape, schema, profile)`` of a DataFrame, Series, array or list (pandas, polars or
+    pyarrow; their own column names and dtypes), or of a scipy.sparse matrix."""
     import numpy as np
 
+    library = _library(obj)
+    if library == "scipy" and hasattr(obj, "count_nonzero") and hasattr(obj, "format"):
+        return _describe_sparse(obj)
+    if library is not None:
+        found = _arrow_like_columns(obj)
+        if found is not None:
+            return _describe_columns(*found)
     shape = [int(n) for n in np.shape(obj)] if not isinstance(obj, str) else None
     frame = _as_frame(obj)
     if frame is None:

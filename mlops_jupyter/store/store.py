@@ -528,6 +528,15 @@ class Store:
             (run_id, link.hash, link.role, link.variable),
         )
 
+    def add_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        """Merge ``tags`` into a run's tags (a tag given again is replaced)."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT tags FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFoundError(run_id)
+            merged = {**(_unjson(row[0]) or {}), **{str(k): str(v) for k, v in tags.items()}}
+            conn.execute("UPDATE runs SET tags = ? WHERE id = ?", (_json(merged), run_id))
+
     def log_metric(self, run_id: str, key: str, value: Any, step: int = 0) -> None:
         """Append one metric value (e.g. a point of a training curve) to a run."""
         stored, flag = encode_metric(value)
