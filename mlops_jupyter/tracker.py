@@ -138,6 +138,7 @@ class RunContext:
     capture_errors: list[dict[str, str]] = field(default_factory=list)
     series: dict[str, list[float]] = field(default_factory=dict)  # curves the cell computed
     site_names: dict[int, str] = field(default_factory=dict)  # call site -> its curve's name
+    model_data: dict[int, dict[str, Any]] = field(default_factory=dict)  # id(model) -> its X
     _steps: dict[str, int] = field(default_factory=dict)
 
     def log_param(self, key: str, value: Any) -> None:
@@ -344,12 +345,14 @@ class Tracker:
                 model_bytes = self._save_model(ctx, model)
         shap_state = "off"
         if model_bytes is not None and ctx.options.shap and status == "finished":
-            X = ctx.explain_on if ctx.explain_on is not None else explain_data[0]
+            X, background, names, note = _explanation_input(
+                ctx, model, explain_data, sites, records
+            )
             if X is None:
                 shap_state = "no data"
             else:
                 with _step(ctx, "explanation"):
-                    self._schedule_explanation(ctx, model_bytes, X, explain_data[1])
+                    self._schedule_explanation(ctx, model_bytes, X, background, names, note)
                     shap_state = "pending"
         return RunSummary(
             run_id=ctx.run_id,
@@ -514,10 +517,13 @@ class Tracker:
                     continue
                 found.append((value, role, site.arg_names.get(key, str(key))))
                 if key in (0, "X"):
-                    if site.kind == "fit" and train_X is None:
-                        train_X = value
-                    elif site.method in ("predict", "predict_proba", "score") and eval_X is None:
-                        eval_X = value
+                    own = ctx.model_data.setdefault(id(record.receiver), {})
+                    if site.kind == "fit":
+                        train_X = value if train_X is None else train_X
+                        own.setdefault("train", value)
+                    elif site.method in ("predict", "predict_proba", "score"):
+                        eval_X = value if eval_X is None else eval_X
+                        own.setdefault("eval", value)
         for variable in ctx.options.data:
             if variable not in namespace:
                 ctx.capture_errors.append(
@@ -593,7 +599,13 @@ class Tracker:
         return data
 
     def _schedule_explanation(
-        self, ctx: RunContext, model_bytes: bytes, X: Any, background: Any
+        self,
+        ctx: RunContext,
+        model_bytes: bytes,
+        X: Any,
+        background: Any,
+        feature_names: list[str] | None = None,
+        note: str | None = None,
     ) -> None:
         """Explain in the worker thread, on copies: the next cell may refit the model or
         change the data in place while SHAP runs, and must never notice it."""
@@ -604,6 +616,7 @@ class Tracker:
         back = sample_rows(background if background is not None else X, MAX_BACKGROUND)
         self.store.record_explanation(ctx.run_id, status="pending")
         run_id = ctx.run_id
+        names = list(feature_names) if feature_names else None
 
         def work() -> None:
             import pickle
@@ -615,12 +628,13 @@ class Tracker:
                 try:
                     # our own bytes, pickled a moment ago in this process: not untrusted
                     model = pickle.loads(model_bytes)
-                    result = explain(model, sample, back, max_rows=rows)
+                    result = explain(model, sample, back, max_rows=rows, feature_names=names)
                 except Exception as exc:
                     result = ExplanationResult("failed", _short(f"{type(exc).__name__}: {exc}"))
+            notes = [result.reason, note]
             if kept:
-                note = "warnings while explaining: " + "; ".join(dict.fromkeys(kept))
-                result.reason = _short(f"{result.reason}; {note}" if result.reason else note)
+                notes.append("warnings while explaining: " + "; ".join(dict.fromkeys(kept)))
+            result.reason = _short("; ".join(n for n in notes if n), 400) or None
             self.store.record_explanation(
                 run_id,
                 status=result.status,
@@ -665,11 +679,16 @@ def _data_like(value: Any) -> bool:
     module = type(value).__module__
     if module.startswith(("pandas", "numpy")) and hasattr(value, "shape"):
         return getattr(value, "ndim", 1) > 0
+    if module.startswith("pyarrow") and hasattr(value, "type"):  # an Array or ChunkedArray
+        return True
     return isinstance(value, list | tuple) and len(value) > 0 or hasattr(value, "shape")
 
 
 def _hashable(obj: Any) -> Any:
-    """Lists of plain numbers become arrays (``hash_data`` takes arrays, not lists of scalars)."""
+    """Lists of plain numbers become arrays (``hash_data`` takes arrays, not lists of scalars);
+    a string is a file only when it names one (``log_data(text)`` logs the text)."""
+    if isinstance(obj, str) and not os.path.isfile(obj):
+        return [obj]
     if isinstance(obj, list | tuple) and obj and all(scalar(v) is not None for v in obj):
         import numpy as np
 
@@ -824,6 +843,38 @@ def _base_name(site: CallSite) -> str:
     if site.kind == "metric":
         return metric_base_name(site.method)
     return "score" if site.method == "score" else ""
+
+
+def _explanation_input(
+    ctx: RunContext,
+    model: Any,
+    fallback: tuple[Any, Any],
+    sites: list[CallSite],
+    records: Mapping[int, CallRecord],
+) -> tuple[Any, Any, list[str] | None, str | None]:
+    """What SHAP explains: the rows the chosen model itself was evaluated on (else trained
+    on, said in a note), its training rows as background, and the names of the features it
+    saw when they came out of a fitted transformer (``vectorizer.fit_transform(texts)``)."""
+    if ctx.explain_on is not None:
+        return ctx.explain_on, fallback[1], None, None
+    seen = ctx.model_data.get(id(model), {})
+    train = seen.get("train", fallback[1])
+    X, note = seen.get("eval"), None
+    if X is None:
+        X = train if seen else fallback[0]
+        if X is not None and X is train:
+            note = "explained on training rows: the cell evaluated the model on no data"
+    names = None
+    for site in sites:  # the transformer whose output the model was fitted on
+        record = records.get(site.site)
+        if site.method != "fit_transform" or record is None or record.result is not train:
+            continue
+        get_names = getattr(record.receiver, "get_feature_names_out", None)
+        try:
+            names = [str(n) for n in get_names()] if callable(get_names) else None
+        except Exception:  # not fitted the usual way, or names not defined for it
+            names = None
+    return X, train, names, note
 
 
 def _element_names(source: str | None, n: int) -> list[str | None]:

@@ -405,3 +405,48 @@ def test_each_fit_in_a_loop_over_folds_is_a_run(kernel: Kernel) -> None:
         assert links[("eval", "X[test_index]")] == hash_data(X[te])
         assert child.metrics == {"accuracy": score}
         assert child.params["max_depth"] == 3
+
+
+def test_shap_explains_the_features_the_model_saw(kernel: Kernel) -> None:
+    body = (
+        "from sklearn.feature_extraction.text import TfidfVectorizer\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "texts = ['good great fine film', 'bad awful poor film', 'great good acting',\n"
+        "         'poor bad plot', 'fine good music', 'awful bad music'] * 5\n"
+        "labels = [1, 0, 1, 0, 1, 0] * 5\n"
+        "vectorizer = TfidfVectorizer()\n"
+        "T = vectorizer.fit_transform(texts)\n"
+        "clf = LogisticRegression().fit(T, labels)\n"
+    )
+    reply, outputs = kernel.run(f"%%track -n text\n{body}")
+    assert reply["status"] == "ok", outputs
+    reply, outputs = kernel.run("import mlops_jupyter\nmlops_jupyter.wait(120)")
+    assert [o.get("data", {}).get("text/plain") for o in outputs] == ["True"]
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from mlops_jupyter import hash_data
+
+    texts = [
+        "good great fine film",
+        "bad awful poor film",
+        "great good acting",
+        "poor bad plot",
+        "fine good music",
+        "awful bad music",
+    ] * 5
+    vectorizer = TfidfVectorizer()
+    T = vectorizer.fit_transform(texts)
+    with Store.open(Path(kernel.workdir) / ".mlops", create=False) as store:
+        table = store.runs()
+        [run_id] = table.loc[table["name"] == "text", "run_id"]
+        run = store.get_run(run_id)
+    explanation = run.explanation
+    assert explanation is not None and explanation.status == "ok", explanation
+    assert explanation.explainer == "LinearExplainer"
+    assert explanation.feature_names == list(vectorizer.get_feature_names_out())
+    assert explanation.reason == (
+        "explained on training rows: the cell evaluated the model on no data"
+    )
+    links = {(d.role, d.variable): d.hash for d in run.datasets}
+    assert links[("train", "T")] == hash_data(T)
+    assert links[("train", "texts")] == hash_data(texts)  # documents are data, not paths

@@ -329,4 +329,7 @@ def test_a_warning_in_the_shap_worker_never_reaches_a_later_cell(kernel: Kernel)
         [run_id] = store.runs()["run_id"]
         explanation = store.get_run(run_id).explanation
     assert explanation is not None and explanation.status == "ok"
-    assert explanation.reason == "warnings while explaining: UserWarning: said in the SHAP worker"
+    assert explanation.reason == (
+        "explained on training rows: the cell evaluated the model on no data; "
+        "warnings while explaining: UserWarning: said in the SHAP worker"
+    )

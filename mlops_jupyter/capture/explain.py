@@ -151,9 +151,16 @@ def _kind(model: Any) -> str:
 
 
 def explain(
-    model: Any, X: Any, background: Any | None = None, max_rows: int = 200
+    model: Any,
+    X: Any,
+    background: Any | None = None,
+    max_rows: int = 200,
+    feature_names: list[str] | None = None,
 ) -> ExplanationResult:
-    """Explain ``model`` on up to ``max_rows`` rows of ``X`` (background: at most 100 rows)."""
+    """Explain ``model`` on up to ``max_rows`` rows of ``X`` (background: at most 100 rows).
+
+    ``feature_names`` name the columns when ``X`` carries none (a matrix a fitted vectorizer
+    made); they are used when their number matches the features the model sees."""
     try:
         import shap
     except ImportError as exc:
@@ -164,6 +171,8 @@ def explain(
     back = _rows(background, MAX_BACKGROUND)
     final, sample_t, back_t, names = _split_pipeline(model, sample, back)
     n_features = int(np.shape(sample_t)[1])
+    if feature_names and len(feature_names) == n_features and final is model:
+        names = list(feature_names)
     if not names or len(names) != n_features:
         names = _feature_names(sample_t, n_features, final)
     sample_t = _dense(sample_t)

@@ -281,7 +281,7 @@ class _Instrumenter(ast.NodeTransformer):
         new_call: ast.expr = ast.copy_location(
             ast.Call(func=new_func, args=new_args, keywords=new_keywords), node
         )
-        if kind == "metric" or method == "score":
+        if kind == "metric" or method in ("score", "fit_transform"):  # T = vec.fit_transform
             new_call = self._tap("result", site, new_call, like=node)
         self.sites.append(
             CallSite(
