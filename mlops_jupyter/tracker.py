@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shlex
+import sys
 import threading
 import time
 import traceback
@@ -309,7 +310,7 @@ class Tracker:
             links, explain_data = self._datasets(ctx, sites, records, facts, namespace, workdir)
         model = None
         with _step(ctx, "model"):
-            model = _choose_model(ctx, fitted, namespace)
+            model = _choose_model(ctx, fitted, namespace, facts)
         env: dict[str, Any] | None = None
         git = None
         with _step(ctx, "environment"):
@@ -524,6 +525,10 @@ class Tracker:
                     elif site.method in ("predict", "predict_proba", "score"):
                         eval_X = value if eval_X is None else eval_X
                         own.setdefault("eval", value)
+        if "torch" in sys.modules:  # tensors a training loop set up
+            from .capture.deep import tensor_data
+
+            found.extend(tensor_data(facts.top_level, namespace))
         for variable in ctx.options.data:
             if variable not in namespace:
                 ctx.capture_errors.append(
@@ -689,6 +694,8 @@ def _hashable(obj: Any) -> Any:
     a string is a file only when it names one (``log_data(text)`` logs the text)."""
     if isinstance(obj, str) and not os.path.isfile(obj):
         return [obj]
+    if type(obj).__module__.split(".")[0] == "torch" and hasattr(obj, "detach"):
+        return obj.detach().cpu().numpy()  # a tensor: its values
     if isinstance(obj, list | tuple) and obj and all(scalar(v) is not None for v in obj):
         import numpy as np
 
@@ -738,6 +745,12 @@ def _params(
             full = f"{var}.{key}" if several else key
             params[full] = value
             sources[full] = "estimator"
+    if "torch" in sys.modules:  # a training loop: its optimizer's and network's settings
+        from .capture.deep import network_params
+
+        for key, value in network_params(facts.top_level, namespace).items():
+            params[key] = value
+            sources[key] = "estimator"
     for key, value in ctx.params.items():
         params[key] = value
         sources[key] = "option" if key in ctx.options.params else "api"
@@ -1012,7 +1025,12 @@ def _curve_function(site: CallSite, record: CallRecord) -> dict[str, list[float]
     return out
 
 
-def _choose_model(ctx: RunContext, fitted: Mapping[str, Any], namespace: Mapping[str, Any]) -> Any:
+def _choose_model(
+    ctx: RunContext,
+    fitted: Mapping[str, Any],
+    namespace: Mapping[str, Any],
+    facts: CellSource | None = None,
+) -> Any:
     if ctx.model is not None:
         return ctx.model
     if ctx.options.model:
@@ -1020,6 +1038,10 @@ def _choose_model(ctx: RunContext, fitted: Mapping[str, Any], namespace: Mapping
             raise LookupError(f"--model {ctx.options.model}: no such variable")
         return namespace[ctx.options.model]
     predictors = [(name, est) for name, est in fitted.items() if is_predictor(est)]
+    if not predictors and "torch" in sys.modules:  # a network trained in the cell
+        from .capture.deep import networks
+
+        predictors = networks(facts.top_level if facts else [], namespace)
     if not predictors:
         return None
     if len(predictors) > 1:

@@ -4,6 +4,7 @@ independently)."""
 
 from __future__ import annotations
 
+import pickle
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -450,3 +451,81 @@ def test_shap_explains_the_features_the_model_saw(kernel: Kernel) -> None:
     links = {(d.role, d.variable): d.hash for d in run.datasets}
     assert links[("train", "T")] == hash_data(T)
     assert links[("train", "texts")] == hash_data(texts)  # documents are data, not paths
+
+
+TORCH_LOOP = (
+    "import torch\n"
+    "from torch import nn\n"
+    "torch.manual_seed(0)\n"
+    "w_true = torch.tensor([[1.0], [-2.0], [0.5], [3.0]])\n"
+    "X_train = torch.randn(256, 4)\n"
+    "y_train = X_train @ w_true + 0.1 * torch.randn(256, 1)\n"
+    "X_val = torch.randn(64, 4)\n"
+    "y_val = X_val @ w_true\n"
+    "model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))\n"
+    "optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)\n"
+    "loss_fn = nn.MSELoss()\n"
+    "epochs = 15\n"
+    "for epoch in range(epochs):\n"
+    "    optimizer.zero_grad()\n"
+    "    loss = loss_fn(model(X_train), y_train)\n"
+    "    loss.backward()\n"
+    "    optimizer.step()\n"
+    "    train_loss = loss.item()\n"
+    "    with torch.no_grad():\n"
+    "        val_loss = loss_fn(model(X_val), y_val).item()\n"
+)
+
+
+def test_a_pytorch_training_loop(kernel: Kernel) -> None:
+    try:
+        import torch
+    except ImportError:
+        from conftest import skip_or_fail
+
+        skip_or_fail("torch is not installed (pip install -e '.[test]' installs the CPU build)")
+    run = tracked(kernel, "torch-loop", TORCH_LOOP)
+    from torch import nn
+
+    from mlops_jupyter import hash_data
+
+    torch.manual_seed(0)  # the same loop, here, keeping every step's losses
+    w_true = torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
+    X_train = torch.randn(256, 4)
+    y_train = X_train @ w_true + 0.1 * torch.randn(256, 1)
+    X_val = torch.randn(64, 4)
+    y_val = X_val @ w_true
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    loss_fn = nn.MSELoss()
+    train, val = [], []
+    for _ in range(15):
+        optimizer.zero_grad()
+        loss = loss_fn(model(X_train), y_train)
+        loss.backward()
+        optimizer.step()
+        train.append(loss.item())
+        with torch.no_grad():
+            val.append(loss_fn(model(X_val), y_val).item())
+    assert curve(run, "train_loss") == train and curve(run, "val_loss") == val
+    assert run.metrics["val_loss"] == val[-1]
+    assert {
+        "optimizer.class": "SGD",
+        "optimizer.lr": 0.05,
+        "optimizer.momentum": 0.9,
+        "model.class": "Sequential",
+        "model.n_parameters": 4 * 8 + 8 + 8 + 1,
+        "loss_fn.class": "MSELoss",
+        "epochs": 15,
+    }.items() <= run.params.items()
+    links = {(d.role, d.variable): d.hash for d in run.datasets}
+    assert links[("train", "X_train")] == hash_data(X_train.numpy())
+    assert links[("train", "y_train")] == hash_data(y_train.numpy())
+    assert links[("eval", "X_val")] == hash_data(X_val.numpy())
+    assert ("train", "loss") not in links  # a tensor computed with a graph is not data
+    [artifact] = [a for a in run.artifacts if a.kind == "model"]
+    assert artifact.meta == {"class": "torch.nn.modules.container.Sequential"}
+    with Store.open(Path(kernel.workdir) / ".mlops", create=False) as store:
+        saved = pickle.loads(store.blobs.get_bytes(artifact.blob))  # our own test blob
+    for key, weights in model.state_dict().items():  # the final weights
+        assert torch.equal(saved.state_dict()[key], weights)

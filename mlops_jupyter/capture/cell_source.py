@@ -81,6 +81,7 @@ class CellSource:
     assigned: list[str] = field(default_factory=list)  # every name bound anywhere, in order
     reads: dict[str, str] = field(default_factory=dict)  # variable -> literal path of read_*()
     loaded: set[str] = field(default_factory=set)  # every name the cell reads
+    top_level: list[str] = field(default_factory=list)  # names its top-level statements bind
     # variable -> (variable read, file) it was computed from in earlier cells (see Lineage)
     earlier_reads: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
@@ -122,6 +123,15 @@ def analyse(tree: ast.Module) -> CellSource:
             target, value = statement.targets[0], statement.value
         elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
             target, value = statement.target, statement.value
+        if isinstance(statement, ast.Assign):
+            facts.top_level += [
+                t.id
+                for target_ in statement.targets
+                for t in (target_.elts if isinstance(target_, ast.Tuple) else [target_])
+                if isinstance(t, ast.Name)
+            ]
+        elif isinstance(target, ast.Name):
+            facts.top_level.append(target.id)
         if isinstance(target, ast.Name) and value is not None:
             ok, literal = _literal(value)
             if ok and not target.id.startswith("_"):

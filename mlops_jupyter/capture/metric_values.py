@@ -19,6 +19,16 @@ def scalar(value: Any) -> float | None:
     module = type(value).__module__
     if module == "numpy" and getattr(value, "shape", None) == () and value.dtype.kind in "iuf":
         return float(value)
+    if module.split(".")[0] == "torch" and getattr(value, "ndim", None) == 0:  # loss tensor
+        try:
+            number = value.item()
+        except Exception:
+            return None
+        return (
+            float(number)
+            if isinstance(number, int | float) and not isinstance(number, bool)
+            else None
+        )
     return None
 
 
