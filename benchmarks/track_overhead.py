@@ -71,6 +71,15 @@ def median_ms(shell: object, cell: str, repeat: int) -> float:
     return statistics.median(times) * 1000
 
 
+def interleaved_ms(shell: object, plain: str, tracked: str, repeat: int) -> tuple[float, float]:
+    """Medians of two cells run alternately, so drift in the machine's speed hits both."""
+    a, b = [], []
+    for _ in range(repeat):
+        a.append(median_ms(shell, plain, 1))
+        b.append(median_ms(shell, tracked, 1))
+    return statistics.median(a), statistics.median(b)
+
+
 def mlflow_ms(directory: Path, repeat: int) -> float | None:
     try:
         import mlflow
@@ -146,12 +155,9 @@ def run(quick: bool) -> str:
                 total_times.append(time.perf_counter() - start)
             with_shap = statistics.median(cell_times) * 1000
             shap_done = statistics.median(total_times) * 1000
-            loop_repeat = max(5, repeat // 10)
+            loop_repeat = max(5, repeat // 4)
             loops = {
-                label: (
-                    median_ms(shell, cell, loop_repeat),
-                    median_ms(shell, "%%track --no-shap\n" + cell, loop_repeat),
-                )
+                label: interleaved_ms(shell, cell, "%%track --no-shap\n" + cell, loop_repeat)
                 for label, cell in (("numpy step", LOOP_NUMPY), ("bare", LOOP_BARE))
             }
             mlflow = mlflow_ms(Path(tmp), repeat)

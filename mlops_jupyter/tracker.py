@@ -378,6 +378,8 @@ class Tracker:
 
         searches = {var: est for var, est in fitted.items() if is_search(est)}
         count = 0
+        if not searches:
+            return 0
         with self.store.transaction():
             for var, search in searches.items():
                 for index, (params, metrics) in enumerate(search_candidates(search)):
@@ -419,6 +421,8 @@ class Tracker:
         ]
         count = 0
         notes: dict[str, str] = {}
+        if not loops:
+            return 0
         with self.store.transaction():
             for site, record in loops:
                 calls = record.each_call()
