@@ -369,34 +369,14 @@ class Ledger:
                     raise Invalid(f"{s.principal} already approved #{request.id}: counted once")
             if f.get("evidence_digest") != request.evidence_digest:
                 raise Invalid(f"approves other evidence than request #{request.id} names")
-        request.signoffs.append(
-            Signoff(
-                entry.actor,
-                "approve",
-                comment,
-                entry.ts,
-                entry.seq,
-                s.fingerprint if s else None,
-                s.note if s else None,
-            )
-        )
+        request.signoffs.append(_signoff(entry, "approve", comment, s))
 
     def _reject(
         self, entry: Entry, f: dict[str, Any], s: Signed | None, model: str, version: int
     ) -> None:
         request = self._open_request(f, model, version)
         request.status = "rejected"
-        request.signoffs.append(
-            Signoff(
-                entry.actor,
-                "reject",
-                str(f.get("comment") or ""),
-                entry.ts,
-                entry.seq,
-                s.fingerprint if s else None,
-                s.note if s else None,
-            )
-        )
+        request.signoffs.append(_signoff(entry, "reject", str(f.get("comment") or ""), s))
 
     def _refused(
         self, entry: Entry, f: dict[str, Any], s: Signed | None, model: str, version: int
@@ -447,6 +427,18 @@ class Ledger:
             (v for v in self.versions.values() if v.model == model and v.stage == "production"),
             None,
         )
+
+
+def _signoff(entry: Entry, decision: str, comment: str, signed: Signed | None) -> Signoff:
+    return Signoff(
+        entry.actor,
+        decision,
+        comment,
+        entry.ts,
+        entry.seq,
+        signed.fingerprint if signed else None,
+        signed.note if signed else None,
+    )
 
 
 def revocations(entries: Iterable[Entry], ledger: Ledger) -> None:
