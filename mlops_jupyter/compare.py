@@ -8,20 +8,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from .capture.metric_values import lower_is_better
 from .store.records import json_number
 
 if TYPE_CHECKING:
     from .store import Run, Store
 
 MIN_RUNS, MAX_RUNS = 2, 10
-LOWER_IS_BETTER = ("loss", "error", "rmse", "mse", "mae", "logloss")
-
-
-def _lower_is_better(key: str) -> bool:
-    name = key.lower()
-    return any(
-        name == t or name.endswith("_" + t) or name.startswith(t + "_") for t in LOWER_IS_BETTER
-    )
 
 
 def _data(runs: list[Run], role: str) -> dict[str, Any]:
@@ -64,14 +57,14 @@ def compare_runs(store: Store, ids: list[str]) -> dict[str, Any]:
         finite = [(i, v) for i, v in enumerate(raw) if v is not None and math.isfinite(v)]
         best = None
         if finite:
-            pick = min if _lower_is_better(key) else max
+            pick = min if lower_is_better(key) else max
             best = pick(finite, key=lambda item: item[1])[0]
         metrics.append(
             {
                 "key": key,
                 "values": [json_number(v) if v is not None else None for v in raw],
                 "best": best,
-                "lower_is_better": _lower_is_better(key),
+                "lower_is_better": lower_is_better(key),
             }
         )
     return {

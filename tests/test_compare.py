@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,3 +67,36 @@ def test_reference_notebook_compares_its_runs(tmp_path: Path) -> None:
     assert (request.model, request.version, request.to_stage) == ("breast-cancer", 1, "production")
     best = runs.loc[runs["metrics.accuracy"].idxmax(), "run_id"]
     assert version.run_id == best
+
+
+@pytest.mark.parametrize(
+    ("metric", "lower"),
+    [
+        ("val_loss", True),
+        ("test_rmse", True),
+        ("train_time_s", True),
+        ("mean_fit_time", True),
+        ("error_rate", True),
+        ("logloss", True),
+        ("valid_0.l2", False),
+        ("neg_mean_squared_error", False),
+        ("accuracy", False),
+        ("f1_macro", False),
+        ("r2", False),
+        ("roc_auc", False),
+    ],
+)
+def test_lower_is_better_is_one_rule(metric: str, lower: bool) -> None:
+    from mlops_jupyter.capture.metric_values import lower_is_better
+
+    assert lower_is_better(metric) is lower
+
+
+def test_compare_marks_the_fastest_run_best_for_a_time(store: Any) -> None:
+    from mlops_jupyter.compare import compare_runs
+
+    slow = store.record_run("t", name="slow", metrics={"train_time_s": 9.0, "accuracy": 0.9})
+    fast = store.record_run("t", name="fast", metrics={"train_time_s": 2.0, "accuracy": 0.8})
+    metrics = {m["key"]: m for m in compare_runs(store, [slow, fast])["metrics"]}
+    assert metrics["train_time_s"]["best"] == 1 and metrics["train_time_s"]["lower_is_better"]
+    assert metrics["accuracy"]["best"] == 0

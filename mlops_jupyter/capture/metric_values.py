@@ -92,3 +92,44 @@ def metric_base_name(function_name: str) -> str:
     if function_name.endswith("_score"):
         return function_name[: -len("_score")]
     return function_name
+
+
+LOWER_IS_BETTER = frozenset(
+    {
+        "loss",
+        "losses",
+        "error",
+        "errors",
+        "err",
+        "rmse",
+        "mse",
+        "mae",
+        "logloss",
+        "deviance",
+        "rmsle",
+        "msle",
+        "rae",
+        "rse",
+        "mape",
+        "smape",
+        "medae",
+        "nll",
+        "perplexity",
+        "brier",
+        "time",
+        "seconds",
+        "duration",
+        "latency",
+    }
+)
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller value of ``metric`` is better: losses, errors, times
+    (``val_loss``, ``test_rmse``, ``train_time_s``, ``neg_`` scores excepted)."""
+    tokens = re.split(r"[._\-]+", metric.lower())
+    if tokens and tokens[0] == "neg":  # sklearn's neg_mean_squared_error: higher is better
+        return False
+    return any(t in LOWER_IS_BETTER for t in tokens) or any(
+        metric.lower().endswith(t) for t in ("loss", "error", "rmse", "mse", "mae", "logloss")
+    )

@@ -6,31 +6,12 @@ import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..capture.metric_values import lower_is_better
 from .policy import StageRules
 
 if TYPE_CHECKING:
     from ..store import Run
 
-LOWER_IS_BETTER = (
-    "loss",
-    "error",
-    "err",
-    "rmse",
-    "mse",
-    "mae",
-    "logloss",
-    "deviance",
-    "rmsle",
-    "msle",
-    "rae",
-    "rse",
-    "mape",
-    "smape",
-    "medae",
-    "nll",
-    "perplexity",
-    "brier",
-)
 _PROBABILITIES = [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0]
 
 
@@ -42,13 +23,6 @@ class GateResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _lower_is_better(metric: str) -> bool:
-    return any(
-        token in metric.lower().split("_") or metric.lower().endswith(token)
-        for token in LOWER_IS_BETTER
-    )
 
 
 def evaluate(
@@ -134,7 +108,7 @@ def _no_regression(metrics: tuple[str, ...], run: Run, production: Run | None) -
         new, old = run.metrics.get(metric), production.metrics.get(metric)
         if new is None or old is None:
             worse.append(f"{metric} missing ({'here' if new is None else 'in production'})")
-        elif (new > old) if _lower_is_better(metric) else (new < old):
+        elif (new > old) if lower_is_better(metric) else (new < old):
             worse.append(f"{metric} {new:.6g} vs production {old:.6g}")
     return GateResult(
         "no_regression",
