@@ -329,6 +329,10 @@ def test_notebook_runs_compare_and_a_second_user_approves(
     page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
     rows = panel.locator("tr.mj-run")  # refreshed by the panel itself after each %%track cell
     expect(rows).to_have_count(2, timeout=240_000)
+    started = panel.locator("button.mj-sort[data-sort='started_at']")
+    if "▼" not in (started.text_content() or ""):  # an earlier test sorted by a metric
+        started.click()  # newest first again (the panel keeps its sort across pages)
+    expect(started).to_contain_text("▼")
     expect(rows.locator(".mj-card-button")).to_have_text(["deep", "shallow"])
     last_output = page.locator(".jp-Cell").last.locator(".jp-OutputArea-output").last
     expect(last_output).to_have_text("('pending', 1)", timeout=240_000)
