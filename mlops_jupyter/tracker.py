@@ -340,6 +340,8 @@ class Tracker:
             children = self._record_candidates(ctx, fitted, ended)
         with _step(ctx, "fits in a loop"):
             children += self._record_fits(ctx, sites, records, ended)
+        with _step(ctx, "several models"):
+            children += self._record_models(ctx, sites, records, ended, model)
         model_bytes = None
         if model is not None:
             with _step(ctx, "model"):
@@ -482,6 +484,79 @@ class Tracker:
             if notes:
                 self.store.add_tags(ctx.run_id, notes)
         return count
+
+    def _record_models(
+        self,
+        ctx: RunContext,
+        sites: list[CallSite],
+        records: Mapping[int, CallRecord],
+        ended: float,
+        chosen: Any,
+    ) -> int:
+        """Several models fitted once each (``m1.fit(A)``, ``m2.fit(B)``): each becomes a run
+        tagged with this run as its parent, with its own parameters, the data it was fitted
+        and evaluated on, and its ``.score`` results, so their data is not merged."""
+        from .capture.estimators import estimator_params
+        from .capture.hashing import hash_data
+
+        fits: dict[int, tuple[CallSite, CallRecord]] = {}
+        for site in sites:
+            record = records.get(site.site)
+            if site.kind != "fit" or site.method == "partial_fit" or record is None:
+                continue
+            if record.calls == 1 and is_predictor(record.receiver):
+                fits.setdefault(id(record.receiver), (site, record))
+        if len(fits) < 2:
+            return 0
+        names = []
+        with self.store.transaction():
+            for index, (site, record) in enumerate(fits.values()):
+                model = record.receiver
+                who = site.receiver_name or class_name(model)
+                if "(" in who:
+                    who = site.assigned_to or class_name(model)
+                names.append(who)
+                links, metrics, seen = [], {}, set()
+                calls = [("train", site, record.args)] + [
+                    ("eval", other, records[other.site].args)
+                    for other in sites
+                    if other.kind == "eval"
+                    and other.site in records
+                    and records[other.site].receiver is model
+                ]
+                for role, where, args in calls:
+                    if where.method == "score" and records[where.site].has_result:
+                        value = scalar(records[where.site].result)
+                        if value is not None:
+                            metrics["score"] = value
+                    for key, value in args.items():
+                        if isinstance(key, str) and key not in DATA_KEYWORDS:
+                            continue
+                        if not _data_like(value) or id(value) in seen:
+                            continue
+                        seen.add(id(value))
+                        variable = where.arg_names.get(key, str(key))
+                        links.append(self._link(hash_data(_hashable(value)), value, role, variable))
+                self.store.record_run(
+                    ctx.experiment,
+                    name=f"{ctx.options.name or 'cell'} model {who}",
+                    params=estimator_params(model),
+                    metrics=metrics,
+                    datasets=links,
+                    started_at=ctx.started_at,
+                    ended_at=ended,
+                    tags={"parent_run": ctx.run_id, "model": who, "fit": str(index)},
+                )
+            models = [record.receiver for _, record in fits.values()]
+            kept = names[models.index(chosen)] if any(m is chosen for m in models) else None
+            self.store.add_tags(
+                ctx.run_id,
+                {
+                    "model_choice": f"{kept or 'none of them'}, of {len(names)} models fitted "
+                    f"({', '.join(names)}); each is a run tagged parent_run={ctx.run_id[:8]}"
+                },
+            )
+        return len(names)
 
     def _datasets(
         self,

@@ -529,3 +529,51 @@ def test_a_pytorch_training_loop(kernel: Kernel) -> None:
         saved = pickle.loads(store.blobs.get_bytes(artifact.blob))  # our own test blob
     for key, weights in model.state_dict().items():  # the final weights
         assert torch.equal(saved.state_dict()[key], weights)
+
+
+def test_two_models_on_swapped_halves_are_two_child_runs(kernel: Kernel) -> None:
+    body = (
+        "from sklearn.datasets import load_breast_cancer\n"
+        "from sklearn.tree import DecisionTreeClassifier\n"
+        "X, y = load_breast_cancer(return_X_y=True)\n"
+        "half = len(X) // 2\n"
+        "X_a, y_a, X_b, y_b = X[:half], y[:half], X[half:], y[half:]\n"
+        "m1 = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X_a, y_a)\n"
+        "m2 = DecisionTreeClassifier(max_depth=4, random_state=0).fit(X_b, y_b)\n"
+        "s1 = m1.score(X_b, y_b)\n"
+        "s2 = m2.score(X_a, y_a)\n"
+    )
+    run = tracked(kernel, "halves", body)
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.tree import DecisionTreeClassifier
+
+    from mlops_jupyter import hash_data
+
+    X, y = load_breast_cancer(return_X_y=True)
+    half = len(X) // 2
+    X_a, y_a, X_b, y_b = X[:half], y[:half], X[half:], y[half:]
+    m1 = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X_a, y_a)
+    m2 = DecisionTreeClassifier(max_depth=4, random_state=0).fit(X_b, y_b)
+    assert run.tags["model_choice"].startswith("m2, of 2 models fitted (m1, m2)")
+    with Store.open(Path(kernel.workdir) / ".mlops", create=False) as store:
+        children = {
+            store.get_run(r).tags.get("model"): store.get_run(r)
+            for r in store.runs()["run_id"]
+            if store.get_run(r).tags.get("parent_run") == run.run_id
+        }
+    assert sorted(children) == ["m1", "m2"]
+    one, two = children["m1"], children["m2"]
+    assert {(d.role, d.variable): d.hash for d in one.datasets} == {
+        ("train", "X_a"): hash_data(X_a),
+        ("train", "y_a"): hash_data(y_a),
+        ("eval", "X_b"): hash_data(X_b),
+        ("eval", "y_b"): hash_data(y_b),
+    }
+    assert {(d.role, d.variable) for d in two.datasets} == {
+        ("train", "X_b"),
+        ("train", "y_b"),
+        ("eval", "X_a"),
+        ("eval", "y_a"),
+    }
+    assert one.metrics == {"score": m1.score(X_b, y_b)} and one.params["max_depth"] == 2
+    assert two.metrics == {"score": m2.score(X_a, y_a)} and two.params["max_depth"] == 4
