@@ -18,7 +18,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -410,7 +410,6 @@ class Tracker:
         and the metrics the loop computed once per fit; this run says how its model and
         metrics were chosen."""
         from .capture.estimators import estimator_params
-        from .capture.hashing import hash_data
         from .capture.instrument import CALLS_KEPT
 
         loops = [
@@ -442,25 +441,12 @@ class Tracker:
                     if other.kind == "eval" and other.site in records
                     and records[other.site].calls == n
                 ]  # fmt: skip
-                who = site.receiver_name or "model"
-                if "(" in who:  # `m = LogisticRegression(...).fit(...)`: the model is m
-                    who = site.assigned_to or class_name(record.receiver)
+                who = _model_name(site, record.receiver)
                 for index, (receiver, args) in enumerate(calls):
-                    links = []
-                    seen: set[int] = set()
-                    for role, where, call_args in [("train", site, args)] + [
-                        ("eval", other, other_calls[index][1]) for other, other_calls in evals
-                    ]:
-                        for key, value in call_args.items():
-                            if isinstance(key, str) and key not in DATA_KEYWORDS:
-                                continue
-                            if not _data_like(value) or id(value) in seen:
-                                continue
-                            seen.add(id(value))
-                            variable = where.arg_names.get(key, str(key))
-                            links.append(
-                                self._link(hash_data(_hashable(value)), value, role, variable)
-                            )
+                    links = self._call_links(
+                        [("train", site, args)]
+                        + [("eval", other, calls_[index][1]) for other, calls_ in evals]
+                    )
                     self.store.record_run(
                         ctx.experiment,
                         name=f"{ctx.options.name or who} fit {index}",
@@ -497,7 +483,6 @@ class Tracker:
         tagged with this run as its parent, with its own parameters, the data it was fitted
         and evaluated on, and its ``.score`` results, so their data is not merged."""
         from .capture.estimators import estimator_params
-        from .capture.hashing import hash_data
 
         fits: dict[int, tuple[CallSite, CallRecord]] = {}
         for site in sites:
@@ -512,11 +497,9 @@ class Tracker:
         with self.store.transaction():
             for index, (site, record) in enumerate(fits.values()):
                 model = record.receiver
-                who = site.receiver_name or class_name(model)
-                if "(" in who:
-                    who = site.assigned_to or class_name(model)
+                who = _model_name(site, model)
                 names.append(who)
-                links, metrics, seen = [], {}, set()
+                metrics = {}
                 calls = [("train", site, record.args)] + [
                     ("eval", other, records[other.site].args)
                     for other in sites
@@ -524,19 +507,12 @@ class Tracker:
                     and other.site in records
                     and records[other.site].receiver is model
                 ]
-                for role, where, args in calls:
+                for _, where, _ in calls:
                     if where.method == "score" and records[where.site].has_result:
                         value = scalar(records[where.site].result)
                         if value is not None:
                             metrics["score"] = value
-                    for key, value in args.items():
-                        if isinstance(key, str) and key not in DATA_KEYWORDS:
-                            continue
-                        if not _data_like(value) or id(value) in seen:
-                            continue
-                        seen.add(id(value))
-                        variable = where.arg_names.get(key, str(key))
-                        links.append(self._link(hash_data(_hashable(value)), value, role, variable))
+                links = self._call_links(calls)
                 self.store.record_run(
                     ctx.experiment,
                     name=f"{ctx.options.name or 'cell'} model {who}",
@@ -557,6 +533,25 @@ class Tracker:
                 },
             )
         return len(names)
+
+    def _call_links(
+        self, calls: Sequence[tuple[str, CallSite, Mapping[int | str, Any]]]
+    ) -> list[DatasetLink]:
+        """Data snapshots of the data arguments of some calls: ``(role, site, arguments)``,
+        each object once."""
+        from .capture.hashing import hash_data
+
+        links, seen = [], set()
+        for role, where, args in calls:
+            for key, value in args.items():
+                if isinstance(key, str) and key not in DATA_KEYWORDS:
+                    continue
+                if not _data_like(value) or id(value) in seen:
+                    continue
+                seen.add(id(value))
+                variable = where.arg_names.get(key, str(key))
+                links.append(self._link(hash_data(_hashable(value)), value, role, variable))
+        return links
 
     def _datasets(
         self,
@@ -935,6 +930,12 @@ def _base_name(site: CallSite) -> str:
     if site.kind == "metric":
         return metric_base_name(site.method)
     return "score" if site.method == "score" else ""
+
+
+def _model_name(site: CallSite, model: Any) -> str:
+    """``m`` for ``m.fit(...)`` and for ``m = Model(...).fit(...)``, else the class name."""
+    who = site.receiver_name or class_name(model)
+    return site.assigned_to or class_name(model) if "(" in who else who
 
 
 def _explanation_input(

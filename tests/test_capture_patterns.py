@@ -40,6 +40,14 @@ def tracked(kernel: Kernel, name: str, body: str) -> Run:
         return store.get_run(run_id)
 
 
+def children_of(kernel: Kernel, run: Run, order: str) -> list[Run]:
+    """The runs tagged with ``run`` as their parent, by their ``order`` tag."""
+    with Store.open(Path(kernel.workdir) / ".mlops", create=False) as store:
+        every = [store.get_run(r) for r in store.runs()["run_id"]]
+    children = [c for c in every if c.tags.get("parent_run") == run.run_id]
+    return sorted(children, key=lambda c: int(c.tags[order]))
+
+
 def curve(run: Run, key: str) -> list[float]:
     return [p.value for p in run.metric_history[key]]
 
@@ -317,13 +325,7 @@ def test_every_search_candidate_is_a_child_run(kernel: Kernel) -> None:
     assert run.params["search.cv"] == 3
     assert run.params["search.param_grid"] == {"C": [0.1, 1, 10], "kernel": ["linear", "rbf"]}
     assert run.metrics["best_score"] == search.best_score_
-    with Store.open(Path(kernel.workdir) / ".mlops", create=False) as store:
-        children = [
-            store.get_run(r)
-            for r in store.runs()["run_id"]
-            if store.get_run(r).tags.get("parent_run") == run.run_id
-        ]
-    children.sort(key=lambda c: int(c.tags["candidate"]))
+    children = children_of(kernel, run, "candidate")
     assert [c.params for c in children] == results["params"]
     assert [c.metrics["mean_test_score"] for c in children] == list(results["mean_test_score"])
     assert [c.metrics["rank_test_score"] for c in children] == list(results["rank_test_score"])
@@ -391,13 +393,7 @@ def test_each_fit_in_a_loop_over_folds_is_a_run(kernel: Kernel) -> None:
     assert run.tags["model_choice"].startswith("the last of 3 fits of m in a loop")
     assert run.tags["model_choice"].endswith(f"parent_run={run.run_id[:8]}")
     assert run.tags["metric_choice"].startswith("accuracy: computed once per fit")
-    with Store.open(Path(kernel.workdir) / ".mlops", create=False) as store:
-        children = [
-            store.get_run(r)
-            for r in store.runs()["run_id"]
-            if store.get_run(r).tags.get("parent_run") == run.run_id
-        ]
-    children.sort(key=lambda c: int(c.tags["fit"]))
+    children = children_of(kernel, run, "fit")
     assert [c.name for c in children] == ["folds fit 0", "folds fit 1", "folds fit 2"]
     for child, (tr, te), score in zip(children, folds, scores, strict=True):
         links = {(d.role, d.variable): d.hash for d in child.datasets}
@@ -555,12 +551,7 @@ def test_two_models_on_swapped_halves_are_two_child_runs(kernel: Kernel) -> None
     m1 = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X_a, y_a)
     m2 = DecisionTreeClassifier(max_depth=4, random_state=0).fit(X_b, y_b)
     assert run.tags["model_choice"].startswith("m2, of 2 models fitted (m1, m2)")
-    with Store.open(Path(kernel.workdir) / ".mlops", create=False) as store:
-        children = {
-            store.get_run(r).tags.get("model"): store.get_run(r)
-            for r in store.runs()["run_id"]
-            if store.get_run(r).tags.get("parent_run") == run.run_id
-        }
+    children = {c.tags["model"]: c for c in children_of(kernel, run, "fit")}
     assert sorted(children) == ["m1", "m2"]
     one, two = children["m1"], children["m2"]
     assert {(d.role, d.variable): d.hash for d in one.datasets} == {
