@@ -1,6 +1,7 @@
 """``mlops-jupyter`` command line: a thin translation of the Python API.
 
-Every command takes ``--store PATH``; errors go to stderr with exit code 1 (usage errors: 2).
+Every command takes ``--store PATH``; errors go to stderr with exit code 1, usage errors (a
+misspelled option) with 2; ``promote`` exits 3 when blocked, ``audit verify`` 4 on a failure.
 """
 
 from __future__ import annotations
@@ -38,8 +39,59 @@ def cmd_runs(args: argparse.Namespace) -> int:
     shown["name"] = shown["name"].fillna("-")
     shown["started_at"] = shown["started_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
     shown["duration_s"] = shown["duration_s"].round(3)
-    print(shown.to_string(index=False, na_rep="-", max_colwidth=40))
+    if args.experiment:
+        shown = shown.drop(columns=["experiment"])
+    columns, hidden = _table_columns(shown, args.columns, _terminal_width())
+    print(shown[columns].to_string(index=False, na_rep="-", max_colwidth=40))
+    if hidden:
+        print(
+            f"({hidden} more column{'s' if hidden > 1 else ''} not shown: choose with "
+            "--columns KEY,KEY..., or --json for everything)"
+        )
     return 0
+
+
+_ALWAYS = ("run_id", "name", "status")
+
+
+def _terminal_width() -> int:
+    """The terminal's width (or ``COLUMNS``); unlimited when writing to a pipe or file."""
+    import os
+    import shutil
+
+    if not os.environ.get("COLUMNS") and not sys.stdout.isatty():
+        return 1 << 30
+    return shutil.get_terminal_size((120, 24)).columns
+
+
+def _table_columns(frame: Any, chosen: str | None, width: int) -> tuple[list[str], int]:
+    """The columns to print and how many were left out: the ones ``--columns`` names (a
+    ``metrics.``/``params.`` prefix may be left off), else as many as fit ``width``."""
+    available = list(frame.columns)
+    if chosen:
+        names = []
+        for name in (n.strip() for n in chosen.split(",") if n.strip()):
+            match = next(
+                (c for c in (name, f"metrics.{name}", f"params.{name}") if c in available), None
+            )
+            if match is None:
+                raise ValueError(
+                    f"no column {name!r} in this listing; columns: {', '.join(available)}"
+                )
+            names.append(match)
+        return [c for c in _ALWAYS if c in available and c not in names] + names, 0
+    base = [c for c in available if not c.startswith(("params.", "metrics."))]
+    ordered = base + [c for c in available if c.startswith("metrics.")]
+    ordered += [c for c in available if c.startswith("params.")]
+    picked: list[str] = []
+    used = 0
+    for column in ordered:
+        longest = max((len(str(v)) for v in frame[column]), default=0)
+        needed = min(40, max(len(column), longest)) + 2
+        if column in _ALWAYS or used + needed <= width:
+            picked.append(column)
+            used += needed
+    return picked, len(ordered) - len(picked)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -80,11 +132,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_card(args: argparse.Namespace) -> int:
-    from .cards.model import build_card
+    from .cards.model import build_card, card_format
 
+    kind = card_format(args.output, args.format, "--format html|json|md")  # before the work
     with _store(args) as store:
         card = build_card(args.ref, store=store)
-    path = card.save(args.output, args.format)
+    path = card.save(args.output, kind)
     c = card.completeness
     state = "complete" if c["complete"] else f"missing: {', '.join(c['gaps'])}"
     print(f"wrote {path} ({c['filled']}/{c['required']} parts; {state})")
@@ -338,7 +391,13 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument(
         "--sort",
         help="sort key: started_at, duration_s, name, status, metrics.KEY or params.KEY; "
-        "prefix - for descending, written --sort=-metrics.accuracy",
+        "prefix - for descending (--sort -metrics.accuracy); a key no run has is an error",
+    )
+    runs.add_argument(
+        "--columns",
+        metavar="KEY,KEY...",
+        help="the columns to show (metrics.KEY, params.KEY, or KEY alone); by default as "
+        "many as fit the terminal",
     )
     runs.add_argument("--json", action="store_true", help="print JSON instead of a table")
     runs.set_defaults(func=cmd_runs)
@@ -463,8 +522,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; exit codes: 0 ok, 1 an error, 2 a usage error (a misspelled option),
+    3 a blocked promotion, 4 a failed audit verification."""
+    from .argv import attach_dash_values
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(attach_dash_values(sys.argv[1:] if argv is None else argv, ["--sort"]))
     try:
         return int(args.func(args))
     except (MLOpsError, ValueError, KeyError) as exc:

@@ -9,6 +9,7 @@ Every error the package raises on purpose derives from :class:`MLOpsError`, so a
     │   ├── CorruptStoreError        the file at the store path is not a usable SQLite store
     │   ├── StoreVersionError        the store was written by a newer mlops-jupyter
     │   ├── StorePermissionError     the store directory or file cannot be written
+    │   ├── StoreFullError           the disk holding the store is full (nothing was written)
     │   ├── BlobIntegrityError       a blob's content does not match its name
     │   ├── StoreBusyError           another process held the write lock past the busy timeout
     │   └── ImmutableArtifactError   replacing the model artifact of a registered version
@@ -43,6 +44,10 @@ class StoreVersionError(StoreError):
 
 class StorePermissionError(StoreError):
     """The store cannot be created or written at its location."""
+
+
+class StoreFullError(StoreError):
+    """The disk (or quota) holding the store is full; the write was rolled back."""
 
 
 class BlobIntegrityError(StoreError):

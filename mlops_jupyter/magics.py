@@ -21,7 +21,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .argv import attach_dash_values
 from .capture.instrument import TAPS, CallSite, Taps
+from .errors import MLOpsError
 from .tracker import RunContext, Tracker, UsageError, parse_options
 
 _TRACK_LINE = re.compile(r"^\s*%%track(?:\s|$)")
@@ -68,8 +70,10 @@ class NotebookTracking:
         self.sites: list[CallSite] = []
         self.facts: Any = None
         self.source = ""
-        self._history: list[dict[str, Any]] = []
         from .capture.cell_source import Lineage
+        from .store.cell_history import CellHistory
+
+        self._history = CellHistory()
 
         self.lineage = Lineage()
         self._transformer = _Instrument(self)
@@ -130,7 +134,10 @@ class NotebookTracking:
         except UsageError as exc:
             print(f"{exc} -- this run was not tracked", file=sys.stderr)
             return
-        except Exception as exc:  # the store could not be opened: run the cell untracked
+        except MLOpsError as exc:  # the store could not be opened or written: run untracked
+            print(f"mlops-jupyter: not tracked: {exc}", file=sys.stderr)
+            return
+        except Exception as exc:
             print(f"mlops-jupyter: not tracked ({type(exc).__name__}: {exc})", file=sys.stderr)
             return
         self.source = raw
@@ -183,7 +190,7 @@ class NotebookTracking:
                 sites=self.sites,
                 records=records,
                 facts=self.facts,
-                history=self._history[:-1] if count is not None else list(self._history),
+                history=self._history.before_last() if count is not None else self._history,
                 workdir=os.getcwd(),
             )
         except Exception as exc:  # the store write failed: say so in one line, keep going
@@ -221,10 +228,7 @@ class NotebookTracking:
             pass
 
     def _remember(self, count: int, source: str) -> None:
-        import blake3
-
-        digest = blake3.blake3(source.encode("utf-8", "surrogatepass")).hexdigest()
-        self._history.append({"execution_count": count, "source_hash": digest[:16]})
+        self._history.append(count, source)
 
 
 def _warm_up() -> None:
@@ -318,7 +322,7 @@ def runs(line: str) -> Any:
     parser.add_argument("-n", "--limit", type=int)
     parser.add_argument("--sort", default="-started_at")
     parser.add_argument("--status")
-    args = parser.parse_args(shlex.split(line))
+    args = parser.parse_args(attach_dash_values(shlex.split(line), ["--sort"]))
     tracker = _extension.tracker if _extension is not None else Tracker()
     return tracker.store.runs(
         experiment=args.experiment, status=args.status, limit=args.limit, order_by=args.sort
@@ -336,7 +340,7 @@ def model_card_magic(line: str) -> Any:
 
     from IPython.display import display
 
-    from .cards.model import build_card
+    from .cards.model import build_card, card_format
 
     class Parser(argparse.ArgumentParser):
         def error(self, message: str) -> Any:
@@ -356,7 +360,9 @@ def model_card_magic(line: str) -> Any:
 
         return CardEditor(card, tracker.store, tracker.user)
     if args.output:
-        path = card.save(args.output, args.format)
+        path = card.save(
+            args.output, card_format(args.output, args.format, "--format html|json|md")
+        )
         print(f"wrote {path}")
     display(card)
     return None

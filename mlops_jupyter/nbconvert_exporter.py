@@ -23,7 +23,7 @@ class ModelCardExporter(Exporter):
     def _file_extension_default(self) -> str:
         return ".cards.html"
 
-    def from_notebook_node(
+    def from_notebook_node(  # type: ignore[override]  # an HTML body, not a notebook
         self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any
     ) -> tuple[str, dict[str, Any]]:
         nb_copy, resources = super().from_notebook_node(nb, resources, **kw)

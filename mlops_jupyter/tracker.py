@@ -29,10 +29,12 @@ from .capture.cell_source import CellSource, is_metric_name
 from .capture.estimators import class_name, estimator_params, is_estimator, is_predictor, is_search
 from .capture.instrument import CURVE_FUNCTIONS, CallRecord, CallSite
 from .capture.metric_values import metric_base_name, metrics_from, scalar
+from .errors import MLOpsError, StoreError
 from .summary import RunSummary
 
 if TYPE_CHECKING:
     from .store import Store
+    from .store.cell_history import CellHistory
     from .store.records import DatasetLink
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -175,9 +177,12 @@ class RunContext:
 
 @contextmanager
 def _step(ctx: RunContext, name: str) -> Iterator[None]:
-    """Run one capture step; a failure is recorded on the run, never raised."""
+    """Run one capture step; a failure is recorded on the run, never raised, except the
+    store's own failures (a full disk...), which mean the run cannot be saved at all."""
     try:
         yield
+    except StoreError:
+        raise
     except Exception as exc:
         ctx.capture_errors.append({"step": name, "error": f"{type(exc).__name__}: {exc}"})
 
@@ -206,6 +211,7 @@ class Tracker:
         self.on_explained: Any = None  # callback(run_id, ExplanationResult)
         self.current: RunContext | None = None
         self.last_run_id: str | None = None
+        self._unsaved: dict[str, str] = {}  # run id -> why its results were not stored
 
     # ------------------------------------------------------------------ store
     @property
@@ -265,7 +271,18 @@ class Tracker:
         ctx = RunContext(run_id, experiment, options, started)
         ctx.params.update(options.params)
         self.current = ctx
+        self._settle_unsaved()
         return ctx
+
+    def _settle_unsaved(self) -> None:
+        """Runs whose results an earlier write could not store are marked failed, now that
+        the store takes writes again (they would otherwise read `running` until we exit)."""
+        for run_id, reason in list(self._unsaved.items()):
+            try:
+                self.store.mark_unsaved(run_id, reason)
+            except Exception:  # still failing: try again at the next run
+                return
+            del self._unsaved[run_id]
 
     def finish(
         self,
@@ -276,7 +293,7 @@ class Tracker:
         sites: list[CallSite] | None = None,
         records: Mapping[int, CallRecord] | None = None,
         facts: CellSource | None = None,
-        history: list[dict[str, Any]] | None = None,
+        history: CellHistory | None = None,
         workdir: str | None = None,
     ) -> RunSummary:
         """Capture, commit in one transaction, schedule SHAP; return the run's summary."""
@@ -319,44 +336,34 @@ class Tracker:
             env = environment()
             git = git_state(workdir)
 
-        self.store.finish_run(
-            ctx.run_id,
-            status=status,
-            ended_at=ended,
-            params=params,
-            param_sources=sources,
-            metrics=metrics,
-            datasets=links,
-            environment=env,
-            git_commit=git.commit if git else None,
-            git_dirty=git.dirty if git else None,
-            history=history,
-            error=error_text,
-            capture_errors=ctx.capture_errors or None,
-            series=ctx.series,
-        )
-        children = 0
-        with _step(ctx, "search candidates"):
-            children = self._record_candidates(ctx, fitted, ended)
-        with _step(ctx, "fits in a loop"):
-            children += self._record_fits(ctx, sites, records, ended)
-        with _step(ctx, "several models"):
-            children += self._record_models(ctx, sites, records, ended, model)
-        model_bytes = None
+        model_blob: tuple[str, bytes] | None = None
         if model is not None:
             with _step(ctx, "model"):
-                model_bytes = self._save_model(ctx, model)
+                model_blob = self._store_model_blob(model)  # before the commit: a file write
+        explain_input: tuple[Any, Any, Any, Any] | None = None
         shap_state = "off"
-        if model_bytes is not None and ctx.options.shap and status == "finished":
-            X, background, names, note = _explanation_input(
-                ctx, model, explain_data, sites, records
-            )
-            if X is None:
-                shap_state = "no data"
-            else:
-                with _step(ctx, "explanation"):
-                    self._schedule_explanation(ctx, model_bytes, X, background, names, note)
-                    shap_state = "pending"
+        if model_blob is not None and ctx.options.shap and status == "finished":
+            explain_input = _explanation_input(ctx, model, explain_data, sites, records)
+            shap_state = "no data" if explain_input[0] is None else "pending"
+        children = 0
+        # The run's final status and everything it records commit together: a kernel killed
+        # at any point leaves either all of it or a run still `running` (then interrupted).
+        try:
+            children = self._commit(
+                ctx, status, ended, fitted, sites, records, model, model_blob, shap_state,
+                params, sources, metrics, links, env, git, history, error_text,
+            )  # fmt: skip
+        except MLOpsError as exc:
+            self._unsaved[ctx.run_id] = str(exc)
+            raise
+        if shap_state == "pending" and explain_input is not None and model_blob is not None:
+            try:
+                self._schedule_explanation(ctx, model_blob[1], *explain_input)
+            except Exception as exc:  # recorded on the explanation, never raised into the cell
+                shap_state = "failed"
+                reason = _short(f"{type(exc).__name__}: {exc}")
+                ctx.capture_errors.append({"step": "explanation", "error": reason})
+                self.store.record_explanation(ctx.run_id, status="failed", reason=reason)
         return RunSummary(
             run_id=ctx.run_id,
             experiment=ctx.experiment,
@@ -371,6 +378,58 @@ class Tracker:
             shap=shap_state,
             children=children,
         )
+
+    def _commit(
+        self,
+        ctx: RunContext,
+        status: str,
+        ended: float,
+        fitted: Mapping[str, Any],
+        sites: list[CallSite],
+        records: Mapping[int, CallRecord],
+        model: Any,
+        model_blob: tuple[str, bytes] | None,
+        shap_state: str,
+        params: Mapping[str, Any],
+        sources: Mapping[str, str],
+        metrics: list[tuple[str, Any, int]],
+        links: list[DatasetLink],
+        env: Mapping[str, Any] | None,
+        git: Any,
+        history: CellHistory | None,
+        error_text: str | None,
+    ) -> int:
+        """Write the run, its children, model and pending explanation in one transaction."""
+        children = 0
+        with self.store.transaction():
+            with _step(ctx, "search candidates"):
+                children = self._record_candidates(ctx, fitted, ended)
+            with _step(ctx, "fits in a loop"):
+                children += self._record_fits(ctx, sites, records, ended)
+            with _step(ctx, "several models"):
+                children += self._record_models(ctx, sites, records, ended, model)
+            if model_blob is not None:
+                with _step(ctx, "model"):
+                    self._attach_model(ctx, model, *model_blob)
+            if shap_state == "pending":
+                self.store.record_explanation(ctx.run_id, status="pending")
+            self.store.finish_run(
+                ctx.run_id,
+                status=status,
+                ended_at=ended,
+                params=params,
+                param_sources=sources,
+                metrics=metrics,
+                datasets=links,
+                environment=env,
+                git_commit=git.commit if git else None,
+                git_dirty=git.dirty if git else None,
+                history=history,
+                error=error_text,
+                capture_errors=ctx.capture_errors or None,
+                series=ctx.series,
+            )
+        return children
 
     # ---------------------------------------------------------------- helpers
     def _record_candidates(self, ctx: RunContext, fitted: Mapping[str, Any], ended: float) -> int:
@@ -661,21 +720,24 @@ class Tracker:
             shape, schema, profile = describe(obj)
         return DatasetLink(digest, role, variable, kind_of(obj), shape, schema, profile)
 
-    def _save_model(self, ctx: RunContext, model: Any) -> bytes:
-        """Store the model as a blob; return its bytes (the explainer's private copy)."""
+    def _store_model_blob(self, model: Any) -> tuple[str, bytes]:
+        """Pickle the model into a blob; return its digest and bytes (the explainer's copy)."""
         import pickle
 
         data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+        return self.store.blobs.put_bytes(data), data
+
+    def _attach_model(self, ctx: RunContext, model: Any, digest: str, data: bytes) -> None:
         meta = {"class": f"{type(model).__module__}.{type(model).__qualname__}"}
-        self.store.add_artifact(
+        self.store.attach_artifact(
             ctx.run_id,
             "model",
-            data,
+            digest,
+            len(data),
             kind="model",
             media_type="application/x-python-pickle",
             meta=meta,
         )
-        return data
 
     def _schedule_explanation(
         self,
@@ -693,7 +755,6 @@ class Tracker:
         rows = ctx.options.shap_rows
         sample = sample_rows(X, rows)
         back = sample_rows(background if background is not None else X, MAX_BACKGROUND)
-        self.store.record_explanation(ctx.run_id, status="pending")
         run_id = ctx.run_id
         names = list(feature_names) if feature_names else None
 

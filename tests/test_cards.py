@@ -207,7 +207,7 @@ def test_save_picks_the_format_from_the_suffix(
     assert card.save(tmp_path / "c.html").read_text().startswith("<!DOCTYPE html>")
     assert json.loads(card.save(tmp_path / "c.json").read_text())["schema_version"] == "0.0.2"
     assert card.save(tmp_path / "c.md").read_text().startswith("---\n")
-    with pytest.raises(ValueError, match="cannot tell the card format"):
+    with pytest.raises(ValueError, match=r"the file name 'c.txt': .* with format='html'"):
         card.save(tmp_path / "c.txt")
 
 

@@ -71,7 +71,7 @@ def test_runs_table_discovers_store_from_cwd(filled: tuple[Path, dict[str, str]]
     lines = out.stdout.splitlines()
     assert lines[0].split() == [
         "run_id", "experiment", "name", "status", "started_at", "duration_s",
-        "params.C", "params.kernel", "metrics.accuracy", "metrics.f1",
+        "metrics.accuracy", "metrics.f1", "params.C", "params.kernel",
     ]  # fmt: skip
     assert [line.split()[0] for line in lines[1:]] == [ids["b"][:8], ids["a"][:8], ids["c"][:8]]
     assert lines[3].split()[2:4] == ["c", "failed"]
@@ -104,6 +104,21 @@ def test_show_text_and_json(filled: tuple[Path, dict[str, str]]) -> None:
     [
         (["show", "abcdef12"], "no run with id 'abcdef12'"),
         (["runs", "--sort", "nonsense"], "cannot order runs by 'nonsense'"),
+        (
+            ["runs", "--sort=-metrics.nope"],
+            "cannot order runs by '-metrics.nope': no run has a metric 'nope'. Known metrics: "
+            "metrics.accuracy, metrics.f1;",
+        ),
+        (
+            ["runs", "--sort", "params.gamma"],
+            "no run has a parameter 'gamma'. Known parameters: params.C, params.kernel;",
+        ),
+        (["runs", "--columns", "accuracy,nope"], "no column 'nope' in this listing; columns: "),
+        (
+            ["card", "abcdef12", "-o", "out.pdf"],
+            "cannot write a card with the file name 'out.pdf': name the file .html, .json or "
+            ".md, or choose with --format html|json|md (for a PDF, write the HTML and print it)",
+        ),
     ],
 )
 def test_errors_go_to_stderr_with_exit_1(
@@ -141,3 +156,65 @@ def test_empty_store_says_so(tmp_path: Path) -> None:
     Store.open(tmp_path / ".mlops").close()
     out = cli("runs", "-e", "nothing", cwd=tmp_path)
     assert out.returncode == 0 and out.stdout.strip() == "no runs in experiment 'nothing'"
+
+
+def test_sort_value_may_follow_the_option_after_a_space(
+    filled: tuple[Path, dict[str, str]],
+) -> None:
+    store_dir, ids = filled
+    spaced = cli("runs", "--sort", "-metrics.accuracy", "--store", str(store_dir))
+    joined = cli("runs", "--sort=-metrics.accuracy", "--store", str(store_dir))
+    assert spaced.returncode == 0, spaced.stderr
+    assert spaced.stdout == joined.stdout
+    assert [line.split()[0] for line in spaced.stdout.splitlines()[1:]] == [
+        ids["b"][:8], ids["a"][:8], ids["c"][:8]
+    ]  # fmt: skip
+
+
+def test_the_runs_magic_takes_the_same_sort_spellings(
+    filled: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_jupyter.magics import runs
+    from mlops_jupyter.tracker import Tracker
+
+    store_dir, ids = filled
+    monkeypatch.setattr("mlops_jupyter.magics._extension", None)
+    monkeypatch.setattr("mlops_jupyter.magics.Tracker", lambda: Tracker(store_dir))
+    assert list(runs("-e iris --sort -metrics.accuracy").run_id) == [ids["b"], ids["a"]]
+    assert list(runs("-e iris --sort=metrics.accuracy").run_id) == [ids["a"], ids["b"]]
+    with pytest.raises(ValueError, match="no run has a metric 'acc'. Known metrics: metrics.acc"):
+        runs("--sort -metrics.acc")
+
+
+def test_a_wide_listing_fits_the_terminal(tmp_path: Path) -> None:
+    with Store.open(tmp_path / ".mlops") as store:
+        for i in range(3):
+            store.record_run(
+                "wide", name=f"r{i}", metrics={"accuracy": 0.5 + i / 10, "loss": 1.0 - i / 10},
+                params={f"hyperparameter_{k:02d}": k * i for k in range(40)},
+            )  # fmt: skip
+    env = {**os.environ, "COLUMNS": "100"}
+    out = subprocess.run(
+        [sys.executable, "-m", "mlops_jupyter", "--store", str(tmp_path / ".mlops"), "runs",
+         "-e", "wide"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert max(len(line) for line in lines[:-1]) <= 100
+    header = lines[0].split()
+    assert header[:7] == [
+        "run_id", "name", "status", "started_at", "duration_s", "metrics.accuracy", "metrics.loss"
+    ]  # fmt: skip
+    shown = len(header) - 7
+    assert lines[-1] == (
+        f"({40 - shown} more columns not shown: choose with --columns KEY,KEY..., or --json "
+        "for everything)"
+    )
+    chosen = cli("runs", "-e", "wide", "--columns", "loss,hyperparameter_39", "--store",
+                 str(tmp_path / ".mlops"))  # fmt: skip
+    assert chosen.returncode == 0, chosen.stderr
+    assert chosen.stdout.splitlines()[0].split() == [
+        "run_id", "name", "status", "metrics.loss", "params.hyperparameter_39"
+    ]  # fmt: skip
+    assert chosen.stdout.splitlines()[1].split()[3:] == ["0.8", "78"]

@@ -63,7 +63,7 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
 def test_exactly_two_setup_commands() -> None:
     assert README.count("<!-- try-command -->") == 1
     assert README.count("<!-- test-command -->") == 1
-    assert "jupyter lab --LabApp.default_url=/lab/tree/magics" in README
+    assert "jupyter lab --allow-root --LabApp.default_url=/lab/tree/magics" in README
 
 
 def test_changelog_mentions_this_version() -> None:

@@ -176,7 +176,7 @@ def test_a_store_that_cannot_be_opened_leaves_the_cell_alone(tmp_path: Path) -> 
         assert reply["status"] == "ok"
         assert [o["data"]["text/plain"] for o in outputs if o["type"] == "execute_result"] == ["42"]
         stderr = "".join(o["text"] for o in outputs if o["type"] == "stream")
-        assert stderr.startswith("mlops-jupyter: not tracked (CorruptStoreError:")
+        assert stderr.startswith(f"mlops-jupyter: not tracked: {bad / 'store.db'} is not an SQLite")
         assert str(bad / "store.db") in stderr
     finally:
         k.shutdown()

@@ -280,6 +280,20 @@ def test_a_tampered_model_blob_is_refused(store: Store, keys: dict[str, Signer])
         ana.load_model("blobby")
 
 
+def test_a_run_whose_model_blob_is_gone_is_not_registered(
+    store: Store, keys: dict[str, Signer]
+) -> None:
+    run = train_run(store.directory)
+    blob = next(a.blob for a in store.get_run(run).artifacts if a.kind == "model")
+    store.blobs.path(blob).unlink()
+    ana = as_user(store, "ana")
+    with pytest.raises(RegistryError) as info:
+        ana.register(run, "gone", risk_tier="low")
+    assert str(info.value).startswith(f"run {run[:8]}'s model cannot be registered: blob {blob}")
+    assert "is missing from" in str(info.value)
+    assert ana.models() == [] and store.audit_entries() == []
+
+
 def test_audit_verify_finds_edits_and_truncation(store: Store, keys: dict[str, Signer]) -> None:
     run = train_run(store.directory)
     ana = as_user(store, "ana")

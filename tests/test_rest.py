@@ -325,3 +325,97 @@ def test_auth_paths_and_broken_stores(server: tuple[RunningServer, dict[str, Any
     assert message.startswith("the store cannot be read:") and "store.db" in message
     assert get(running, "runs").status_code == 200  # the server keeps serving
     assert "Traceback" not in running.log()
+
+
+LONG = "a" * 5000
+HOSTILE = [
+    ("runs", {"offset": "9223372036854775808"}, "offset must be at most 9223372036854775807"),
+    ("runs", {"offset": "1" + "0" * 40}, "offset must be an integer"),
+    ("runs", {"limit": "-9223372036854775809"}, "limit must be >= 0"),
+    ("runs", {"path": LONG}, "path is 5000 characters long; at most 1024"),
+    ("runs", {"path": "/".join(["b" * 300] * 3)}, "bad path: File name too long"),
+    ("experiments", {"path": LONG}, "path is 5000 characters long"),
+    ("store", {"path": LONG}, "path is 5000 characters long"),
+    ("models", {"path": LONG}, "path is 5000 characters long"),
+    ("requests", {"limit": "99999999999999999999999"}, "limit must be an integer"),
+    ("runs", {"filter": "metrics.accuracy>=1e999999"}, ""),
+    ("runs", {"filter": "params.depth=" + "9" * 40}, ""),
+]
+
+
+@pytest.mark.parametrize(("endpoint", "params", "message"), HOSTILE)
+def test_oversized_input_is_400_not_500(
+    server: tuple[RunningServer, dict[str, Any]],
+    endpoint: str,
+    params: dict[str, str],
+    message: str,
+) -> None:
+    running, _ = server
+    response = get(running, endpoint, **params)
+    if message:
+        assert message in error(response, 400)
+    else:  # a valid query that matches nothing
+        assert response.status_code in (200, 400), response.text
+    assert "Traceback" not in running.log()
+
+
+def test_oversized_ids_are_400_not_500(server: tuple[RunningServer, dict[str, Any]]) -> None:
+    running, _ = server
+    response = requests.post(
+        running.api(API + "requests/" + "9" * 40 + "/approve"),
+        json={"comment": "x"},
+        headers={"Authorization": f"token {running.token}"},
+        timeout=30,
+    )
+    assert "the request id must be an integer, got '99999" in error(response, 400)
+    assert "no run with id" in error(get(running, "runs/" + "f" * 64), 404)
+    assert error(get(running, "cards/" + "x" * 5000), 404)
+    assert "Traceback" not in running.log()
+
+
+def test_a_symlinked_store_outside_the_root_is_refused(
+    server: tuple[RunningServer, dict[str, Any]], tmp_path: Path
+) -> None:
+    running, _ = server
+    with Store.open(tmp_path / "elsewhere" / ".mlops") as outside:
+        outside.record_run("SECRET-outside-root")
+    notebook_dir = running.root / "nb2"
+    notebook_dir.mkdir()
+    (notebook_dir / ".mlops").symlink_to(tmp_path / "elsewhere" / ".mlops")
+    for endpoint in ("experiments", "runs", "models", "store"):
+        message = error(get(running, endpoint, path="nb2"), 403)
+        assert "outside the server root" in message and str(tmp_path / "elsewhere") in message
+    assert "SECRET" not in running.log()
+
+
+def test_a_killed_kernels_run_is_interrupted_while_the_server_keeps_the_store_open(
+    server: tuple[RunningServer, dict[str, Any]],
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    running, _ = server
+    assert get(running, "runs").status_code == 200  # the server has the store open now
+    writer = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\nfrom mlops_jupyter import Store\n"
+         f"store = Store.open({str(running.root / '.mlops')!r})\n"
+         "print(store.create_run('killed-kernel', name='victim'), flush=True)\n"
+         "time.sleep(600)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert writer.stdout is not None
+    run_id = writer.stdout.readline().strip()
+    assert get(running, f"runs/{run_id}").json()["status"] == "running"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=30)
+    writer.stdout.close()
+    killed_at = time.monotonic()
+    status = "running"
+    while status == "running" and time.monotonic() - killed_at < 5:
+        status = get(running, f"runs/{run_id}").json()["status"]
+    assert status == "interrupted"
+    body = get(running, f"runs/{run_id}").json()
+    assert body["error"] == "the process running it exited"

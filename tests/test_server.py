@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from server_helpers import RunningServer, running_server
 
 import mlops_jupyter
 from mlops_jupyter.store import Store
+
+REPO = Path(__file__).parents[1]
 
 pytestmark = pytest.mark.slow
 
@@ -142,3 +145,42 @@ def test_explicit_store_inside_root_is_used(tmp_path: Path) -> None:
         info = running.get(STORE, path="").json()
     assert info["relative_store_dir"] == "shared/.mlops"
     assert info["exists"] is False
+
+
+def test_the_readme_try_command_serves_the_demo_notebooks_as_any_user(tmp_path: Path) -> None:
+    """The last step of README's try command, as written (we run as root in CI), on the repo."""
+    import re
+    import secrets
+    import shlex
+    import subprocess
+    import sys
+
+    from server_helpers import free_port, isolated_env
+
+    readme = (REPO / "README.md").read_text()
+    block = re.search(r"<!-- try-command -->\n```bash\n(.*?)\n```", readme, re.S)
+    assert block is not None
+    lab = shlex.split(block.group(1).split("&&")[-1])
+    assert lab[0] == ".venv/bin/jupyter"
+    port, token = free_port(), secrets.token_hex(8)
+    cmd = [sys.executable, "-m", "jupyter", *lab[1:], "--no-browser", f"--port={port}",
+           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"]  # fmt: skip
+    log = tmp_path / "lab.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=isolated_env(tmp_path), cwd=REPO
+        )
+    try:
+        shown = f"http://localhost:{port}/lab/tree/magics?token="  # the address README names
+        url = shown + token
+        deadline = time.monotonic() + 90
+        while shown not in log.read_text() and process.poll() is None:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)  # polling while the server starts
+        assert process.poll() is None, log.read_text()
+        page = requests.get(url, timeout=30)
+        assert page.status_code == 200 and "JupyterLab" in page.text
+        assert "Running as root is not recommended" not in log.read_text()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

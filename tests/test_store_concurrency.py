@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from mlops_jupyter import Store
 
 WORKER = Path(__file__).with_name("store_worker.py")
@@ -86,3 +88,71 @@ def test_writer_killed_mid_loop_loses_nothing_it_returned(tmp_path: Path) -> Non
         assert n_params == 10 * len(stored)  # no half-written run
         after = store.record_run("after", params={"ok": True})
         assert store.get_run(after).params == {"ok": True}
+
+
+TRACK_WORKER = Path(__file__).with_name("track_worker.py")
+
+
+def _finished_runs_are_whole(store: Store) -> dict[str, str]:
+    """Every run is finished with its model, metric and data, or marked interrupted."""
+    statuses = dict(store.conn.execute("SELECT id, status FROM runs").fetchall())
+    for run_id, status in statuses.items():
+        run = store.get_run(run_id)
+        if status == "finished":
+            model = [a for a in run.artifacts if a.name == "model"]
+            assert len(model) == 1, f"{run_id} finished without its model"
+            assert store.blobs.exists(model[0].blob)
+            assert set(run.metrics) == {"accuracy"}
+            assert [d.role for d in run.datasets] == ["train"]
+        else:
+            assert status == "interrupted", (run_id, status)
+            assert run.artifacts == [] and run.metrics == {} and run.datasets == []
+    return statuses
+
+
+@pytest.mark.parametrize("kill_at", ["blob", "commit"])
+def test_kill_while_finishing_leaves_no_finished_run_without_its_model(
+    tmp_path: Path, kill_at: str
+) -> None:
+    store_dir = tmp_path / ".mlops"
+    Store.open(store_dir).close()
+    worker = subprocess.run(
+        [sys.executable, str(TRACK_WORKER), str(store_dir), "1", kill_at],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+    )
+    assert worker.returncode == -signal.SIGKILL, worker.stderr
+    assert worker.stdout == ""
+    with Store.open(store_dir) as store:  # opening marks the dead process's run interrupted
+        assert list(_finished_runs_are_whole(store).values()) == ["interrupted"]
+        blobs = store.directory / "blobs"
+        assert not [p for p in blobs.rglob(".tmp-*")], "a killed writer's temporary file stayed"
+
+
+def test_tracking_killed_at_random_moments_keeps_every_run_whole(tmp_path: Path) -> None:
+    store_dir = tmp_path / ".mlops"
+    Store.open(store_dir).close()
+    returned: list[str] = []
+    for round_ in range(6):
+        victim = subprocess.Popen(
+            [sys.executable, str(TRACK_WORKER), str(store_dir), "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+        )
+        assert victim.stdout is not None and victim.stderr is not None
+        for _ in range(3 + round_ * 2):  # kill after a different number of runs each round
+            line = victim.stdout.readline()
+            assert line, victim.stderr.read()
+            returned.append(line.strip())
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=30)
+        returned += victim.stdout.read().split()
+        victim.stdout.close()
+        victim.stderr.close()
+    with Store.open(store_dir) as store:
+        statuses = _finished_runs_are_whole(store)
+        assert all(statuses[run_id] == "finished" for run_id in returned)

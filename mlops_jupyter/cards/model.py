@@ -70,6 +70,26 @@ class GroupMetrics:
         return max(values) - min(values) if values else 0.0
 
 
+_FORMATS = {"html": "html", "htm": "html", "json": "json", "md": "md", "markdown": "md"}
+
+
+def card_format(
+    path: str | Path, format: str | None = None, how: str = "format='html'|'json'|'md'"
+) -> str:
+    """The card format (``html``, ``json`` or ``md``) for ``path``; ``how`` names the way to
+    choose one explicitly in the caller's own spelling (``--format html|json|md`` in a CLI)."""
+    target = Path(path)
+    kind = _FORMATS.get((format or target.suffix.lstrip(".")).lower())
+    if kind is None:
+        given = f"format {format!r}" if format else f"the file name {target.name!r}"
+        pdf = " (for a PDF, write the HTML and print it)" if target.suffix.lower() == ".pdf" else ""
+        raise ValueError(
+            f"cannot write a card with {given}: name the file .html, .json or .md, or choose "
+            f"with {how}{pdf}"
+        )
+    return kind
+
+
 @dataclass
 class ModelCard:
     """A card for one run (or one registered model version)."""
@@ -139,14 +159,8 @@ class ModelCard:
     def save(self, path: str | Path, format: str | None = None) -> Path:
         """Write the card; the format comes from ``format`` or the suffix (.html, .json, .md)."""
         target = Path(path)
-        kind = (format or target.suffix.lstrip(".")).lower()
-        renderers = {"html": self.to_html, "htm": self.to_html, "json": self.to_json}
-        renderers.update({"md": self.to_markdown, "markdown": self.to_markdown})
-        if kind not in renderers:
-            raise ValueError(
-                f"cannot tell the card format from {target.name!r}: use .html, .json or .md "
-                "(or format='html'|'json'|'md')"
-            )
+        kind = card_format(target, format)
+        renderers = {"html": self.to_html, "json": self.to_json, "md": self.to_markdown}
         target.write_text(renderers[kind](), encoding="utf-8")
         return target
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import IdentityError, MLOpsError
+from ..errors import BlobIntegrityError, IdentityError, MLOpsError
 from ..store import audit_chain
 from .anchor import ANCHOR_FILENAME, read_anchor, write_anchor
 from .gates import GateResult, evaluate
@@ -281,6 +281,13 @@ class Registry:
             )
         if run.status != "finished":
             raise RegistryError(f"run {run.run_id[:8]} is {run.status}, not finished")
+        try:
+            self.store.blobs.verify(artifact.blob)
+        except BlobIntegrityError as exc:
+            raise RegistryError(
+                f"run {run.run_id[:8]}'s model cannot be registered: {exc}. Track the cell "
+                "that fits it again and register the new run"
+            ) from exc
         principal = self.principal  # a missing key is refused before anything is written
         now = time.time()
         with self.store.transaction() as conn:

@@ -17,6 +17,8 @@ ROOT_SETTING = "mlops_jupyter_root_dir"
 STORE_PATH_SETTING = "mlops_jupyter_store_path"
 SIGNING_KEY_SETTING = "mlops_jupyter_signing_key"
 ALLOWED_SIGNERS_SETTING = "mlops_jupyter_allowed_signers"
+MAX_PATH_CHARS = 1024  # a directory below the root; longer is never a real notebook folder
+INT64_MAX = 2**63 - 1  # the largest integer the store can hold
 
 
 class BaseHandler(APIHandler):
@@ -43,14 +45,27 @@ class BaseHandler(APIHandler):
         """
         raw = self.get_argument("path", "")
         root = self.root_dir
+        if len(raw) > MAX_PATH_CHARS:
+            raise tornado.web.HTTPError(
+                400, "path is %d characters long; at most %d are accepted", len(raw), MAX_PATH_CHARS
+            )
         if "\x00" in raw or raw.startswith(("/", "\\")) or Path(raw).is_absolute():
             raise tornado.web.HTTPError(403, "path must be relative to the server root")
-        directory = (root / raw).resolve()
-        if not directory.is_relative_to(root):
-            raise tornado.web.HTTPError(403, "path is outside the server root")
-        if not directory.is_dir():
+        try:
+            directory = (root / raw).resolve()
+            if not directory.is_relative_to(root):
+                raise tornado.web.HTTPError(403, "path is outside the server root")
+            is_dir = directory.is_dir()
+        except OSError as exc:  # a component too long, a symlink loop...
+            raise tornado.web.HTTPError(400, "bad path: %s", exc.strerror or str(exc)) from None
+        if not is_dir:
             raise tornado.web.HTTPError(404, "no such directory: %s", raw)
         return directory
+
+    def int_argument(self, name: str, default: int, minimum: int = 0) -> int:
+        """An integer query argument in ``[minimum, 2**63 - 1]``, else 400."""
+        raw = self.get_argument(name, str(default))
+        return bounded_int(name, raw, minimum)
 
     def store_dir(self) -> Path:
         """The store for the ``path`` argument's directory (403 outside the root)."""
@@ -61,3 +76,16 @@ class BaseHandler(APIHandler):
             )
         except StorePermissionError as exc:
             raise tornado.web.HTTPError(403, "%s", str(exc)) from None
+
+
+def bounded_int(name: str, raw: str, minimum: int = 0) -> int:
+    """``raw`` as an integer the store can hold (400 otherwise, naming ``name``)."""
+    text = raw.strip()
+    if len(text) > 20 or not text.lstrip("+-").isdigit():
+        raise tornado.web.HTTPError(400, "%s must be an integer, got %r", name, raw[:40])
+    value = int(text)
+    if value < minimum:
+        raise tornado.web.HTTPError(400, "%s must be >= %d, got %s", name, minimum, text)
+    if value > INT64_MAX:
+        raise tornado.web.HTTPError(400, "%s must be at most %d, got %s", name, INT64_MAX, text)
+    return value

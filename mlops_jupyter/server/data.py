@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,10 +20,24 @@ from jupyter_server.utils import url_path_join
 
 from ..errors import MLOpsError, RunNotFoundError, StoreError
 from ..store.discovery import DB_FILENAME
-from .base import ALLOWED_SIGNERS_SETTING, SIGNING_KEY_SETTING, BaseHandler
+from .base import ALLOWED_SIGNERS_SETTING, SIGNING_KEY_SETTING, BaseHandler, bounded_int
 
 API = "mlops-jupyter/api"
 _OPEN_STORES = "mlops_jupyter_open_stores"
+DEAD_RUN_CHECK_S = 1.0  # how often an open store looks for runs of processes that died
+
+
+def _notice_dead_runs(store: Any) -> None:
+    """The server keeps stores open, so it looks again for runs left ``running`` by a kernel
+    that died (its process is gone from this host), at most once a second per store."""
+    now = time.monotonic()
+    if store.read_only or now - store.cache.get("dead_runs_checked", -1e9) < DEAD_RUN_CHECK_S:
+        return
+    store.cache["dead_runs_checked"] = now
+    try:
+        store.mark_dead_runs_interrupted()
+    except StoreError:  # busy or read-only: the next request looks again
+        pass
 
 
 class DataHandler(BaseHandler):
@@ -41,6 +56,7 @@ class DataHandler(BaseHandler):
             store = cache.get(key)
             if store is None or store._conn is None:
                 store = cache[key] = Store.open(store_dir, create=False)
+            _notice_dead_runs(store)
             yield store
         except RunNotFoundError as exc:
             raise tornado.web.HTTPError(404, "%s", str(exc)) from None
@@ -53,16 +69,11 @@ class DataHandler(BaseHandler):
             if not isinstance(exc, RegistryIntegrityError):
                 raise
             raise tornado.web.HTTPError(500, "%s", str(exc)) from None
+        except OverflowError as exc:  # an integer past what SQLite holds
+            raise tornado.web.HTTPError(400, "number out of range: %s", str(exc)) from None
         except (ValueError, KeyError) as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             raise tornado.web.HTTPError(400, "%s", str(message)) from None
-
-    def int_argument(self, name: str, default: int) -> int:
-        raw = self.get_argument(name, str(default))
-        try:
-            return int(raw)
-        except ValueError:
-            raise tornado.web.HTTPError(400, "%s must be an integer, got %r", name, raw) from None
 
 
 class ExperimentsHandler(DataHandler):
@@ -257,6 +268,7 @@ class RequestActionHandler(ReviewHandler):
         from ..errors import IdentityError
         from ..registry.registry import RegistryError
 
+        number = bounded_int("the request id", request_id, minimum=1)
         try:
             body = json.loads(self.request.body or b"{}")
         except ValueError:
@@ -278,9 +290,9 @@ class RequestActionHandler(ReviewHandler):
                 ) from None
             try:
                 if action == "approve":
-                    result = registry.approve(int(request_id), comment)
+                    result = registry.approve(number, comment)
                 else:
-                    result = registry.reject(int(request_id), comment)
+                    result = registry.reject(number, comment)
             except RegistryError as exc:
                 status = 404 if "no promotion request" in str(exc) else 409
                 raise tornado.web.HTTPError(status, "%s", str(exc)) from None

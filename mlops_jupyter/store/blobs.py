@@ -1,16 +1,20 @@
 """Content-addressed blob files: ``.mlops/blobs/ab/<64 hex>``, named by their BLAKE3 digest.
 
 Writes are atomic (temporary file in the same directory, fsync, then rename), so a reader never
-sees half a blob and a killed writer leaves at most a stray ``.tmp-*`` file. Reads verify the
+sees half a blob and a killed writer leaves at most a stray ``.tmp-*`` file, removed by the
+next :meth:`BlobStore.clean_temporary` (run when a store is opened). Reads verify the
 content against the name and raise :class:`BlobIntegrityError` on a mismatch, so nothing is ever
 deserialised from a blob that was altered on disk.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,6 +24,8 @@ from ..errors import BlobIntegrityError
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
+_TMP = ".tmp-"
+_LEGACY_TMP_AGE_S = 3600.0  # temporary files not naming their writer: removed after an hour
 
 
 def _check_digest(digest: str) -> str:
@@ -85,6 +91,18 @@ class BlobStore:
             )
         return data
 
+    def verify(self, digest: str) -> None:
+        """Check that the blob exists and hashes to its name (streamed, any size)."""
+        path = self.path(digest)
+        try:
+            actual = self._digest_of(path)
+        except FileNotFoundError:
+            raise BlobIntegrityError(f"blob {digest} is missing from {self.root}") from None
+        if actual != digest:
+            raise BlobIntegrityError(
+                f"blob {path} is corrupt: its content hashes to {actual}, not to its name"
+            )
+
     def _digest_of(self, path: Path) -> str:
         hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
         with open(path, "rb") as f:
@@ -92,9 +110,52 @@ class BlobStore:
                 hasher.update(chunk)
         return hasher.hexdigest()
 
+    def clean_temporary(self) -> int:
+        """Remove temporary files left by killed writers; return how many were removed.
+
+        A temporary file names its host and process (``.tmp-HOST-PID-*``), so only files of
+        processes of this host that no longer exist are removed, never a live writer's.
+        """
+        host, removed, now = socket.gethostname(), 0, time.time()
+        try:
+            shards = [e.path for e in os.scandir(self.root) if e.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            return 0
+        for shard in shards:
+            with os.scandir(shard) as entries:
+                stray = [e for e in entries if e.name.startswith(_TMP)]
+            for entry in stray:
+                writer = entry.name[len(_TMP) :].rsplit("-", 2)
+                if len(writer) == 3 and writer[1].isdigit():
+                    if writer[0] != host or _alive(int(writer[1])):
+                        continue
+                else:
+                    try:
+                        if now - entry.stat().st_mtime < _LEGACY_TMP_AGE_S:
+                            continue
+                    except FileNotFoundError:
+                        continue
+                try:
+                    os.unlink(entry.path)
+                    removed += 1
+                except OSError:  # gone already, or a read-only store: leave it
+                    pass
+        return removed
+
     def _write_atomic(self, target: Path, write: object) -> None:
+        try:
+            self._write_new(target, write)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                from .connection import disk_full
+
+                raise disk_full(self.root.parent) from exc
+            raise
+
+    def _write_new(self, target: Path, write: object) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        prefix = f"{_TMP}{socket.gethostname()}-{os.getpid()}-"
+        fd, tmp = tempfile.mkstemp(prefix=prefix, dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as f:
                 write(f)  # type: ignore[operator]
@@ -105,3 +166,13 @@ class BlobStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

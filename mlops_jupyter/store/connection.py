@@ -16,6 +16,7 @@ from ..errors import (
     CorruptStoreError,
     StoreBusyError,
     StoreError,
+    StoreFullError,
     StorePermissionError,
     StoreVersionError,
 )
@@ -66,6 +67,73 @@ def validate_file(db_path: Path) -> None:
 
 def corrupt(db_path: Path, exc: sqlite3.DatabaseError) -> CorruptStoreError:
     return CorruptStoreError(f"{db_path} is not a readable mlops-jupyter store ({exc})")
+
+
+def disk_full(where: Path) -> StoreFullError:
+    return StoreFullError(
+        f"the disk holding the store {where} is full, so nothing of this write was saved "
+        f"(what was stored before is intact). Free space there (df -h {where}) or set "
+        "MLOPS_JUPYTER_STORE to a store on another disk."
+    )
+
+
+def translate(exc: sqlite3.Error, db_path: Path) -> StoreError | None:
+    """The store error an SQLite failure of a write means, or None if it is none of ours."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    if name.startswith("SQLITE_FULL") or "database or disk is full" in text:
+        return disk_full(db_path.parent)
+    if name.startswith("SQLITE_READONLY") or "readonly database" in text:
+        return StorePermissionError(
+            f"the store {db_path.parent} is read-only here ({exc}); nothing was written. "
+            "Make it writable, or set MLOPS_JUPYTER_STORE to a writable store."
+        )
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return corrupt(db_path, exc)  # type: ignore[arg-type]
+    if name.startswith("SQLITE_IOERR"):
+        return StoreError(f"reading or writing the store {db_path} failed: {exc}")
+    return None
+
+
+def connect_read_only(db_path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """Open a store that this process cannot write (read-only file or directory).
+
+    A WAL database needs its ``-shm`` file; when none exists and none can be made here (no
+    writer has the store open), the file is opened as immutable, which is what it is to us.
+    """
+    for query in ("mode=ro", "mode=ro&immutable=1"):
+        conn = sqlite3.connect(
+            f"{db_path.resolve().as_uri()}?{query}",
+            uri=True,
+            timeout=busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            wal = db_path.with_name(db_path.name + "-wal")
+            if "readonly" not in str(exc) and "unable to open" not in str(exc):
+                raise corrupt(db_path, exc) from exc
+            if wal.is_file() and wal.stat().st_size > 0:
+                raise StorePermissionError(
+                    f"cannot read the store at {db_path}: it is read-only here and its "
+                    f"write-ahead log {wal.name} cannot be opened ({exc})"
+                ) from exc
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise corrupt(db_path, exc) from exc
+    raise StorePermissionError(f"cannot open the store at {db_path} read-only")
+
+
+def writable(directory: Path, db_path: Path) -> bool:
+    """Whether this process may write the store (SQLite writes -wal/-shm beside the file)."""
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return False
+    return not db_path.exists() or os.access(db_path, os.W_OK)
 
 
 def connect(db_path: Path, busy_timeout: float) -> sqlite3.Connection:
@@ -141,7 +209,7 @@ def migrate(conn: sqlite3.Connection, db_path: Path, app_version: str, timeout: 
     once the lock is held.
     """
     found = read_schema_version(conn)
-    _refuse_newer(found, db_path)
+    refuse_newer(found, db_path)
     if found == schema.LATEST_VERSION:
         return found
 
@@ -149,7 +217,7 @@ def migrate(conn: sqlite3.Connection, db_path: Path, app_version: str, timeout: 
         conn.execute("BEGIN IMMEDIATE")
         try:
             current = read_schema_version(conn)
-            _refuse_newer(current, db_path)
+            refuse_newer(current, db_path)
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
             )
@@ -189,7 +257,7 @@ def migrate(conn: sqlite3.Connection, db_path: Path, app_version: str, timeout: 
         raise
 
 
-def _refuse_newer(version: int, db_path: Path) -> None:
+def refuse_newer(version: int, db_path: Path) -> None:
     if version > schema.LATEST_VERSION:
         raise StoreVersionError(
             f"{db_path} has schema version {version}, newer than this mlops-jupyter understands "

@@ -58,7 +58,7 @@ def find_store_dir(
     if root_path is not None and not _within(here, root_path):
         raise StorePermissionError(f"{here} is outside the server root {root_path}")
 
-    found = _discover(here)
+    found = _discover(here).resolve()  # a symlinked .mlops is where it points
     if root_path is not None and not _within(found, root_path):
         raise StorePermissionError(
             f"the store for {here} is {found}, outside the server root {root_path}; start the "

@@ -298,11 +298,37 @@ CREATE TABLE IF NOT EXISTS metric_series (
 ) WITHOUT ROWID;
 """
 
+# v5: the cells run before a tracked cell, each source stored once and the sequence a shared
+# chain of nodes (``cell_history.py``); a run keeps only the newest node's id, so the bytes per
+# run stay flat instead of growing with every earlier cell.
+_V5 = """
+CREATE TABLE IF NOT EXISTS cells (
+    hash TEXT PRIMARY KEY,               -- BLAKE3 hex of the source (UTF-8)
+    source TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cell_history (
+    id TEXT PRIMARY KEY,                 -- node_id(parent, execution_count, cell)
+    parent TEXT,                         -- the node before, NULL for a session's first cell
+    execution_count INTEGER,
+    cell TEXT NOT NULL,                  -- cells.hash (a 16-hex prefix for migrated entries)
+    depth INTEGER NOT NULL               -- 0 for the first cell
+) WITHOUT ROWID;
+ALTER TABLE runs ADD COLUMN history_head TEXT;
+"""
+
+
+def _v5_after(conn: sqlite3.Connection) -> None:
+    from . import cell_history
+
+    cell_history.migrate_lists(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1),
     Migration(2, "latest metric values, indexed", _V2),
     Migration(3, "signed registry statements", _V3, _v3_after),
     Migration(4, "metric curves packed per key", _V4),
+    Migration(5, "earlier cells stored once, as a shared chain", _V5, _v5_after),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -30,9 +30,11 @@ from ..errors import (
     StoreBusyError,
     StoreError,
     StoreNotFoundError,
+    StorePermissionError,
 )
-from . import audit_chain, connection
-from .blobs import BlobStore
+from . import audit_chain, cell_history, connection
+from .blobs import BlobStore, _alive
+from .cell_history import CellHistory
 from .discovery import DB_FILENAME, find_store_dir
 from .queries import on_runs, run_sets
 from .records import (
@@ -108,6 +110,7 @@ class Store:
         self._conn: sqlite3.Connection | None = conn
         self._lock = threading.RLock()
         self._depth = 0
+        self.read_only = False  # opened read-only: this process may not write the store
         self.cache: dict[str, Any] = {}  # derived state kept by the layers above (registry)
 
     # ------------------------------------------------------------------ opening
@@ -140,10 +143,36 @@ class Store:
                 "cell first, or pass --store / set MLOPS_JUPYTER_STORE"
             )
         connection.validate_file(db_path)
+        if db_path.is_file() and not connection.writable(directory, db_path):
+            return cls._open_read_only(directory, db_path, timeout)
         connection.ensure_writable_dir(directory)
         conn = connection.connect(db_path, timeout)
         try:
             connection.migrate(conn, db_path, __version__, timeout)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise connection.translate(exc, db_path) or connection.corrupt(db_path, exc) from exc
+        except BaseException:
+            conn.close()
+            raise
+        store = cls(directory, conn, timeout)
+        store.mark_dead_runs_interrupted()
+        store.blobs.clean_temporary()
+        return store
+
+    @classmethod
+    def _open_read_only(cls, directory: Path, db_path: Path, timeout: float) -> Store:
+        """A store this process may read but not write: reads work, writes say why not."""
+        conn = connection.connect_read_only(db_path, timeout)
+        try:
+            version = connection.read_schema_version(conn)
+            connection.refuse_newer(version, db_path)
+            if version < LATEST_VERSION:
+                raise StorePermissionError(
+                    f"the store at {db_path} has schema version {version} and must be migrated "
+                    f"to {LATEST_VERSION} before it can be read, but it is read-only here; open "
+                    "it once where it is writable"
+                )
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise connection.corrupt(db_path, exc) from exc
@@ -151,7 +180,7 @@ class Store:
             conn.close()
             raise
         store = cls(directory, conn, timeout)
-        store.mark_dead_runs_interrupted()
+        store.read_only = True
         return store
 
     @property
@@ -190,6 +219,12 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (``BEGIN IMMEDIATE``); nested calls become savepoints."""
+        if self.read_only:
+            raise StorePermissionError(
+                f"the store {self.directory} is read-only here (it was opened for reading); "
+                "nothing was written. Make it writable, or set MLOPS_JUPYTER_STORE to a "
+                "writable store."
+            )
         with self._lock:
             conn = self.conn
             if self._depth:
@@ -211,11 +246,18 @@ class Store:
             self._depth = 1
             try:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
                 conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:  # SQLite rolled back already (e.g. disk full)
+                        pass
+                if isinstance(exc, sqlite3.Error):
+                    translated = connection.translate(exc, self.db_path)
+                    if translated is not None:
+                        raise translated from exc
+                raise
             finally:
                 self._depth = 0
 
@@ -228,7 +270,7 @@ class Store:
                     f"{self.db_path} stayed locked by another process for "
                     f"{self.busy_timeout:.0f} s; nothing was written"
                 ) from exc
-            raise
+            raise (connection.translate(exc, self.db_path) or exc) from exc
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -321,7 +363,7 @@ class Store:
         environment: Mapping[str, Any] | None = None,
         git_commit: str | None = None,
         git_dirty: bool | None = None,
-        history: list[dict[str, Any]] | None = None,
+        history: CellHistory | Iterable[Mapping[str, Any]] | None = None,
         error: str | None = None,
         capture_errors: list[dict[str, Any]] | None = None,
         series: Mapping[str, Sequence[float]] | None = None,
@@ -329,7 +371,8 @@ class Store:
         """Record everything a run captured and its final status, in one transaction.
 
         ``series`` are curves (one value per step from 0), stored packed, one row per key; the
-        last point of each is also the metric's value.
+        last point of each is also the metric's value. ``history`` is the cells run before
+        (a :class:`CellHistory`, or ``[{execution_count, source}]``), each stored once.
         """
         with self.transaction() as conn:
             self._finish(
@@ -413,7 +456,7 @@ class Store:
         environment: Mapping[str, Any] | None,
         git_commit: str | None,
         git_dirty: bool | None,
-        history: list[dict[str, Any]] | None,
+        history: CellHistory | Iterable[Mapping[str, Any]] | None,
         error: str | None,
         capture_errors: list[dict[str, Any]] | None,
     ) -> None:
@@ -423,10 +466,15 @@ class Store:
         if row is None:
             raise RunNotFoundError(run_id)
         env_id = self._environment_id(conn, environment) if environment else None
+        head = None
+        if history is not None:
+            if not isinstance(history, CellHistory):
+                history = CellHistory.from_entries(history)
+            head = cell_history.write(conn, history)
         conn.execute(
             "UPDATE runs SET status = ?, ended_at = ?, duration_s = ?, environment_id = "
             "COALESCE(?, environment_id), git_commit = COALESCE(?, git_commit), git_dirty = "
-            "COALESCE(?, git_dirty), history = COALESCE(?, history), error = ?, "
+            "COALESCE(?, git_dirty), history_head = COALESCE(?, history_head), error = ?, "
             "capture_errors = ? WHERE id = ?",
             (
                 status,
@@ -435,7 +483,7 @@ class Store:
                 env_id,
                 git_commit,
                 None if git_dirty is None else int(git_dirty),
-                _json(history),
+                head,
                 error,
                 _json(capture_errors) if capture_errors else None,
                 run_id,
@@ -563,6 +611,25 @@ class Store:
         :class:`ImmutableArtifactError` (register a new version instead).
         """
         digest = self.blobs.put_bytes(data)
+        self.attach_artifact(
+            run_id, name, digest, len(data), kind=kind, media_type=media_type, meta=meta
+        )
+        return digest
+
+    def attach_artifact(
+        self,
+        run_id: str,
+        name: str,
+        digest: str,
+        size: int,
+        *,
+        kind: str = "file",
+        media_type: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Attach a stored blob to the run as an artifact (see :meth:`add_artifact`)."""
+        if not self.blobs.exists(digest):
+            raise StoreError(f"blob {digest} is not in {self.blobs.root}; store it first")
         with self.transaction() as conn:
             registered = conn.execute(
                 "SELECT v.model_name, v.version FROM artifacts a JOIN model_versions v ON "
@@ -579,9 +646,8 @@ class Store:
             conn.execute(
                 "INSERT OR REPLACE INTO artifacts (run_id, name, kind, blob, size, media_type, "
                 "meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, name, kind, digest, len(data), media_type, _json(meta), time.time()),
+                (run_id, name, kind, digest, int(size), media_type, _json(meta), time.time()),
             )
-        return digest
 
     def record_explanation(
         self,
@@ -710,6 +776,16 @@ class Store:
         """Whether a data snapshot with this hash is already stored (its profile too)."""
         return bool(self._read("SELECT 1 FROM datasets WHERE hash = ?", (digest,)))
 
+    def mark_unsaved(self, run_id: str, reason: str) -> None:
+        """A run whose results could not be stored (e.g. the disk was full) -> failed."""
+        now = time.time()
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET status = 'failed', ended_at = ?, duration_s = ? - started_at, "
+                "error = ? WHERE id = ? AND status = 'running'",
+                (now, now, f"could not be saved: {reason}", run_id),
+            )
+
     def mark_dead_runs_interrupted(self) -> list[str]:
         """Runs left ``running`` by a process of this host that no longer exists -> interrupted."""
         host = socket.gethostname()
@@ -808,6 +884,7 @@ class Store:
     ) -> tuple[list[tuple[Any, ...]], dict[str, dict[str, Any]], dict[str, dict[str, float]]]:
         where_sql, args = on_runs(run_sets(experiment, status))
         order_sql, order_args = self._order_clause(order_by)
+        self._check_sort_key(order_by)
         sql = (
             "SELECT r.id, e.name, r.name, r.status, r.started_at, r.duration_s FROM runs r "
             f"JOIN experiments e ON e.id = r.experiment_id WHERE 1{where_sql} ORDER BY {order_sql}"
@@ -822,6 +899,26 @@ class Store:
             base = self.conn.execute(sql, args).fetchall()
             params, metrics = self._values_for([row[0] for row in base])
         return base, params, metrics
+
+    def _check_sort_key(self, order_by: str | None) -> None:
+        """A ``metrics.KEY`` / ``params.KEY`` no run has is a mistake (a typo), not a no-op."""
+        key = (order_by or "").lstrip("-")
+        for prefix, table, what in (
+            ("metrics.", "latest_metrics", "metric"),
+            ("params.", "params", "parameter"),
+        ):
+            if not key.startswith(prefix):
+                continue
+            name = key[len(prefix) :]
+            if self._read(f"SELECT 1 FROM {table} WHERE key = ? LIMIT 1", (name,)):
+                return
+            known = [r[0] for r in self._read(f"SELECT DISTINCT key FROM {table} LIMIT 31")]
+            listed = ", ".join(prefix + k for k in sorted(known)[:30]) or "none yet"
+            raise ValueError(
+                f"cannot order runs by {order_by!r}: no run has a {what} {name!r}. Known "
+                f"{what}s: {listed}{', ...' if len(known) > 30 else ''}; or one of "
+                f"{', '.join(sorted(_RUN_SORT_COLUMNS))} (a leading '-' for descending)"
+            )
 
     def _order_clause(self, order_by: str | None) -> tuple[str, list[Any]]:
         if not order_by:
@@ -890,7 +987,7 @@ class Store:
             row = conn.execute(
                 "SELECT r.id, e.name, r.name, r.status, r.started_at, r.ended_at, r.duration_s, "
                 "r.source, r.execution_count, r.notebook_path, r.kernel_id, r.user, r.host, "
-                "r.git_commit, r.git_dirty, r.history, r.tags, r.error, r.capture_errors, "
+                "r.git_commit, r.git_dirty, r.history_head, r.tags, r.error, r.capture_errors, "
                 "r.environment_id FROM runs r JOIN experiments e ON e.id = r.experiment_id "
                 "WHERE r.id = ?",
                 (full_id,),
@@ -926,6 +1023,7 @@ class Store:
                 "ORDER BY name",
                 (full_id,),
             ).fetchall()
+            earlier = cell_history.read(conn, row[15])
             env_row = (
                 conn.execute(
                     "SELECT id, python, platform, packages FROM environments WHERE id = ?",
@@ -994,7 +1092,7 @@ class Store:
             host=row[12],
             git_commit=row[13],
             git_dirty=None if row[14] is None else bool(row[14]),
-            history=_unjson(row[15]) or [],
+            history=earlier,
             tags=_unjson(row[16]) or {},
             error=row[17],
             capture_errors=_unjson(row[18]) or [],
@@ -1004,16 +1102,6 @@ class Store:
         """Row counts of the main tables (diagnostics, tests)."""
         tables = ("experiments", "runs", "params", "metrics", "datasets", "run_datasets")
         return {t: int(self._read(f"SELECT COUNT(*) FROM {t}")[0][0]) for t in tables}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 __all__ = ["Store", "LATEST_VERSION", "new_run_id"]
