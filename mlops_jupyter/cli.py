@@ -314,14 +314,15 @@ def _signers_path(args: argparse.Namespace) -> Any:
     from .config import settings
     from .registry.policy import governance_dir
     from .registry.registry import ALLOWED_SIGNERS_FILENAME
-    from .store.discovery import find_store_dir
+    from .store.discovery import find_store_dir, is_url
 
     if args.allowed_signers:
         return Path(args.allowed_signers)
     configured = settings().allowed_signers
     if configured:
         return Path(configured).expanduser()
-    return governance_dir(find_store_dir(explicit=args.store)) / ALLOWED_SIGNERS_FILENAME
+    explicit = None if is_url(args.store) else args.store  # a team store: this project's files
+    return governance_dir(find_store_dir(explicit=explicit)) / ALLOWED_SIGNERS_FILENAME
 
 
 def cmd_keys_init(args: argparse.Namespace) -> int:

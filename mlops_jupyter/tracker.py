@@ -220,12 +220,12 @@ class Tracker:
             if self._store is None:
                 from .config import settings
                 from .store import Store
-                from .store.discovery import find_store_dir
 
                 config = settings()
                 explicit = self._store_path or config.store_path
-                directory = find_store_dir(self._start_dir, explicit=explicit)
-                self._store = Store.open(directory, busy_timeout=config.busy_timeout)
+                self._store = Store.open(
+                    explicit, start=self._start_dir, busy_timeout=config.busy_timeout
+                )
             return self._store
 
     def close(self) -> None:

@@ -61,3 +61,44 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             if isinstance(value, RunningServer):
                 report.sections.append((f"jupyter server log ({value.url})", value.log()))
     return report
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[object]:
+    """One PostgreSQL server for the whole session (a fail in CI when it cannot start)."""
+    from pg_cluster import remove_cluster, start_cluster
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        skip_or_fail("psycopg is not installed (pip install -e '.[test]')")
+    try:
+        cluster = start_cluster()
+    except (FileNotFoundError, RuntimeError) as exc:
+        skip_or_fail(f"no PostgreSQL server for the tests: {exc}")
+    try:
+        yield cluster
+    finally:
+        remove_cluster(cluster)
+
+
+@pytest.fixture
+def pg_url(pg_cluster: object) -> str:
+    """A fresh, empty database on the test cluster."""
+    return pg_cluster.url(pg_cluster.create_database())  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    """The same store contract on each engine: an SQLite file and a PostgreSQL database."""
+    from mlops_jupyter.store import Store
+
+    if request.param == "sqlite":
+        opened = Store.open(tmp_path / ".mlops")
+    else:
+        url = request.getfixturevalue("pg_url")
+        opened = Store.open(url, start=tmp_path)
+    try:
+        yield opened
+    finally:
+        opened.close()

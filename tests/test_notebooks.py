@@ -15,16 +15,18 @@ MAGICS = Path(__file__).parents[1] / "magics"
 NOTEBOOKS = sorted(MAGICS.glob("*.ipynb"))
 
 
-def execute(name: str, workdir: Path) -> nbformat.NotebookNode:
+def execute(name: str, workdir: Path, store: str | None = None) -> nbformat.NotebookNode:
     """Run magics/<name> in a fresh kernel with ``workdir`` as its working directory.
 
     The kernel gets ``JPY_SESSION_NAME`` as Jupyter gives it, so runs are named after the
-    notebook.
+    notebook; ``store`` (a team store's URL) is given to it as ``MLOPS_JUPYTER_STORE``.
     """
     shutil.copy(MAGICS / name, workdir / name)
     nb = nbformat.read(workdir / name, as_version=4)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("JPY_SESSION_NAME", str(workdir / name))
+        if store is not None:
+            patch.setenv("MLOPS_JUPYTER_STORE", store)
         NotebookClient(
             nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
         ).execute()
@@ -49,9 +51,13 @@ def test_there_are_reference_notebooks() -> None:
     assert NOTEBOOKS, "magics/ must hold the runnable reference notebooks"
 
 
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_without_errors(path: Path, tmp_path: Path) -> None:
-    nb = execute(path.name, tmp_path)
+def test_notebook_runs_without_errors(
+    path: Path, tmp_path: Path, engine: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("pg_url") if engine == "postgresql" else None
+    nb = execute(path.name, tmp_path, store=url)
     errors = [
         o
         for c in nb.cells

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from engine_helpers import allow_audit_edits, remove_blob, tamper_blob
 
 from mlops_jupyter.cli import main as cli
 from mlops_jupyter.errors import IdentityError
@@ -28,7 +29,18 @@ from mlops_jupyter.tracker import Tracker, TrackOptions
 SECTIONS = {"overview": "Churn scores.", "owners": "DS <ds@example.com>", "intended_use": "Calls."}
 
 
-def train_run(store_dir: Path, *, seed: int = 0, shift: float = 0.0, eval_seed: int = 99) -> str:
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """The registry tests run on both engines: an SQLite file and a PostgreSQL database."""
+    return any_store
+
+
+def location(store: Store) -> Any:
+    """What ``Store.open`` takes to open this store again (a directory or a URL)."""
+    return store.engine.url if store.engine.name == "postgresql" else store.directory
+
+
+def train_run(store_dir: Any, *, seed: int = 0, shift: float = 0.0, eval_seed: int = 99) -> str:
     """A finished run with a saved model, train/eval data and a SHAP explanation."""
     from sklearn.linear_model import LogisticRegression
 
@@ -71,7 +83,7 @@ def as_user(store: Store, user: str, policy: Any = None, **kwargs: Any) -> Regis
 
 
 def test_full_flow_with_two_identities(store: Store, keys: dict[str, Signer]) -> None:
-    run1 = train_run(store.directory, seed=1)
+    run1 = train_run(location(store), seed=1)
     ana, bo = as_user(store, "ana"), as_user(store, "bo")
     v1 = ana.register(run1, "churn")
     assert (v1.model, v1.version, v1.stage, v1.run_id) == ("churn", 1, "none", run1)
@@ -99,7 +111,7 @@ def test_full_flow_with_two_identities(store: Store, keys: dict[str, Signer]) ->
     with pytest.raises(RegistryError, match="no longer open"):
         bo.approve(request.id)
 
-    run2 = train_run(store.directory, seed=2)
+    run2 = train_run(location(store), seed=2)
     for key, text in SECTIONS.items():
         store.set_card_section(run2, key, text, "ana")
     assert ana.register(run2, "churn").version == 2
@@ -128,7 +140,7 @@ def test_full_flow_with_two_identities(store: Store, keys: dict[str, Signer]) ->
 
 
 def test_rejection_closes_the_request(store: Store, keys: dict[str, Signer]) -> None:
-    run = train_run(store.directory)
+    run = train_run(location(store))
     ana, bo = as_user(store, "ana"), as_user(store, "bo")
     ana.register(run, "churn", risk_tier="low")
     request = ana.request_promotion("churn", 1, "production")
@@ -146,7 +158,7 @@ def test_approvers_list_and_counting_each_approver_once(
     policy = parse_policy(
         {"tiers": {"high": {"production": {"signoffs": 2, "approvers": ["bo", "cy"]}}}}, "test"
     )
-    run = train_run(store.directory)
+    run = train_run(location(store))
     ana = as_user(store, "ana", policy)
     ana.register(run, "risky", risk_tier="high")
     request = ana.request_promotion("risky", 1, "production")
@@ -162,7 +174,7 @@ def test_approvers_list_and_counting_each_approver_once(
 
 
 def test_metric_thresholds_and_regression_gates(store: Store, keys: dict[str, Signer]) -> None:
-    base = train_run(store.directory, seed=1)
+    base = train_run(location(store), seed=1)
     policy = parse_policy(
         {
             "tiers": {
@@ -186,7 +198,7 @@ def test_metric_thresholds_and_regression_gates(store: Store, keys: dict[str, Si
     )
     ana = as_user(store, "ana", lenient)
     assert ana.request_promotion("m", 1, "production").status == "applied"  # no sign-offs
-    other_data = train_run(store.directory, seed=3, eval_seed=5)  # evaluated elsewhere
+    other_data = train_run(location(store), seed=3, eval_seed=5)  # evaluated elsewhere
     ana.register(other_data, "m")
     gate = ana.request_promotion("m", 2, "production").gates[0]
     assert not gate.passed and gate.message.startswith("not comparable: this version and ")
@@ -195,12 +207,12 @@ def test_metric_thresholds_and_regression_gates(store: Store, keys: dict[str, Si
 def test_drift_gate_compares_training_profiles(store: Store, keys: dict[str, Signer]) -> None:
     policy = parse_policy({"tiers": {"low": {"production": {"drift": 0.2}}}}, "test")
     ana = as_user(store, "ana", policy)
-    ana.register(train_run(store.directory, seed=1), "d", risk_tier="low")
+    ana.register(train_run(location(store), seed=1), "d", risk_tier="low")
     assert ana.request_promotion("d", 1, "production").status == "applied"  # no sign-offs
-    ana.register(train_run(store.directory, seed=2), "d")  # same distribution
+    ana.register(train_run(location(store), seed=2), "d")  # same distribution
     same = ana.request_promotion("d", 2, "production").gates[0]
     assert same.passed, same.message
-    ana.register(train_run(store.directory, seed=3, shift=0.6), "d")  # shifted features
+    ana.register(train_run(location(store), seed=3, shift=0.6), "d")  # shifted features
     shifted = ana.request_promotion("d", 3, "production").gates[0]
     assert not shifted.passed
     assert re.match(
@@ -228,7 +240,7 @@ def test_concurrent_approvals_apply_exactly_one_transition(
 ) -> None:
     policy_file = store.directory / "policy.toml"
     policy_file.write_text("[tiers.low.production]\nsignoffs = 1\n")
-    run = train_run(store.directory)
+    run = train_run(location(store))
     ana = as_user(store, "ana")
     ana.register(run, "race", risk_tier="low")
     request = ana.request_promotion("race", 1, "production")
@@ -239,7 +251,7 @@ def test_concurrent_approvals_apply_exactly_one_transition(
         "from mlops_jupyter.identity.keys import load_signer\n"
         "from mlops_jupyter.registry.registry import Registry, RegistryError\n"
         f"time.sleep(max(0, {start} - time.time()))\n"
-        "with Store.open(sys.argv[1], create=False) as s:\n"
+        "with Store.open(sys.argv[1], create=False, start=sys.argv[3]) as s:\n"
         "    try:\n"
         f"        print(Registry(s, load_signer(sys.argv[2])).approve({request.id}).status)\n"
         "    except RegistryError as e:\n"
@@ -247,7 +259,14 @@ def test_concurrent_approvals_apply_exactly_one_transition(
     )
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", code, str(store.directory), str(tmp_path / "keys" / user)],
+            [
+                sys.executable,
+                "-c",
+                code,
+                str(location(store)),
+                str(tmp_path / "keys" / user),
+                str(store.directory.parent),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -264,16 +283,12 @@ def test_concurrent_approvals_apply_exactly_one_transition(
 
 
 def test_a_tampered_model_blob_is_refused(store: Store, keys: dict[str, Signer]) -> None:
-    run = train_run(store.directory)
+    run = train_run(location(store))
     ana = as_user(store, "ana")
     version = ana.register(run, "blobby", risk_tier="low")
     model = ana.load_model("blobby", version=1)
     assert hasattr(model, "predict")
-    path = store.blobs.path(version.blob or "")
-    path.chmod(0o644)
-    data = bytearray(path.read_bytes())
-    data[-5] ^= 0xFF
-    path.write_bytes(bytes(data))
+    tamper_blob(store, version.blob or "")
     with pytest.raises(RegistryError, match="refusing to load blobby:1: its model file does not"):
         ana.load_model("blobby", version=1)
     with pytest.raises(RegistryError, match="has no version in production"):
@@ -283,9 +298,9 @@ def test_a_tampered_model_blob_is_refused(store: Store, keys: dict[str, Signer])
 def test_a_run_whose_model_blob_is_gone_is_not_registered(
     store: Store, keys: dict[str, Signer]
 ) -> None:
-    run = train_run(store.directory)
+    run = train_run(location(store))
     blob = next(a.blob for a in store.get_run(run).artifacts if a.kind == "model")
-    store.blobs.path(blob).unlink()
+    remove_blob(store, blob)
     ana = as_user(store, "ana")
     with pytest.raises(RegistryError) as info:
         ana.register(run, "gone", risk_tier="low")
@@ -295,7 +310,7 @@ def test_a_run_whose_model_blob_is_gone_is_not_registered(
 
 
 def test_audit_verify_finds_edits_and_truncation(store: Store, keys: dict[str, Signer]) -> None:
-    run = train_run(store.directory)
+    run = train_run(location(store))
     ana = as_user(store, "ana")
     ana.register(run, "audited", risk_tier="low")
     for key, text in SECTIONS.items():
@@ -311,7 +326,7 @@ def test_audit_verify_finds_edits_and_truncation(store: Store, keys: dict[str, S
         store.conn.execute("DELETE FROM audit_log WHERE seq = 4")
 
     conn = store.conn
-    conn.execute("DROP TRIGGER audit_log_no_update")
+    allow_audit_edits(store, "update")
     conn.execute("UPDATE audit_log SET payload = replace(payload, 'DS', 'XX') WHERE seq = 3")
     broken = verify(store)
     assert not broken.ok and broken.first_bad == 3
@@ -319,7 +334,7 @@ def test_audit_verify_finds_edits_and_truncation(store: Store, keys: dict[str, S
     conn.execute("UPDATE audit_log SET payload = replace(payload, 'XX', 'DS') WHERE seq = 3")
     assert verify(store).ok
 
-    conn.execute("DROP TRIGGER audit_log_no_delete")
+    allow_audit_edits(store, "delete")
     conn.execute("DELETE FROM audit_log WHERE seq >= 3")  # drop the newest entries...
     conn.execute("DELETE FROM promotion_requests")  # ...and the row the request made
     truncated = verify(store)  # the chain and the tables agree; the anchor does not
@@ -385,10 +400,14 @@ def test_policy_from_pyproject(tmp_path: Path) -> None:
 
 
 def test_cli_flow(
-    store: Store, keys: dict[str, Signer], capsys: pytest.CaptureFixture[str]
+    store: Store,
+    keys: dict[str, Signer],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    run = train_run(store.directory)
-    base = ["--store", str(store.directory)]
+    monkeypatch.chdir(store.directory.parent)  # the project (its policy and allowed signers)
+    run = train_run(location(store))
+    base = ["--store", str(location(store))]
     ana = ["--key", str(store.directory.parent / "keys" / "ana")]
     bo = ["--key", str(store.directory.parent / "keys" / "bo")]
     assert cli([*base, "register", run[:8], "churn", "--risk-tier", "low", *ana]) == 0
@@ -424,7 +443,7 @@ def test_cli_flow(
 def test_the_card_of_a_version_shows_its_governance(store: Store, keys: dict[str, Signer]) -> None:
     from mlops_jupyter.cards.model import build_card
 
-    run = train_run(store.directory)
+    run = train_run(location(store))
     ana, bo = as_user(store, "ana"), as_user(store, "bo")
     ana.register(run, "carded", risk_tier="low")
     request = ana.request_promotion("carded", 1, "production", "ship it")

@@ -49,6 +49,8 @@ def test_extension_is_loaded(jupyter_server: RunningServer) -> None:
 def test_store_resolution_follows_the_discovery_rule(jupyter_server: RunningServer) -> None:
     root = jupyter_server.root.resolve()
     expected = {
+        "engine": "sqlite",
+        "team_store": None,
         "store_dir": str(root / ".mlops"),
         "db_path": str(root / ".mlops" / "store.db"),
         "exists": False,
@@ -65,6 +67,7 @@ def test_store_resolution_follows_the_discovery_rule(jupyter_server: RunningServ
     # the nearest store wins
     Store.open(root / "sub" / ".mlops").close()
     assert jupyter_server.get(STORE, path="sub/deeper").json() == {
+        **expected,
         "store_dir": str(root / "sub" / ".mlops"),
         "db_path": str(root / "sub" / ".mlops" / "store.db"),
         "exists": True,

@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,19 @@ TABLES = {
     "explanations", "artifacts", "environments", "models", "model_versions",
     "promotion_requests", "signoffs", "card_sections", "audit_log",
 }  # fmt: skip
+
+
+@pytest.fixture
+def file_store(store_dir: Path) -> Iterator[Store]:
+    """An SQLite store, for what only a file has (pragmas, blob files, sqlite-utils)."""
+    with Store.open(store_dir) as opened:
+        yield opened
+
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """The store tests of this module run on both engines (SQLite file, PostgreSQL)."""
+    return any_store
 
 
 def file_digest(path: Path) -> str:
@@ -82,15 +96,15 @@ def test_discovery_never_leaves_the_root(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------ layout
-def test_open_creates_layout_and_pragmas(store: Store, store_dir: Path) -> None:
+def test_open_creates_layout_and_pragmas(file_store: Store, store_dir: Path) -> None:
     assert (store_dir / "store.db").is_file()
-    conn = store.conn
+    conn = file_store.conn
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert conn.execute("PRAGMA cache_size").fetchone()[0] == -32768  # KiB
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert TABLES <= names
-    assert store.schema_version == schema.LATEST_VERSION
+    assert file_store.schema_version == schema.LATEST_VERSION
     meta = dict(conn.execute("SELECT key, value FROM meta"))
     assert meta["schema_version"] == str(schema.LATEST_VERSION)
     assert meta["written_by"] == __import__("mlops_jupyter").__version__
@@ -117,10 +131,10 @@ def test_closed_store_raises(store_dir: Path) -> None:
         opened.runs()
 
 
-def test_sqlite_utils_view(store: Store) -> None:
-    store.record_run("e", name="r1")
-    assert store.db["runs"].count == 1
-    assert "params" in store.db.table_names()
+def test_sqlite_utils_view(file_store: Store) -> None:
+    file_store.record_run("e", name="r1")
+    assert file_store.db["runs"].count == 1
+    assert "params" in file_store.db.table_names()
 
 
 # ------------------------------------------------------------------------ reads/writes
@@ -454,13 +468,13 @@ def test_uncreatable_store_directory_gives_clear_error(tmp_path: Path) -> None:
 
 
 # -------------------------------------------------------------------------------- blobs
-def test_blobs_are_content_addressed_and_atomic(store: Store) -> None:
-    digest = store.blobs.put_bytes(b"hello")
-    again = store.blobs.put_bytes(b"hello")
-    path = store.blobs.path(digest)
+def test_blobs_are_content_addressed_and_atomic(file_store: Store) -> None:
+    digest = file_store.blobs.put_bytes(b"hello")
+    again = file_store.blobs.put_bytes(b"hello")
+    path = file_store.blobs.path(digest)
     assert digest == again and len(digest) == 64
     assert path.parent.name == digest[:2] and path.name == digest
-    assert store.blobs.get_bytes(digest) == b"hello"
+    assert file_store.blobs.get_bytes(digest) == b"hello"
     assert [p.name for p in path.parent.iterdir()] == [digest]  # no temp files left
 
 
@@ -472,23 +486,25 @@ def test_blob_from_file(store: Store, tmp_path: Path) -> None:
     assert digest == store.blobs.put_bytes(source.read_bytes())
 
 
-def test_tampered_blob_is_refused(store: Store) -> None:
-    digest = store.blobs.put_bytes(b"trusted model")
-    path = store.blobs.path(digest)
+def test_tampered_blob_is_refused(file_store: Store) -> None:
+    digest = file_store.blobs.put_bytes(b"trusted model")
+    path = file_store.blobs.path(digest)
     path.chmod(0o644)
     path.write_bytes(b"evil model")
     with pytest.raises(BlobIntegrityError, match="corrupt") as info:
-        store.blobs.get_bytes(digest)
+        file_store.blobs.get_bytes(digest)
     assert str(path) in str(info.value)
     path.unlink()
     with pytest.raises(BlobIntegrityError, match="missing"):
-        store.blobs.get_bytes(digest)
+        file_store.blobs.get_bytes(digest)
 
 
 @pytest.mark.parametrize("bad", ["", "ABC", "../../etc/passwd", "g" * 64, "a" * 63])
 def test_blob_digest_is_validated(store: Store, bad: str) -> None:
     with pytest.raises(ValueError, match="not a blob digest"):
-        store.blobs.path(bad)
+        store.blobs.exists(bad)
+    with pytest.raises(ValueError, match="not a blob digest"):
+        store.blobs.get_bytes(bad)
 
 
 def test_latest_metric_index_and_paged_sorting(store: Store) -> None:
@@ -635,3 +651,17 @@ def test_curves_are_stored_packed_and_read_back_point_by_point(store: Store) -> 
     ) == [(1001, 0.25)]
     frame = store.runs(experiment="curves", order_by="-metrics.loss")
     assert frame["metrics.loss"].tolist() == [0.25]
+
+
+def test_a_point_logged_again_moves_the_latest_value(store: Store) -> None:
+    run_id = store.record_run("e")
+    store.log_metric(run_id, "loss", 0.9, step=0)
+    store.log_metric(run_id, "loss", 0.7, step=1)
+    store.log_metric(run_id, "loss", 0.5, step=1)  # the same step again: replaced
+    store.log_metric(run_id, "loss", 0.1, step=0)  # an earlier step: not the latest
+    assert [(p.step, p.value) for p in store.get_run(run_id).metric_history["loss"]] == [
+        (0, 0.1),
+        (1, 0.5),
+    ]
+    assert store.runs()["metrics.loss"].tolist() == [0.5]
+    assert store._read("SELECT step, value FROM latest_metrics") == [(1, 0.5)]

@@ -533,7 +533,7 @@ def row_findings(store: Store, ledger: Ledger) -> list[Finding]:
             )
     signoffs: dict[int, set[tuple[str, str]]] = {}
     for request_id, user, decision in store._read(
-        "SELECT request_id, user, decision FROM signoffs"
+        'SELECT request_id, "user", decision FROM signoffs'
     ):
         signoffs.setdefault(int(request_id), set()).add((user, decision))
     for request_id, model, version, status in store._read(

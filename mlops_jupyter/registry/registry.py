@@ -426,7 +426,7 @@ class Registry:
             cursor = conn.execute(
                 "INSERT INTO promotion_requests (model_name, version, from_stage, to_stage, "
                 "status, requester, comment, gate_results, required_signoffs, created_at, "
-                "closed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "closed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     model,
                     version,
@@ -441,7 +441,7 @@ class Registry:
                     None if passed else now,
                 ),
             )
-            request_id = int(cursor.lastrowid or 0)
+            request_id = int(cursor.fetchone()[0])
             self._append(
                 conn,
                 "request",
@@ -495,7 +495,7 @@ class Registry:
                 self._refuse(conn, request, subject, refused, evidence)
             else:
                 conn.execute(
-                    "INSERT INTO signoffs (request_id, user, decision, comment, created_at) "
+                    'INSERT INTO signoffs (request_id, "user", decision, comment, created_at) '
                     "VALUES (?, ?, 'approve', ?, ?)",
                     (request_id, principal, comment, time.time()),
                 )
@@ -539,7 +539,7 @@ class Registry:
             if any(s.principal == principal for s in request.signoffs):
                 raise RegistryError(f"{principal} already signed request #{request_id}")
             conn.execute(
-                "INSERT INTO signoffs (request_id, user, decision, comment, created_at) "
+                'INSERT INTO signoffs (request_id, "user", decision, comment, created_at) '
                 "VALUES (?, ?, 'reject', ?, ?)",
                 (request_id, principal, comment, time.time()),
             )

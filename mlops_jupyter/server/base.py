@@ -11,7 +11,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado.httputil import responses
 
 from ..errors import StorePermissionError
-from ..store.discovery import find_store_dir
+from ..store.discovery import find_store
 
 ROOT_SETTING = "mlops_jupyter_root_dir"
 STORE_PATH_SETTING = "mlops_jupyter_store_path"
@@ -67,15 +67,19 @@ class BaseHandler(APIHandler):
         raw = self.get_argument(name, str(default))
         return bounded_int(name, raw, minimum)
 
-    def store_dir(self) -> Path:
-        """The store for the ``path`` argument's directory (403 outside the root)."""
+    def store_location(self) -> tuple[Path | str, Path]:
+        """The store for the ``path`` argument's directory -- a ``.mlops`` directory inside
+        the root (403 outside it), or the team store's ``postgresql://`` URL that the
+        settings, the environment or the project's ``pyproject.toml`` name -- and that
+        directory."""
         start = self.directory_argument()
         try:
-            return find_store_dir(
+            found = find_store(
                 start, root=self.root_dir, explicit=self.settings[STORE_PATH_SETTING]
             )
         except StorePermissionError as exc:
             raise tornado.web.HTTPError(403, "%s", str(exc)) from None
+        return found, start
 
 
 def bounded_int(name: str, raw: str, minimum: int = 0) -> int:

@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import tornado.web
@@ -47,15 +48,15 @@ class DataHandler(BaseHandler):
     def store(self) -> Iterator[Any]:
         from ..store import Store
 
-        store_dir = self.store_dir()
-        if not (store_dir / DB_FILENAME).is_file():
-            raise tornado.web.HTTPError(404, "no store yet at %s: track a cell first", store_dir)
+        location, start = self.store_location()
+        if isinstance(location, Path) and not (location / DB_FILENAME).is_file():
+            raise tornado.web.HTTPError(404, "no store yet at %s: track a cell first", location)
         cache: dict[str, Any] = self.settings.setdefault(_OPEN_STORES, {})
-        key = str(store_dir)
+        key = str(location)
         try:
             store = cache.get(key)
             if store is None or store._conn is None:
-                store = cache[key] = Store.open(store_dir, create=False)
+                store = cache[key] = Store.open(location, create=False, start=start)
             _notice_dead_runs(store)
             yield store
         except RunNotFoundError as exc:

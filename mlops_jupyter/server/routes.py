@@ -37,17 +37,34 @@ class StoreHandler(BaseHandler):
 
     @tornado.web.authenticated
     def get(self) -> None:
-        store_dir = self.store_dir()
+        location, _ = self.store_location()
         root = self.root_dir
-        db_path = store_dir / DB_FILENAME
-        inside = store_dir.is_relative_to(root)
+        if isinstance(location, str):  # a team store on PostgreSQL
+            from ..store.postgres import describe
+
+            self.finish(
+                {
+                    "engine": "postgresql",
+                    "team_store": describe(location),  # never the password
+                    "store_dir": None,
+                    "db_path": None,
+                    "exists": True,
+                    "root_dir": str(root),
+                    "relative_store_dir": None,
+                }
+            )
+            return
+        db_path = location / DB_FILENAME
+        inside = location.is_relative_to(root)
         self.finish(
             {
-                "store_dir": str(store_dir),
+                "engine": "sqlite",
+                "team_store": None,
+                "store_dir": str(location),
                 "db_path": str(db_path),
                 "exists": db_path.is_file(),
                 "root_dir": str(root),
-                "relative_store_dir": store_dir.relative_to(root).as_posix() if inside else None,
+                "relative_store_dir": location.relative_to(root).as_posix() if inside else None,
             }
         )
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import blake3
 
+from .sql import insert_new
+
 _WALK = """
 WITH RECURSIVE chain(id, parent, execution_count, cell, depth) AS (
     SELECT id, parent, execution_count, cell, depth FROM cell_history WHERE id = ?
@@ -105,12 +107,11 @@ def write(conn: sqlite3.Connection, history: CellHistory) -> str | None:
         new.append(node)
     if new:
         conn.executemany(
-            "INSERT OR IGNORE INTO cells (hash, source) VALUES (?, ?)",
+            insert_new("cells", ("hash", "source")),
             [(n.cell, n.source) for n in new if n.source is not None],
         )
         conn.executemany(
-            "INSERT OR IGNORE INTO cell_history (id, parent, execution_count, cell, depth) "
-            "VALUES (?, ?, ?, ?, ?)",
+            insert_new("cell_history", ("id", "parent", "execution_count", "cell", "depth")),
             [(n.id, n.parent, n.execution_count, n.cell, n.depth) for n in new],
         )
     return history.head

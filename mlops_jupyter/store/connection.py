@@ -11,6 +11,7 @@ import os
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 from ..errors import (
     CorruptStoreError,
@@ -21,6 +22,7 @@ from ..errors import (
     StoreVersionError,
 )
 from . import schema
+from .sql import SQLITE
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 _BUSY_WORDS = ("database is locked", "database is busy", "database table is locked")
@@ -297,3 +299,40 @@ def ensure_writable_dir(directory: Path) -> None:
             f"the store directory {directory} is read-only; SQLite needs to write its -wal and "
             "-shm files there. Make it writable or set MLOPS_JUPYTER_STORE to a writable copy."
         )
+
+
+class SQLiteEngine:
+    """What the store asks of an engine, for an SQLite file (the embedded default)."""
+
+    dialect = SQLITE
+    name = "sqlite"
+
+    def __init__(self, db_path: Path, busy_timeout: float) -> None:
+        self.db_path = db_path
+        self.busy_timeout = busy_timeout
+
+    def where(self) -> str:
+        return str(self.db_path)
+
+    def begin(self, conn: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE``: take the write lock now, waiting up to the busy timeout."""
+        try:
+            _retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), self.busy_timeout)
+        except sqlite3.OperationalError as exc:
+            if is_busy(exc):
+                raise StoreBusyError(
+                    f"{self.db_path} stayed locked by another process for "
+                    f"{self.busy_timeout:.0f} s; nothing was written"
+                ) from exc
+            raise (translate(exc, self.db_path) or exc) from exc
+
+    def read_schema_version(self, conn: sqlite3.Connection) -> int:
+        return read_schema_version(conn)
+
+    def translate(self, exc: BaseException) -> StoreError | None:
+        return translate(exc, self.db_path) if isinstance(exc, sqlite3.Error) else None
+
+    def blobs(self, store: Any) -> Any:
+        from .blobs import BlobStore
+
+        return BlobStore(store.directory / "blobs")

@@ -27,19 +27,75 @@ def _within(path: Path, root: Path) -> bool:
         return False
 
 
+URL_PREFIXES = ("postgresql://", "postgres://")
+
+
+def is_url(value: object) -> bool:
+    """Whether a store location is a database URL (a team store), never a folder name."""
+    return isinstance(value, str) and value.strip().lower().startswith(URL_PREFIXES)
+
+
+def find_store(
+    start: str | os.PathLike[str] | None = None,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    explicit: str | os.PathLike[str] | None = None,
+) -> Path | str:
+    """The store for work started in ``start``: a ``postgresql://`` URL (from ``explicit``,
+    ``MLOPS_JUPYTER_STORE``, or the ``store`` of ``[tool.mlops-jupyter]`` in the nearest
+    ``pyproject.toml``), else the ``.mlops`` directory :func:`find_store_dir` finds."""
+    chosen = explicit if explicit is not None else os.environ.get(ENV_STORE) or None
+    if chosen is None:
+        chosen = project_store(start)
+    if is_url(chosen):
+        return str(chosen).strip()
+    return find_store_dir(start, root=root, explicit=chosen)
+
+
+def project_store(start: str | os.PathLike[str] | None = None) -> str | None:
+    """The team store a repository names: ``store = "postgresql://..."`` under
+    ``[tool.mlops-jupyter]`` in the nearest ``pyproject.toml`` (credentials stay out of it:
+    ``~/.pgpass`` or ``PGPASSWORD``)."""
+    here = Path(start).expanduser().resolve() if start is not None else Path.cwd().resolve()
+    for directory in (here, *here.parents):
+        pyproject = directory / "pyproject.toml"
+        if not pyproject.is_file():
+            continue
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            import tomli as tomllib  # type: ignore[no-redef]
+        try:
+            section = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        value = section.get("tool", {}).get("mlops-jupyter", {}).get("store")
+        return str(value) if value else None
+    return None
+
+
 def find_store_dir(
     start: str | os.PathLike[str] | None = None,
     *,
     root: str | os.PathLike[str] | None = None,
     explicit: str | os.PathLike[str] | None = None,
+    use_env: bool = True,
 ) -> Path:
     """Return the ``.mlops`` directory to use for work started in ``start`` (default: cwd).
 
-    ``explicit`` (or the ``MLOPS_JUPYTER_STORE`` environment variable) may name either a store
-    directory or a ``store.db`` file inside one. Nothing is created here.
+    ``explicit`` (or the ``MLOPS_JUPYTER_STORE`` environment variable, unless ``use_env`` is
+    false) may name either a store directory or a ``store.db`` file inside one. Nothing is
+    created here. A database URL is refused: it is not a folder (see :func:`find_store`).
     """
     root_path = Path(root).resolve() if root is not None else None
-    chosen = explicit if explicit is not None else os.environ.get(ENV_STORE) or None
+    chosen = explicit if explicit is not None else (os.environ.get(ENV_STORE) if use_env else None)
+    chosen = chosen or None
+    if is_url(chosen):
+        if explicit is None:  # a team store in the environment: the project's own folder
+            return find_store_dir(start, root=root, use_env=False)
+        raise StorePermissionError(
+            f"{explicit!r} is a database URL, not a store directory; open it with Store.open"
+        )
     if chosen is not None:
         path = Path(chosen).expanduser()
         if path.suffix == ".db" or path.name == DB_FILENAME:

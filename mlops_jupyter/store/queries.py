@@ -174,7 +174,7 @@ def run_page(
         where_sql, args = on_runs(sets)
         if metric is not None:
             if driver is not None and start_from_matches(total, n_runs, offset, limit):
-                ranked = _from_matches(sets, driver, metric)
+                ranked = _from_matches(sets, driver, metric, store.dialect.ordered_join)
             else:  # few matches are tested against their set, built once; many are probed
                 tests, test_args = _all([s.test("lm.run_id", total > FEW_MATCHES) for s in sets])
                 ranked = (
@@ -190,12 +190,13 @@ def run_page(
                 (sort or "").startswith("-"),
                 offset,
                 limit,
+                store.dialect.ordered_join,
             )
         else:
             order_sql, order_args = store._order_clause(sort)
             rows = conn.execute(
                 columns
-                + " FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE 1"
+                + " FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE TRUE"
                 + where_sql
                 + f" ORDER BY {order_sql} LIMIT ? OFFSET ?",
                 [*args, *order_args, limit, offset],
@@ -263,15 +264,17 @@ def _count(sets: list[RunSet], driver: RunSet) -> tuple[str, list[Any]]:
         return driver.count()
     driver_sql, driver_args = driver.ids()
     tests, test_args = _others(sets, driver, "d.run_id")
-    return f"SELECT COUNT(*) FROM ({driver_sql}) d WHERE 1" + tests, [*driver_args, *test_args]
+    return f"SELECT COUNT(*) FROM ({driver_sql}) d WHERE TRUE" + tests, [*driver_args, *test_args]
 
 
-def _from_matches(sets: list[RunSet], driver: RunSet, metric: str) -> tuple[str, list[Any]]:
+def _from_matches(
+    sets: list[RunSet], driver: RunSet, metric: str, join: str
+) -> tuple[str, list[Any]]:
     """Runs with the metric that meet every condition, driven from ``driver``'s runs."""
     driver_sql, driver_args = driver.ids()
     tests, test_args = _others(sets, driver, "lm.run_id")
     return (
-        f" FROM ({driver_sql}) d CROSS JOIN latest_metrics lm ON lm.run_id = d.run_id "
+        f" FROM ({driver_sql}) d {join} latest_metrics lm ON lm.run_id = d.run_id "
         "AND lm.key = ? WHERE lm.value IS NOT NULL" + tests,
         [*driver_args, metric, *test_args],
     )
@@ -286,6 +289,7 @@ def _metric_first(
     descending: bool,
     offset: int,
     limit: int,
+    join: str,
 ) -> list[Any]:
     """Sort by a metric: the ``ranked`` runs (a FROM/WHERE over ``lm``, the metric's latest
     values) in value order, ties by run id, then the runs without a value meeting the
@@ -294,7 +298,7 @@ def _metric_first(
     ranked_sql, ranked_args = ranked
     rows = conn.execute(
         f"{columns} FROM (SELECT lm.run_id, lm.value{ranked_sql} ORDER BY lm.value {direction}, "
-        f"lm.run_id {direction} LIMIT ? OFFSET ?) p CROSS JOIN runs r ON r.id = p.run_id "
+        f"lm.run_id {direction} LIMIT ? OFFSET ?) p {join} runs r ON r.id = p.run_id "
         f"JOIN experiments e ON e.id = r.experiment_id ORDER BY p.value {direction}, "
         f"p.run_id {direction}",
         [*ranked_args, limit, offset],

@@ -209,9 +209,19 @@ CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 """
 
+# the latest value per (run, key) follows every new or updated point of a later step
+_LATEST_METRIC_BODY = """BEGIN
+    INSERT INTO latest_metrics (run_id, key, step, value)
+    VALUES (NEW.run_id, NEW.key, NEW.step, NEW.value)
+    ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step, value = excluded.value
+    WHERE excluded.step >= latest_metrics.step;
+END;
+"""
+
 # v2: each run's latest value per metric, kept by a trigger and indexed by (key, value), so that
 # "sort 100,000 runs by a metric" walks an index instead of a correlated subquery per run.
-_V2 = """
+_V2 = (
+    """
 CREATE TABLE IF NOT EXISTS latest_metrics (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     key TEXT NOT NULL,
@@ -224,13 +234,9 @@ INSERT OR REPLACE INTO latest_metrics (run_id, key, step, value)
     SELECT run_id, key, step, value FROM metrics m
     WHERE step = (SELECT MAX(step) FROM metrics m2 WHERE m2.run_id = m.run_id AND m2.key = m.key);
 CREATE TRIGGER IF NOT EXISTS latest_metrics_track AFTER INSERT ON metrics
-BEGIN
-    INSERT INTO latest_metrics (run_id, key, step, value)
-    VALUES (NEW.run_id, NEW.key, NEW.step, NEW.value)
-    ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step, value = excluded.value
-    WHERE excluded.step >= latest_metrics.step;
-END;
 """
+    + _LATEST_METRIC_BODY
+)
 
 # v3: signed registry statements. Audit entries carry an SSHSIG signature; a registered
 # version's run, blob and model artifact, and every sign-off row, can no longer be changed in
@@ -323,12 +329,22 @@ def _v5_after(conn: sqlite3.Connection) -> None:
     cell_history.migrate_lists(conn)
 
 
+# v6: metrics are written with ON CONFLICT upserts (the SQL both engines speak); an updated
+# point must move the latest value too, as a replaced one did.
+_V6 = (
+    """
+CREATE TRIGGER IF NOT EXISTS latest_metrics_track_update AFTER UPDATE ON metrics
+"""
+    + _LATEST_METRIC_BODY
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1),
     Migration(2, "latest metric values, indexed", _V2),
     Migration(3, "signed registry statements", _V3, _v3_after),
     Migration(4, "metric curves packed per key", _V4),
     Migration(5, "earlier cells stored once, as a shared chain", _V5, _v5_after),
+    Migration(6, "latest metric values follow upserts", _V6),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -27,15 +27,14 @@ from ..errors import (
     AmbiguousRunError,
     ImmutableArtifactError,
     RunNotFoundError,
-    StoreBusyError,
     StoreError,
     StoreNotFoundError,
     StorePermissionError,
 )
 from . import audit_chain, cell_history, connection
-from .blobs import BlobStore, _alive
+from .blobs import _alive
 from .cell_history import CellHistory
-from .discovery import DB_FILENAME, find_store_dir
+from .discovery import DB_FILENAME, find_store, find_store_dir
 from .queries import on_runs, run_sets
 from .records import (
     Artifact,
@@ -51,6 +50,7 @@ from .records import (
     utc,
 )
 from .schema import LATEST_VERSION
+from .sql import insert_new, upsert
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,6 +58,16 @@ if TYPE_CHECKING:
 
 DEFAULT_BUSY_TIMEOUT = 30.0
 RUN_COLUMNS = ["run_id", "experiment", "name", "status", "started_at", "duration_s"]
+_PARAM_KEY = ("run_id", "key")
+_METRIC_COLUMNS = ("run_id", "key", "step", "value", "flag", "timestamp")
+_METRIC_KEY = ("run_id", "key", "step")
+_DATASET_COLUMNS = (
+    "hash", "kind", "shape", "schema", "profile", "source_path", "source_hash", "created_at"
+)  # fmt: skip
+_ARTIFACT_COLUMNS = (
+    "run_id", "name", "kind", "blob", "size", "media_type", "meta", "created_at"
+)  # fmt: skip
+
 _RUN_SORT_COLUMNS = {
     "run_id": "r.id",
     "experiment": "e.name",
@@ -102,10 +112,12 @@ def new_run_id() -> str:
 class Store:
     """An open mlops-jupyter store. Use :meth:`Store.open`; close it (or use ``with``)."""
 
-    def __init__(self, directory: Path, conn: sqlite3.Connection, busy_timeout: float) -> None:
-        self.directory = directory
+    def __init__(self, directory: Path, conn: Any, busy_timeout: float, engine: Any = None) -> None:
+        self.directory = directory  # the project's .mlops: policy, allowed signers, anchor
         self.db_path = directory / DB_FILENAME
-        self.blobs = BlobStore(directory / "blobs")
+        self.engine = engine or connection.SQLiteEngine(self.db_path, busy_timeout)
+        self.dialect = self.engine.dialect
+        self.blobs = self.engine.blobs(self)
         self.busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = conn
         self._lock = threading.RLock()
@@ -130,13 +142,16 @@ class Store:
         ``start`` or the working directory, else the git root, else the working directory).
         With ``create=False`` a missing store raises :class:`StoreNotFoundError`.
         """
-        directory = find_store_dir(start, explicit=path)
-        db_path = directory / DB_FILENAME
         if busy_timeout is None:
             from ..config import settings
 
             busy_timeout = settings().busy_timeout
         timeout = float(busy_timeout)
+        location = find_store(start, explicit=path)
+        if isinstance(location, str):
+            return cls._open_postgres(location, start, timeout)
+        directory = location
+        db_path = directory / DB_FILENAME
         if not create and not db_path.is_file():
             raise StoreNotFoundError(
                 f"no mlops-jupyter store at {directory} (looked for {db_path}); run a tracked "
@@ -158,6 +173,25 @@ class Store:
         store = cls(directory, conn, timeout)
         store.mark_dead_runs_interrupted()
         store.blobs.clean_temporary()
+        return store
+
+    @classmethod
+    def _open_postgres(
+        cls, url: str, start: str | os.PathLike[str] | None, timeout: float
+    ) -> Store:
+        """A team store on a PostgreSQL server; the project's governance files (policy,
+        allowed signers, anchor) stay in its local ``.mlops`` directory."""
+        from .postgres import PostgresEngine
+
+        engine = PostgresEngine(url, timeout)
+        conn = engine.connect()
+        try:
+            engine.migrate(conn, __version__)
+        except BaseException:
+            conn.close()
+            raise
+        store = cls(find_store_dir(start, use_env=False), conn, timeout, engine)
+        store.mark_dead_runs_interrupted()
         return store
 
     @classmethod
@@ -202,11 +236,12 @@ class Store:
 
     def __repr__(self) -> str:
         state = "closed" if self._conn is None else "open"
-        return f"<Store {str(self.directory)!r} {state}>"
+        where = self.directory if self.engine.name == "sqlite" else self.engine.where()
+        return f"<Store {str(where)!r} {state}>"
 
     @property
     def schema_version(self) -> int:
-        return connection.read_schema_version(self.conn)
+        return int(self.engine.read_schema_version(self.conn))
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -234,52 +269,46 @@ class Store:
                 try:
                     yield conn
                 except BaseException:
-                    conn.execute(f"ROLLBACK TO {name}")
-                    conn.execute(f"RELEASE {name}")
+                    conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                    conn.execute(f"RELEASE SAVEPOINT {name}")
                     raise
                 else:
-                    conn.execute(f"RELEASE {name}")
+                    conn.execute(f"RELEASE SAVEPOINT {name}")
                 finally:
                     self._depth -= 1
                 return
-            self._begin(conn)
+            self.engine.begin(conn)
             self._depth = 1
             try:
                 yield conn
                 conn.execute("COMMIT")
             except BaseException as exc:
-                if conn.in_transaction:
-                    try:
+                try:
+                    if conn.in_transaction:
                         conn.execute("ROLLBACK")
-                    except sqlite3.Error:  # SQLite rolled back already (e.g. disk full)
-                        pass
-                if isinstance(exc, sqlite3.Error):
-                    translated = connection.translate(exc, self.db_path)
-                    if translated is not None:
-                        raise translated from exc
+                except Exception:  # rolled back already (a full disk, a lost connection)
+                    pass
+                translated = self.engine.translate(exc) if isinstance(exc, Exception) else None
+                if translated is not None and translated is not exc:
+                    raise translated from exc
                 raise
             finally:
                 self._depth = 0
 
-    def _begin(self, conn: sqlite3.Connection) -> None:
-        try:
-            connection._retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), self.busy_timeout)
-        except sqlite3.OperationalError as exc:
-            if connection.is_busy(exc):
-                raise StoreBusyError(
-                    f"{self.db_path} stayed locked by another process for "
-                    f"{self.busy_timeout:.0f} s; nothing was written"
-                ) from exc
-            raise (connection.translate(exc, self.db_path) or exc) from exc
-
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self.conn.execute(sql, tuple(params)).fetchall()
+            try:
+                return list(self.conn.execute(sql, tuple(params)).fetchall())
+            except Exception as exc:
+                translated = self.engine.translate(exc)
+                if translated is None or translated is exc:
+                    raise
+                raise translated from exc
 
     # -------------------------------------------------------------------- writes
     def _experiment_id(self, conn: sqlite3.Connection, name: str) -> int:
         conn.execute(
-            "INSERT OR IGNORE INTO experiments (name, created_at) VALUES (?, ?)",
+            insert_new("experiments", ("name", "created_at")),
             (name, time.time()),
         )
         return int(conn.execute("SELECT id FROM experiments WHERE name = ?", (name,)).fetchone()[0])
@@ -332,7 +361,7 @@ class Store:
     ) -> None:
         conn.execute(
             "INSERT INTO runs (id, experiment_id, name, status, started_at, source, "
-            "execution_count, notebook_path, kernel_id, user, host, pid, tags) "
+            'execution_count, notebook_path, kernel_id, "user", host, pid, tags) '
             "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 run_id,
@@ -496,8 +525,7 @@ class Store:
                 text, truncated = encode_param(value)
                 rows.append((run_id, str(key), text, sources.get(key, "user"), int(truncated)))
             conn.executemany(
-                "INSERT OR REPLACE INTO params (run_id, key, value, source, truncated) "
-                "VALUES (?, ?, ?, ?, ?)",
+                upsert("params", ("run_id", "key", "value", "source", "truncated"), _PARAM_KEY),
                 rows,
             )
         if metrics:
@@ -505,8 +533,7 @@ class Store:
                 [(k, v, 0) for k, v in metrics.items()] if isinstance(metrics, Mapping) else metrics
             )
             conn.executemany(
-                "INSERT OR REPLACE INTO metrics (run_id, key, step, value, flag, timestamp) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                upsert("metrics", _METRIC_COLUMNS, _METRIC_KEY),
                 [(run_id, str(k), int(s), *encode_metric(v), now) for k, v, s in triples],
             )
         for link in datasets:
@@ -526,15 +553,10 @@ class Store:
             rows.append((run_id, str(key), len(values), values.tobytes(), now))
             last.append((run_id, str(key), len(values) - 1, *encode_metric(points[-1]), now))
         conn.executemany(
-            'INSERT OR REPLACE INTO metric_series (run_id, key, n, "values", timestamp) '
-            "VALUES (?, ?, ?, ?, ?)",
+            upsert("metric_series", ("run_id", "key", "n", "values", "timestamp"), _PARAM_KEY),
             rows,
         )
-        conn.executemany(
-            "INSERT OR REPLACE INTO metrics (run_id, key, step, value, flag, timestamp) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            last,
-        )
+        conn.executemany(upsert("metrics", _METRIC_COLUMNS, _METRIC_KEY), last)
 
     def _environment_id(self, conn: sqlite3.Connection, env: Mapping[str, Any]) -> str:
         import hashlib
@@ -547,8 +569,7 @@ class Store:
         }
         env_id = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
         conn.execute(
-            "INSERT OR IGNORE INTO environments (id, python, platform, packages, created_at) "
-            "VALUES (?, ?, ?, ?, ?)",
+            insert_new("environments", ("id", "python", "platform", "packages", "created_at")),
             (env_id, body["python"], body["platform"], _json(packages), time.time()),
         )
         return env_id
@@ -557,8 +578,7 @@ class Store:
         self, conn: sqlite3.Connection, run_id: str, link: DatasetLink, now: float
     ) -> None:
         conn.execute(
-            "INSERT OR IGNORE INTO datasets (hash, kind, shape, schema, profile, source_path, "
-            "source_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            insert_new("datasets", _DATASET_COLUMNS),
             (
                 link.hash,
                 link.kind,
@@ -571,8 +591,7 @@ class Store:
             ),
         )
         conn.execute(
-            "INSERT OR IGNORE INTO run_datasets (run_id, dataset_hash, role, variable) "
-            "VALUES (?, ?, ?, ?)",
+            insert_new("run_datasets", ("run_id", "dataset_hash", "role", "variable")),
             (run_id, link.hash, link.role, link.variable),
         )
 
@@ -590,8 +609,7 @@ class Store:
         stored, flag = encode_metric(value)
         with self.transaction() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO metrics (run_id, key, step, value, flag, timestamp) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                upsert("metrics", _METRIC_COLUMNS, _METRIC_KEY),
                 (run_id, key, int(step), stored, flag, time.time()),
             )
 
@@ -644,8 +662,7 @@ class Store:
                     "and register it as a new version"
                 )
             conn.execute(
-                "INSERT OR REPLACE INTO artifacts (run_id, name, kind, blob, size, media_type, "
-                "meta, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                upsert("artifacts", _ARTIFACT_COLUMNS, ("run_id", "name")),
                 (run_id, name, kind, digest, int(size), media_type, _json(meta), time.time()),
             )
 
@@ -886,8 +903,8 @@ class Store:
         order_sql, order_args = self._order_clause(order_by)
         self._check_sort_key(order_by)
         sql = (
-            "SELECT r.id, e.name, r.name, r.status, r.started_at, r.duration_s FROM runs r "
-            f"JOIN experiments e ON e.id = r.experiment_id WHERE 1{where_sql} ORDER BY {order_sql}"
+            "SELECT r.id, e.name, r.name, r.status, r.started_at, r.duration_s FROM runs r JOIN "
+            f"experiments e ON e.id = r.experiment_id WHERE TRUE{where_sql} ORDER BY {order_sql}"
         )
         args = args + order_args
         if limit is not None:
@@ -986,7 +1003,7 @@ class Store:
             conn = self.conn
             row = conn.execute(
                 "SELECT r.id, e.name, r.name, r.status, r.started_at, r.ended_at, r.duration_s, "
-                "r.source, r.execution_count, r.notebook_path, r.kernel_id, r.user, r.host, "
+                'r.source, r.execution_count, r.notebook_path, r.kernel_id, r."user", r.host, '
                 "r.git_commit, r.git_dirty, r.history_head, r.tags, r.error, r.capture_errors, "
                 "r.environment_id FROM runs r JOIN experiments e ON e.id = r.experiment_id "
                 "WHERE r.id = ?",
