@@ -357,6 +357,26 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_team_init(args: argparse.Namespace) -> int:
+    from .store.discovery import find_store, is_url
+    from .store.postgres_schema import roles_sql
+
+    if args.sql:
+        print(roles_sql())
+        return 0
+    url = args.url or find_store(explicit=args.store)
+    if not is_url(url):
+        raise ValueError(
+            "team init sets up a PostgreSQL team store: give its URL (mlops-jupyter team init "
+            "postgresql://OWNER@HOST/DB) or set MLOPS_JUPYTER_STORE to it"
+        )
+    from .store.postgres import describe, team_init
+
+    for line in team_init(str(url), args.writer, args.reader):
+        print(f"{describe(str(url))}: {line}")
+    return 0
+
+
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
     with _store(args) as store:
         registry = _registry(store, args)
@@ -494,6 +514,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("-o", "--output", required=True, metavar="DIR", help="bundle directory")
     export.set_defaults(func=cmd_audit_export)
+
+    team = commands.add_parser("team", parents=[common], help="a team store on PostgreSQL")
+    team_commands = team.add_subparsers(dest="team_command", required=True, metavar="init")
+    team_init = team_commands.add_parser(
+        "init",
+        parents=[common],
+        help="create the schema, the mlops_writer and mlops_reader roles and their grants",
+    )
+    team_init.add_argument(
+        "url", nargs="?", metavar="URL", help="postgresql://OWNER@HOST/DB (default: --store)"
+    )
+    team_init.add_argument(
+        "--writer", action="append", default=[], metavar="LOGIN",
+        help="make this login role a writer (repeatable)",
+    )  # fmt: skip
+    team_init.add_argument(
+        "--reader", action="append", default=[], metavar="LOGIN",
+        help="make this login role a reader (repeatable)",
+    )  # fmt: skip
+    team_init.add_argument(
+        "--sql", action="store_true", help="print the roles' SQL for a database admin instead"
+    )
+    team_init.set_defaults(func=cmd_team_init)
 
     signers_help = "allowed-signers file (default: beside the policy)"
     keys = commands.add_parser("keys", parents=[common], help="signing keys and allowed signers")

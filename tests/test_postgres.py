@@ -270,3 +270,60 @@ def test_the_rest_api_serves_the_team_store(pg_url: str, tmp_path: Path) -> None
         assert server.get("mlops-jupyter/api/experiments").json()["experiments"][0][
             "experiment"
         ] == ("team")
+
+
+def test_team_init_makes_roles_whose_writers_cannot_edit_the_log(
+    pg_cluster: Any, tmp_path: Path
+) -> None:
+    import psycopg
+
+    from mlops_jupyter.cli import main as cli
+    from mlops_jupyter.errors import StorePermissionError
+
+    db = pg_cluster.create_database()
+    for login in ("ana_w", "ursula"):
+        pg_cluster.admin(f"DROP ROLE IF EXISTS {login}")
+        pg_cluster.admin(f"CREATE ROLE {login} LOGIN")
+    owner = pg_cluster.url(db)
+    assert cli(["team", "init", owner, "--writer", "ana_w"]) == 0
+    assert cli(["team", "init", owner, "--writer", "ana_w"]) == 0  # idempotent
+    writer = pg_cluster.url(db, user="ana_w")
+
+    with Store.open(writer, start=tmp_path) as store:  # a writer does the day's work
+        run_id = store.record_run("team", params={"a": 1}, metrics={"acc": 0.5})
+        store.log_metric(run_id, "acc", 0.6, step=1)
+        digest = store.add_artifact(run_id, "model", b"weights", kind="model")
+        store.record_explanation(run_id, status="pending")
+        store.record_explanation(run_id, status="failed", reason="x")
+        from mlops_jupyter.store import audit_chain
+
+        with store.transaction() as conn:
+            audit_chain.append(conn, "ana", "note", run_id, {"a": 1})
+            conn.execute("INSERT INTO models (name, created_at) VALUES ('m', 0)")
+            conn.execute(
+                "INSERT INTO model_versions (model_name, version, run_id, blob, created_at) "
+                "VALUES ('m', 1, ?, ?, 0)",
+                (run_id, digest),
+            )
+        for sql in (
+            "UPDATE audit_log SET actor = 'mallory'",
+            "DELETE FROM audit_log",
+            "TRUNCATE audit_log",
+            "DELETE FROM blob_chunks",
+            "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only",
+        ):
+            with pytest.raises(
+                StorePermissionError, match="refused this: .*(permission denied|must be owner)"
+            ):
+                with store.transaction() as conn:
+                    conn.execute(sql)
+        with pytest.raises(StoreError, match="registered version m:1 and cannot be replaced"):
+            store.add_artifact(run_id, "model", b"other weights", kind="model")
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="is immutable"):
+            with store.transaction() as conn:  # behind the store's back: the trigger holds
+                conn.execute("UPDATE artifacts SET blob = ? WHERE run_id = ?", ("ab" * 32, run_id))
+        assert store.get_run(run_id).metrics == {"acc": 0.6}
+    with psycopg.connect(owner) as conn:
+        assert conn.execute("SELECT actor FROM audit_log").fetchall() == [("ana",)]
+    with pytest.raises(StorePermissionError, match="permission denied for table meta"):
+        Store.open(pg_cluster.url(db, user="ursula"), start=tmp_path)  # no role, no access

@@ -351,3 +351,48 @@ class PgBlobStore:
 
     def clean_temporary(self) -> int:
         return 0  # a blob is written in one transaction: nothing half-written is left
+
+
+def team_init(
+    url: str,
+    writers: Sequence[str] = (),
+    readers: Sequence[str] = (),
+    busy_timeout: float = 30.0,
+) -> list[str]:
+    """Create (or upgrade) the team store's schema as its owner, the writer and reader roles
+    with their grants, and make the given login roles members; return what was done."""
+    from .._version import __version__
+
+    for login in (*writers, *readers):
+        if not login.replace("_", "").replace("-", "").replace(".", "").isalnum():
+            raise ValueError(f"not a role name: {login!r}")
+    engine = PostgresEngine(url, busy_timeout)
+    conn = engine.connect()
+    done = []
+    try:
+        before = engine.migrate(conn, __version__)
+        after = engine.read_schema_version(conn)
+        done.append(
+            f"schema version {after}" + (" (created)" if before == 0 else f" (was {before})")
+        )
+        try:
+            conn.script(postgres_schema.roles_sql())
+            for role, logins in (
+                (postgres_schema.WRITER_ROLE, writers),
+                (postgres_schema.READER_ROLE, readers),
+            ):
+                for login in logins:
+                    conn.script(f'GRANT {role} TO "{login}"')
+        except Exception as exc:
+            raise engine.translate(exc) or StoreError(
+                f"setting up the roles of {engine.where()} failed: {_first_line(exc)}"
+            ) from exc
+        done.append(
+            f"roles {postgres_schema.WRITER_ROLE} (runs, registry, audit entries; no edits of "
+            f"the log) and {postgres_schema.READER_ROLE} (read only)"
+        )
+        done += [f"{login} is a {postgres_schema.WRITER_ROLE}" for login in writers]
+        done += [f"{login} is a {postgres_schema.READER_ROLE}" for login in readers]
+    finally:
+        conn.close()
+    return done

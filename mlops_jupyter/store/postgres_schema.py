@@ -267,3 +267,47 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
+
+# Roles of a team store (``mlops-jupyter team init``): the owner (who ran init) keeps the
+# schema; writers -- the role data scientists and reviewers connect with -- may add runs,
+# data, blobs, registry rows and audit entries, and update only what a run or a request
+# updates in the normal course (a run's status and values, a version's stage, a request's
+# status); they can never update or delete audit entries, sign-offs, card revisions, data
+# snapshots or blobs, and only the owner can switch a trigger off. Readers only read.
+WRITER_ROLE = "mlops_writer"
+READER_ROLE = "mlops_reader"
+_APPEND_ONLY = (
+    "audit_log", "signoffs", "card_sections", "datasets", "run_datasets", "environments",
+    "blobs", "blob_chunks", "cells", "cell_history", "experiments", "models", "meta",
+)  # fmt: skip
+_UPDATED = (
+    "runs", "params", "metrics", "latest_metrics", "metric_series", "artifacts",
+    "model_versions", "promotion_requests",
+)  # fmt: skip
+
+
+def roles_sql(writer: str = WRITER_ROLE, reader: str = READER_ROLE) -> str:
+    """The SQL that creates the two roles and their grants (idempotent; run as the owner)."""
+    for name in (writer, reader):
+        if not name.replace("_", "").isalnum():
+            raise ValueError(f"a role name is letters, digits and '_', not {name!r}")
+    tables = ", ".join(_APPEND_ONLY + _UPDATED + ("explanations",))
+    return f"""
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{writer}') THEN
+        CREATE ROLE {writer} NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{reader}') THEN
+        CREATE ROLE {reader} NOLOGIN;
+    END IF;
+END $$;
+REVOKE ALL ON {tables} FROM PUBLIC;
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO {writer}, {reader};
+GRANT SELECT ON {tables} TO {writer}, {reader};
+GRANT INSERT ON {tables} TO {writer};
+GRANT UPDATE ON {", ".join(_UPDATED)} TO {writer};
+GRANT UPDATE, DELETE ON explanations TO {writer};
+REVOKE UPDATE, DELETE, TRUNCATE ON {", ".join(_APPEND_ONLY)} FROM {writer};
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {writer};
+"""

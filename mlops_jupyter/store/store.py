@@ -187,8 +187,11 @@ class Store:
         conn = engine.connect()
         try:
             engine.migrate(conn, __version__)
-        except BaseException:
+        except BaseException as exc:
             conn.close()
+            translated = engine.translate(exc) if isinstance(exc, Exception) else None
+            if translated is not None and translated is not exc:
+                raise translated from exc
             raise
         store = cls(find_store_dir(start, use_env=False), conn, timeout, engine)
         store.mark_dead_runs_interrupted()
