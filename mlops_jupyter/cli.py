@@ -357,6 +357,63 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _team_and_local(args: argparse.Namespace, team: str | None) -> tuple[Any, Any]:
+    """The team store (``team``, else the one configured or named by the project) and this
+    project's local store (``--store`` when it is a directory, else the discovered one)."""
+    from .store import Store
+    from .store.discovery import find_store, find_store_dir, is_url
+
+    url = team or find_store(explicit=args.store if is_url(args.store) else None)
+    if not is_url(url):
+        raise ValueError(
+            "no team store: give its URL (--to / --from postgresql://HOST/DB), set "
+            "MLOPS_JUPYTER_STORE, or name it as store under [tool.mlops-jupyter] in pyproject.toml"
+        )
+    local_dir = find_store_dir(explicit=None if is_url(args.store) else args.store, use_env=False)
+    return Store.open(str(url)), local_dir
+
+
+def _sync_progress(verb: str) -> Any:
+    def show(report: Any, total: int) -> None:
+        done = report.copied + report.skipped
+        print(f"{verb} {done}/{total} runs, {report.blob_bytes / 1e6:.1f} MB of blobs",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+    return show
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from .store import Store
+    from .store.sync import copy_runs
+
+    team, local_dir = _team_and_local(args, args.to)
+    with team, Store.open(local_dir, create=False) as local:
+        report = copy_runs(
+            local, team, experiment=args.experiment, progress=_sync_progress("pushed")
+        )
+        print(f"pushed to {team.engine.where()}: {report}")
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from .store import Store
+    from .store.sync import copy_runs
+
+    team, local_dir = _team_and_local(args, getattr(args, "from"))
+    with team, Store.open(local_dir) as local:
+        ids: list[str] | None = list(args.run) or None
+        if ids is None and args.experiment is None:  # the runs behind registered versions
+            ids = [r[0] for r in team._read("SELECT DISTINCT run_id FROM model_versions")]
+        if ids:
+            ids = [team.resolve_run_id(i) for i in ids]
+        report = copy_runs(
+            team, local, experiment=args.experiment, run_ids=ids,
+            progress=_sync_progress("pulled"),
+        )  # fmt: skip
+        print(f"pulled from {team.engine.where()} into {local.directory}: {report}")
+    return 0
+
+
 def cmd_team_init(args: argparse.Namespace) -> int:
     from .store.discovery import find_store, is_url
     from .store.postgres_schema import roles_sql
@@ -514,6 +571,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("-o", "--output", required=True, metavar="DIR", help="bundle directory")
     export.set_defaults(func=cmd_audit_export)
+
+    push = commands.add_parser(
+        "push", parents=[common], help="copy this project's finished runs to the team store"
+    )
+    push.add_argument("--to", metavar="URL", help="the team store (default: the configured one)")
+    push.add_argument("-e", "--experiment", help="only this experiment's runs")
+    push.set_defaults(func=cmd_push)
+    pull = commands.add_parser(
+        "pull", parents=[common], help="copy runs from the team store for offline review"
+    )
+    pull.add_argument("--from", metavar="URL", help="the team store (default: the configured one)")
+    pull.add_argument("-e", "--experiment", help="this experiment's runs")
+    pull.add_argument(
+        "--run", action="append", default=[], metavar="RUN", help="this run (repeatable)"
+    )
+    pull.set_defaults(func=cmd_pull)
 
     team = commands.add_parser("team", parents=[common], help="a team store on PostgreSQL")
     team_commands = team.add_subparsers(dest="team_command", required=True, metavar="init")

@@ -295,22 +295,44 @@ class PgBlobStore:
             raise BlobIntegrityError(f"{source} changed while it was being stored; try again")
         return digest
 
-    def _put(self, digest: str, size: int, chunks: Iterable[Any]) -> None:
+    def _put(self, digest: str, size: int | None, chunks: Iterable[Any]) -> int:
+        """Write the chunks and the blob's row in one transaction; with ``size`` None the
+        content is hashed on the way and refused unless it hashes to ``digest``."""
         if self.exists(digest):
-            return
+            return int(self.store._read("SELECT size FROM blobs WHERE digest = ?", (digest,))[0][0])
+        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO) if size is None else None
         with self.store.transaction() as conn:
-            if conn.execute("SELECT 1 FROM blobs WHERE digest = ?", (digest,)).fetchone():
-                return
-            n = 0
+            row = conn.execute("SELECT size FROM blobs WHERE digest = ?", (digest,)).fetchone()
+            if row:
+                return int(row[0])
+            n, total = 0, 0
             for n, chunk in enumerate(chunks, 1):
+                if hasher is not None:
+                    hasher.update(chunk)
+                total += len(chunk)
                 conn.execute(
                     "INSERT INTO blob_chunks (digest, seq, data) VALUES (?, ?, ?)",
                     (digest, n - 1, bytes(chunk)),
                 )
+            if hasher is not None and hasher.hexdigest() != digest:
+                raise BlobIntegrityError(
+                    f"blob {digest} arrived with content hashing to {hasher.hexdigest()}; "
+                    "it was not stored"
+                )
             conn.execute(
                 "INSERT INTO blobs (digest, size, chunks, created_at) VALUES (?, ?, ?, ?)",
-                (digest, size, n, time.time()),
+                (digest, total, n, time.time()),
             )
+        return total
+
+    def iter_chunks(self, digest: str) -> Iterator[bytes]:
+        """The blob's bytes, chunk by chunk (not checked: :meth:`put_chunks` checks)."""
+        return self._chunks(digest)
+
+    def put_chunks(self, digest: str, chunks: Iterable[bytes]) -> int:
+        from .blobs import _check_digest
+
+        return self._put(_check_digest(digest), None, chunks)
 
     def _chunks(self, digest: str) -> Iterator[bytes]:
         from .blobs import _check_digest
