@@ -561,3 +561,33 @@ def test_panel_follows_the_dark_theme(browser: Browser) -> None:
 
 def test_no_console_errors_from_the_extension(browser: Browser) -> None:
     assert [e for e in browser.errors if "mlops" in e.lower()] == []
+
+
+def test_a_project_on_a_team_store_shows_it_in_the_panel(
+    browser: Browser, lab: RunningServer, pg_url: str
+) -> None:
+    from playwright.sync_api import expect
+
+    team = lab.root / "team"
+    team.mkdir()
+    (team / "pyproject.toml").write_text(f'[tool.mlops-jupyter]\nstore = "{pg_url}"\n')
+    (team / "shared.ipynb").write_text(json.dumps(EMPTY_NOTEBOOK))
+    with Store.open(pg_url, start=team) as store:
+        for name, accuracy in [("ana-baseline", 0.84), ("bo-tuned", 0.9)]:
+            store.record_run("team-demo", name=name, metrics={"accuracy": accuracy})
+    page = browser.page
+    page.goto(f"{lab.url}lab/tree/team/shared.ipynb?token={lab.token}")
+    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").first.wait_for()
+    page.locator(".lm-TabBar-tab.lm-mod-current", has_text="shared.ipynb").wait_for()
+    open_panel(browser)
+    panel = browser.panel
+    panel.locator("#mj-tab-runs").click()  # the panel remembers the view an earlier test chose
+    panel.locator(".mj-refresh").click()
+    where = pg_url.split("//", 1)[1]
+    expect(panel.locator(".mj-store-path")).to_have_text(f"team store {where}")
+    expect(panel.locator(".mj-store-status")).to_have_text("store exists")
+    rows = panel.locator("tr.mj-run")
+    expect(rows).to_have_count(2)
+    panel.locator("button.mj-sort[data-sort='metrics.accuracy']").click()
+    names = panel.locator("tr.mj-run .mj-card-button")
+    expect(names).to_have_text(["bo-tuned", "ana-baseline"])

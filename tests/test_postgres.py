@@ -327,3 +327,46 @@ def test_team_init_makes_roles_whose_writers_cannot_edit_the_log(
         assert conn.execute("SELECT actor FROM audit_log").fetchall() == [("ana",)]
     with pytest.raises(StorePermissionError, match="permission denied for table meta"):
         Store.open(pg_cluster.url(db, user="ursula"), start=tmp_path)  # no role, no access
+
+
+def test_the_server_stopping_mid_cell_costs_that_run_only(
+    pg_cluster: Any, pg_url: str, tmp_path: Path
+) -> None:
+    from test_magics import Kernel
+
+    go = tmp_path / "go"
+    kernel = Kernel(tmp_path, env={"MLOPS_JUPYTER_STORE": pg_url})
+    try:
+        kernel.run("%load_ext mlops_jupyter")
+        msg = kernel.send(
+            "%%track -n cut --no-shap\nimport os, time\nx = 6 * 7\n"
+            f"while not os.path.exists({str(go)!r}):\n    time.sleep(0.01)\nprint(x)"
+        )
+        with Store.open(pg_url, start=tmp_path) as store:  # the run is open...
+            deadline = time.monotonic() + 60
+            while store.counts()["runs"] == 0:
+                assert time.monotonic() < deadline
+        pg_cluster.stop("fast")  # ...when the server goes away
+        go.touch()
+        reply, outputs = kernel.collect(msg)
+        assert reply["status"] == "ok"
+        assert [o["text"] for o in outputs if o.get("name") == "stdout"] == ["42\n"]
+        stderr = [o["text"] for o in outputs if o.get("name") == "stderr"]
+        assert len(stderr) == 1 and stderr[0].count("\n") == 1
+        assert (
+            stderr[0].startswith("mlops-jupyter: run ")
+            and "not saved: lost the connection" in stderr[0]
+        )
+        pg_cluster.start()
+        reply, outputs = kernel.run("%%track -n after --quiet\ny = 1")
+        assert reply["status"] == "ok" and outputs == []
+    finally:
+        kernel.shutdown()
+        if pg_cluster.pg_ctl("status").returncode != 0:
+            pg_cluster.start()
+    with Store.open(pg_url, start=tmp_path) as store:
+        runs = dict(zip(store.runs().name, store.runs().status, strict=True))
+        assert runs == {"cut": "failed", "after": "finished"}
+        cut = store.get_run(store.runs().query("name == 'cut'").run_id.iloc[0])
+        assert cut.error.startswith("could not be saved: lost the connection")
+        assert cut.params == {} and cut.metrics == {}  # nothing half-written

@@ -11,8 +11,12 @@ const METRIC_COLUMNS = 3;
 
 /** What `GET /mlops-jupyter/api/store` answers. */
 export interface IStoreInfo {
-  store_dir: string;
-  db_path: string;
+  /** `sqlite` (a `.mlops` folder) or `postgresql` (a team store). */
+  engine: 'sqlite' | 'postgresql';
+  /** `user@host:port/database` of a team store (never its password), else null. */
+  team_store: string | null;
+  store_dir: string | null;
+  db_path: string | null;
   exists: boolean;
   root_dir: string;
   relative_store_dir: string | null;
@@ -204,8 +208,13 @@ export class RunsPanel extends Widget {
       }
       this._error.hidden = true;
       this._error.textContent = '';
-      this._path.textContent = info.relative_store_dir ?? info.store_dir;
-      this._path.title = info.db_path;
+      if (info.team_store) {
+        this._path.textContent = `team store ${info.team_store}`;
+        this._path.title = 'PostgreSQL: the store this project shares with its team';
+      } else {
+        this._path.textContent = info.relative_store_dir ?? info.store_dir ?? '';
+        this._path.title = info.db_path ?? '';
+      }
       this._status.textContent = info.exists
         ? 'store exists'
         : 'store will be created on first tracked run';
