@@ -21,9 +21,18 @@ class MLOpsJupyter(Configurable):
     store_path = Unicode(
         None,
         allow_none=True,
-        help="Store directory (.mlops) or its store.db. Default: discovered from the working "
-        "directory (nearest .mlops/ upward, else the git root, else the working directory).",
+        help="Store directory (.mlops) or its store.db, or a team store's postgresql:// URL. "
+        "Default: the store named by the project's pyproject.toml, else discovered from the "
+        "working directory (nearest .mlops/ upward, else the git root, else the working "
+        "directory).",
     ).tag(config=True, env="MLOPS_JUPYTER_STORE")
+
+    blob_dir = Unicode(
+        None,
+        allow_none=True,
+        help="For a team store on PostgreSQL: a shared directory (e.g. a network share) to keep "
+        "its blobs in as content-addressed files, instead of rows of the database.",
+    ).tag(config=True, env="MLOPS_JUPYTER_BLOB_DIR")
 
     user = Unicode(
         None,

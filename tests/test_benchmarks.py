@@ -22,6 +22,7 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
         ("runs_query.py", ["page of 100 sorted by a metric", "compare 10 runs"]),
         ("signing.py", ["**`sshsig.sign`** of the statement", "**`audit.verify`** of the"]),
         ("store_size.py", ["| 100 |", "| 1,000 |"]),
+        ("team_store.py", ["**PostgreSQL store** `record_run`", "push 200 runs"]),
     ],
 )
 def test_benchmark_quick_run(script: str, expected_rows: list[str]) -> None:
@@ -49,6 +50,7 @@ def test_benchmark_readme_has_results_from_a_full_run() -> None:
         "runs-query",
         "signing",
         "store-size",
+        "team-store",
     ):
         body = text.split(f"<!-- {section}:begin -->")[1].split(f"<!-- {section}:end -->")[0]
         assert "Machine:" in body and "| " in body, f"{section} table missing: run the benchmark"

@@ -370,3 +370,20 @@ def test_the_server_stopping_mid_cell_costs_that_run_only(
         cut = store.get_run(store.runs().query("name == 'cut'").run_id.iloc[0])
         assert cut.error.startswith("could not be saved: lost the connection")
         assert cut.params == {} and cut.metrics == {}  # nothing half-written
+
+
+def test_blobs_can_live_in_a_shared_directory(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "share" / "blobs"
+    monkeypatch.setenv("MLOPS_JUPYTER_BLOB_DIR", str(shared))
+    with Store.open(pg_url, start=tmp_path) as store:
+        run_id = store.record_run("e")
+        digest = store.add_artifact(run_id, "model", b"weights on the share", kind="model")
+        assert (shared / digest[:2] / digest).read_bytes() == b"weights on the share"
+        assert store._read("SELECT COUNT(*) FROM blobs") == [(0,)]
+        assert store.blobs.get_bytes(digest) == b"weights on the share"
+        (shared / digest[:2] / digest).chmod(0o644)
+        (shared / digest[:2] / digest).write_bytes(b"weights on the shore")
+        with pytest.raises(BlobIntegrityError, match="is corrupt"):
+            store.blobs.get_bytes(digest)

@@ -68,8 +68,9 @@ class PgConnection:
     """The small part of the DB-API the store uses, over a psycopg connection in autocommit
     mode with explicit transactions; reconnects when the server went away between uses."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, busy_timeout: float = 30.0) -> None:
         self.url = url
+        self.busy_timeout = busy_timeout
         self._conn: Any = None
         self.reconnect()
 
@@ -89,7 +90,10 @@ class PgConnection:
                 pass
         try:
             self._conn = psycopg.connect(
-                self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+                self.url,
+                autocommit=True,
+                connect_timeout=CONNECT_TIMEOUT_S,
+                options=f"-c lock_timeout={int(self.busy_timeout * 1000)}",
             )
         except psycopg.OperationalError as exc:
             raise StoreConnectionError(
@@ -142,14 +146,12 @@ class PostgresEngine:
         return f"the PostgreSQL store at {describe(self.url)}"
 
     def connect(self) -> PgConnection:
-        return PgConnection(self.url)
+        return PgConnection(self.url, self.busy_timeout)
 
     def begin(self, conn: PgConnection) -> None:
         conn.ensure()
-        try:
-            conn.execute("BEGIN")
-            conn.execute(f"SET LOCAL lock_timeout = {int(self.busy_timeout * 1000)}")
-            conn.execute("SELECT pg_advisory_xact_lock(?)", (_WRITE_LOCK,))
+        try:  # one round trip: the lock waits at most lock_timeout (set at connect)
+            conn.script(f"BEGIN; SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
         except Exception as exc:
             raise self.translate(exc) or exc from exc
 
@@ -245,7 +247,17 @@ class PostgresEngine:
             )
         return None
 
-    def blobs(self, store: Store) -> PgBlobStore:
+    def blobs(self, store: Store) -> Any:
+        """Blobs as rows of the database, or files in the shared ``blob_dir`` when set."""
+        from pathlib import Path
+
+        from ..config import settings
+
+        shared = settings().blob_dir
+        if shared:
+            from .blobs import BlobStore
+
+            return BlobStore(Path(shared).expanduser())
         return PgBlobStore(store)
 
 

@@ -123,6 +123,8 @@ class Store:
         self._lock = threading.RLock()
         self._depth = 0
         self.read_only = False  # opened read-only: this process may not write the store
+        self._experiments: dict[str, int] = {}
+        self._new_experiments: dict[str, int] = {}
         self.cache: dict[str, Any] = {}  # derived state kept by the layers above (registry)
 
     # ------------------------------------------------------------------ opening
@@ -272,6 +274,7 @@ class Store:
                 try:
                     yield conn
                 except BaseException:
+                    self._new_experiments = {}  # maybe rolled back: look them up again
                     conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
                     conn.execute(f"RELEASE SAVEPOINT {name}")
                     raise
@@ -282,9 +285,11 @@ class Store:
                 return
             self.engine.begin(conn)
             self._depth = 1
+            self._new_experiments = {}
             try:
                 yield conn
                 conn.execute("COMMIT")
+                self._experiments.update(self._new_experiments)
             except BaseException as exc:
                 try:
                     if conn.in_transaction:
@@ -310,11 +315,17 @@ class Store:
 
     # -------------------------------------------------------------------- writes
     def _experiment_id(self, conn: sqlite3.Connection, name: str) -> int:
-        conn.execute(
-            insert_new("experiments", ("name", "created_at")),
-            (name, time.time()),
+        """The experiment's id, created if new (ids of committed experiments are cached:
+        experiments are never deleted, and a write saves two round trips to a server)."""
+        known = self._experiments.get(name)
+        if known is not None:
+            return known
+        conn.execute(insert_new("experiments", ("name", "created_at")), (name, time.time()))
+        found = int(
+            conn.execute("SELECT id FROM experiments WHERE name = ?", (name,)).fetchone()[0]
         )
-        return int(conn.execute("SELECT id FROM experiments WHERE name = ?", (name,)).fetchone()[0])
+        self._new_experiments[name] = found  # cached once the transaction commits
+        return found
 
     def create_run(
         self,
@@ -494,24 +505,21 @@ class Store:
     ) -> None:
         now = time.time()
         ended = now if ended_at is None else ended_at
-        row = conn.execute("SELECT started_at FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
-            raise RunNotFoundError(run_id)
         env_id = self._environment_id(conn, environment) if environment else None
         head = None
         if history is not None:
             if not isinstance(history, CellHistory):
                 history = CellHistory.from_entries(history)
             head = cell_history.write(conn, history)
-        conn.execute(
-            "UPDATE runs SET status = ?, ended_at = ?, duration_s = ?, environment_id = "
-            "COALESCE(?, environment_id), git_commit = COALESCE(?, git_commit), git_dirty = "
-            "COALESCE(?, git_dirty), history_head = COALESCE(?, history_head), error = ?, "
-            "capture_errors = ? WHERE id = ?",
+        updated = conn.execute(
+            "UPDATE runs SET status = ?, ended_at = ?, duration_s = ? - started_at, "
+            "environment_id = COALESCE(?, environment_id), git_commit = COALESCE(?, "
+            "git_commit), git_dirty = COALESCE(?, git_dirty), history_head = COALESCE(?, "
+            "history_head), error = ?, capture_errors = ? WHERE id = ?",
             (
                 status,
                 ended,
-                ended - row[0],
+                ended,
                 env_id,
                 git_commit,
                 None if git_dirty is None else int(git_dirty),
@@ -521,6 +529,8 @@ class Store:
                 run_id,
             ),
         )
+        if updated.rowcount == 0:
+            raise RunNotFoundError(run_id)
         if params:
             sources = param_sources or {}
             rows = []
