@@ -571,6 +571,7 @@ class Tracker:
                         value = scalar(records[where.site].result)
                         if value is not None:
                             metrics["score"] = value
+                metrics.update(_metrics_on_predictions(model, sites, records))
                 links = self._call_links(calls)
                 self.store.record_run(
                     ctx.experiment,
@@ -984,6 +985,36 @@ def _metrics(
     out += [(key, points[0], 0) for key, points in series.items() if key not in ctx.series]
     out = [item for item in out if item[0] not in logged]
     return out + list(ctx.metrics)
+
+
+def _metrics_on_predictions(
+    model: Any, sites: list[CallSite], records: Mapping[int, CallRecord]
+) -> dict[str, float]:
+    """Metric functions computed once on ``model``'s own predictions
+    (``accuracy_score(y_b, m1.predict(X_b))``, or on ``p1 = m1.predict(X_b)``), by name."""
+    predictions = {
+        id(records[s.site].result)
+        for s in sites
+        if s.kind == "eval"
+        and s.site in records
+        and records[s.site].receiver is model
+        and records[s.site].has_result
+    }
+    found: dict[str, float] = {}
+    for site in sites:
+        record = records.get(site.site)
+        if site.kind != "metric" or record is None or not record.has_result or record.calls != 1:
+            continue
+        if not any(id(value) in predictions for value in record.args.values()):
+            continue
+        value = scalar(record.result)
+        if value is None:
+            continue
+        assigned = site.assigned_to
+        name = assigned if assigned and is_metric_name(assigned) else metric_base_name(site.method)
+        if name:
+            found[name] = value
+    return found
 
 
 def _base_name(site: CallSite) -> str:

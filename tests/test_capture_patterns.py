@@ -568,3 +568,42 @@ def test_two_models_on_swapped_halves_are_two_child_runs(kernel: Kernel) -> None
     }
     assert one.metrics == {"score": m1.score(X_b, y_b)} and one.params["max_depth"] == 2
     assert two.metrics == {"score": m2.score(X_a, y_a)} and two.params["max_depth"] == 4
+
+
+def test_metric_functions_on_each_models_predictions_go_to_its_child_run(
+    kernel: Kernel,
+) -> None:
+    body = (
+        "from sklearn.datasets import load_breast_cancer\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.metrics import accuracy_score, f1_score\n"
+        "from sklearn.tree import DecisionTreeClassifier\n"
+        "X, y = load_breast_cancer(return_X_y=True)\n"
+        "half = len(X) // 2\n"
+        "X_a, y_a, X_b, y_b = X[:half], y[:half], X[half:], y[half:]\n"
+        "tree = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X_a, y_a)\n"
+        "linear = LogisticRegression(max_iter=5000).fit(X_b, y_b)\n"
+        "p_tree = tree.predict(X_b)\n"
+        "tree_f1 = f1_score(y_b, p_tree)\n"
+        "print('tree', accuracy_score(y_b, p_tree))\n"
+        "print('linear', accuracy_score(y_a, linear.predict(X_a)))\n"
+    )
+    run = tracked(kernel, "per-model-metrics", body)
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = load_breast_cancer(return_X_y=True)
+    half = len(X) // 2
+    X_a, y_a, X_b, y_b = X[:half], y[:half], X[half:], y[half:]
+    tree = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X_a, y_a)
+    linear = LogisticRegression(max_iter=5000).fit(X_b, y_b)
+    p_tree = tree.predict(X_b)
+    children = {c.tags["model"]: c for c in children_of(kernel, run, "fit")}
+    assert sorted(children) == ["linear", "tree"]
+    assert children["tree"].metrics == {
+        "tree_f1": f1_score(y_b, p_tree),
+        "accuracy": accuracy_score(y_b, p_tree),
+    }
+    assert children["linear"].metrics == {"accuracy": accuracy_score(y_a, linear.predict(X_a))}

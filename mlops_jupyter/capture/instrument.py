@@ -134,6 +134,13 @@ class Taps:
         self._record(site).args[key] = value
         return value
 
+    def last(self, site: int, value: Any) -> Any:
+        """A prediction: only the latest is kept (a metric on it is that model's)."""
+        record = self._record(site)
+        record.result = value
+        record.has_result = True
+        return value
+
     def result(self, site: int, value: Any) -> Any:
         record = self._record(site)
         record.result = value
@@ -141,6 +148,9 @@ class Taps:
         if len(record.results) < _RESULTS_KEPT:
             record.results.append(value)
         return value
+
+
+_PREDICTIONS = frozenset({"predict", "predict_proba", "decision_function"})
 
 
 def _name_of(node: ast.AST) -> str | None:
@@ -283,6 +293,8 @@ class _Instrumenter(ast.NodeTransformer):
         )
         if kind == "metric" or method in ("score", "fit_transform"):  # T = vec.fit_transform
             new_call = self._tap("result", site, new_call, like=node)
+        elif method in _PREDICTIONS and not self._loops:  # whose predictions a metric is on
+            new_call = self._tap("last", site, new_call, like=node)
         self.sites.append(
             CallSite(
                 site,
