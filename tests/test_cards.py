@@ -357,3 +357,35 @@ def test_the_edit_form_saves_changed_sections_only(
         "editor",
     )
     assert "Region &lt;and&gt; plan." in card.to_html()
+
+
+def test_per_group_metrics_on_polars_evaluation_data(tmp_path: Path) -> None:
+    import polars as pl
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.random((300, 4)), columns=["a", "b", "c", "region"])
+    frame["region"] = rng.choice(["north", "south", "west"], 300)
+    y = (frame["a"] + frame["b"] > 1).astype(int)
+    X = frame.assign(region=frame["region"].map({"north": 0.0, "south": 1.0, "west": 2.0}))
+    X_train, X_test = pl.from_pandas(X.iloc[:200]), pl.from_pandas(X.iloc[200:])
+    y_train, y_test = pl.Series("y", y.iloc[:200]), pl.Series("y", y.iloc[200:])
+    model = RandomForestClassifier(n_estimators=10, random_state=0).fit(X_train, y_train)
+    tracker = Tracker(tmp_path / ".mlops")
+    ctx = tracker.begin(api.TrackOptions(experiment="polars", name="pl"))
+    for obj, role, name in [(X_train, "train", "X_train"), (y_train, "train", "y_train"),
+                            (X_test, "eval", "X_test"), (y_test, "eval", "y_test")]:  # fmt: skip
+        ctx.log_data(obj, role, name)
+    ctx.log_model(model)
+    tracker.finish(ctx)
+    tracker.close()
+    with Store.open(tmp_path / ".mlops", create=False) as store:
+        store.set_card_section(ctx.run_id, "sensitive_column", "region", "reviewer")
+        [group] = build_card(ctx.run_id, store=store, eval_data=(X_test, y_test)).group_metrics
+    predictions = model.predict(X_test)
+    region, truth = X_test["region"].to_numpy(), y_test.to_numpy()
+    assert group.groups == {
+        str(v): float((predictions[region == v] == truth[region == v]).mean())
+        for v in (0.0, 1.0, 2.0)
+    }
+    assert group.counts == {str(v): int((region == v).sum()) for v in (0.0, 1.0, 2.0)}

@@ -256,25 +256,45 @@ def _group_metrics(card: ModelCard, model: Any, eval_data: tuple[Any, Any]) -> l
                 f"eval_data {name} is not the evaluation data run {card.run.run_id[:8]} recorded "
                 "(its hash differs): per-group metrics must come from the tracked data"
             )
-    column = card.sections["sensitive_column"].content
-    if not column or column.strip() not in getattr(X, "columns", []):
+    column = (card.sections["sensitive_column"].content or "").strip()
+    values = _column_values(X, column) if column else None
+    if values is None:
         return []
-    column = column.strip()
     import numpy as np
 
     predictions = np.asarray(model.predict(X))
-    truth = np.asarray(y)
+    truth = _column_values(y, None)
     classifier = hasattr(model, "classes_")
     groups: dict[str, float] = {}
     counts: dict[str, int] = {}
-    for value in sorted(X[column].dropna().unique(), key=str):
-        mask = (X[column] == value).to_numpy()
+    present = [v for v in values.tolist() if v is not None and v == v]  # NaN != NaN
+    for value in sorted(set(present), key=str):
+        mask = np.array([v == value for v in values.tolist()], dtype=bool)
         counts[str(value)] = int(mask.sum())
         if classifier:
             groups[str(value)] = float((predictions[mask] == truth[mask]).mean())
         else:
             groups[str(value)] = float(np.abs(predictions[mask] - truth[mask]).mean())
     return [GroupMetrics(column, "accuracy" if classifier else "mae", groups, counts)]
+
+
+def _column_values(data: Any, column: str | None) -> Any:
+    """One column of a pandas, polars or pyarrow table (``column`` None: a 1-D ``y`` of any
+    of those or numpy) as a numpy array; None when the table has no such column."""
+    import numpy as np
+
+    if column is None:
+        if hasattr(data, "to_numpy") and not hasattr(data, "column_names"):
+            return np.asarray(data.to_numpy())  # pandas / polars Series, pyarrow arrays
+        return np.asarray(data)
+    names = getattr(data, "column_names", None)  # pyarrow Table / RecordBatch
+    if names is not None:
+        if column not in names:
+            return None
+        return np.asarray(data.column(column).to_numpy(zero_copy_only=False))
+    if column not in list(getattr(data, "columns", [])):
+        return None
+    return np.asarray(data[column].to_numpy())
 
 
 def _governance(store: Store, subject: str, version: str | None) -> dict[str, Any]:
