@@ -9,6 +9,7 @@ in 1 MiB chunks. The store's logic above it is the same for both engines.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
@@ -56,6 +57,10 @@ def describe_without_psycopg(url: str) -> str:
 
     parts = urlsplit(url)
     return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+
+
+_VALUES = re.compile(r"VALUES (\(\?(?:, \?)*\))")
+_MAX_PARAMS = 30_000  # PostgreSQL takes up to 65,535 parameters in one statement
 
 
 @lru_cache(maxsize=512)
@@ -120,8 +125,22 @@ class PgConnection:
         return self._conn.execute(_pg(sql), args)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any:
-        cursor = self._conn.cursor()
-        cursor.executemany(_pg(sql), list(rows))
+        """Many rows of an ``INSERT ... VALUES (?, ...)`` go as one multi-row statement per
+        chunk (one round trip instead of a pipeline sync per call); other statements as
+        psycopg's executemany. Upserts must not repeat a key within one call."""
+        rows = [tuple(r) for r in rows]
+        match = _VALUES.search(sql)
+        if match is None or not rows:
+            cursor = self._conn.cursor()
+            cursor.executemany(_pg(sql), rows)
+            return cursor
+        group = match.group(1)
+        per = max(1, _MAX_PARAMS // len(rows[0]))
+        cursor = None
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            many = sql[: match.start(1)] + ", ".join([group] * len(chunk)) + sql[match.end(1) :]
+            cursor = self._conn.execute(_pg(many), [v for row in chunk for v in row])
         return cursor
 
     def script(self, sql: str) -> None:

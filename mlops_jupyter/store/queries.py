@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .records import json_number, utc
+from .sql import SQLITE, Dialect
 
 if TYPE_CHECKING:
     from .store import Store
@@ -104,13 +105,19 @@ class RunSet:
             return self._where("r"), list(self.args)
         return self.test("r.id")
 
-    def test(self, column: str, per_row: bool = False) -> tuple[str, list[Any]]:
+    def test(
+        self, column: str, per_row: bool = False, dialect: Dialect = SQLITE
+    ) -> tuple[str, list[Any]]:
         """A condition on the run id ``column``: membership in the set built once from the
         index (best when counting), or ``per_row`` a primary-key probe (best while walking
-        another index to a LIMIT)."""
+        another index to a LIMIT; a scalar subquery where the planner would turn EXISTS into
+        a join that builds the whole set first)."""
         negate = "NOT " if self.negate else ""
         if per_row:
             probe = f"SELECT 1 FROM {self.table} t WHERE t.{self.id_column} = {column}"
+            if dialect.scalar_probe:
+                null = "NULL" if self.negate else "NOT NULL"
+                return f"({probe} AND {self._where('t')} LIMIT 1) IS {null}", list(self.args)
             return f"{negate}EXISTS ({probe} AND {self._where('t')})", list(self.args)
         return f"{column} {negate}IN ({self.members()})", list(self.args)
 
@@ -170,13 +177,19 @@ def run_page(
         conn = store.conn
         n_runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
         sets, driver = _plan(conn, sets, n_runs)
-        total = n_runs if driver is None else conn.execute(*_count(sets, driver)).fetchone()[0]
+        total = (
+            n_runs
+            if driver is None
+            else conn.execute(*_count(sets, driver, store.dialect)).fetchone()[0]
+        )
         where_sql, args = on_runs(sets)
         if metric is not None:
             if driver is not None and start_from_matches(total, n_runs, offset, limit):
-                ranked = _from_matches(sets, driver, metric, store.dialect.ordered_join)
+                ranked = _from_matches(sets, driver, metric, store.dialect)
             else:  # few matches are tested against their set, built once; many are probed
-                tests, test_args = _all([s.test("lm.run_id", total > FEW_MATCHES) for s in sets])
+                tests, test_args = _all(
+                    [s.test("lm.run_id", total > FEW_MATCHES, store.dialect) for s in sets]
+                )
                 ranked = (
                     " FROM latest_metrics lm WHERE lm.key = ? AND lm.value IS NOT NULL" + tests,
                     [metric, *test_args],
@@ -205,11 +218,11 @@ def run_page(
         params, metrics = store._values_for(ids)
         hashes: dict[str, str] = {}
         if ids:
-            marks = ",".join("?" * len(ids))
+            among, among_args = store.dialect.among("run_id", ids)
             for run_id, digest in conn.execute(
-                f"SELECT run_id, MIN(dataset_hash) FROM run_datasets WHERE run_id IN ({marks}) "
+                f"SELECT run_id, MIN(dataset_hash) FROM run_datasets WHERE {among} "
                 "AND role = 'train' GROUP BY run_id",
-                ids,
+                among_args,
             ):
                 hashes[run_id] = digest
     return {
@@ -252,30 +265,36 @@ def _plan(conn: Any, sets: list[RunSet], n_runs: int) -> tuple[list[RunSet], Run
     return kept, sets[min(narrowing)[1]]
 
 
-def _others(sets: list[RunSet], driver: RunSet | None, column: str) -> tuple[str, list[Any]]:
+def _others(
+    sets: list[RunSet], driver: RunSet | None, column: str, dialect: Dialect
+) -> tuple[str, list[Any]]:
     """The conditions besides the driver's, probed run by run on ``column``."""
-    return _all([s.test(column, per_row=True) for s in sets if s is not driver])
+    return _all([s.test(column, True, dialect) for s in sets if s is not driver])
 
 
-def _count(sets: list[RunSet], driver: RunSet) -> tuple[str, list[Any]]:
+def _count(sets: list[RunSet], driver: RunSet, dialect: Dialect) -> tuple[str, list[Any]]:
     """The exact count: from the driver's index alone when it is the only condition, else over
     the driver's runs probing the other conditions."""
     if len(sets) == 1:
         return driver.count()
     driver_sql, driver_args = driver.ids()
-    tests, test_args = _others(sets, driver, "d.run_id")
-    return f"SELECT COUNT(*) FROM ({driver_sql}) d WHERE TRUE" + tests, [*driver_args, *test_args]
+    tests, test_args = _others(sets, driver, "d.run_id", dialect)
+    return (
+        f"SELECT COUNT(*) FROM ({driver_sql}{dialect.fence}) d WHERE TRUE" + tests,
+        [*driver_args, *test_args],
+    )
 
 
 def _from_matches(
-    sets: list[RunSet], driver: RunSet, metric: str, join: str
+    sets: list[RunSet], driver: RunSet, metric: str, dialect: Dialect
 ) -> tuple[str, list[Any]]:
-    """Runs with the metric that meet every condition, driven from ``driver``'s runs."""
+    """Runs with the metric that meet every condition, driven from ``driver``'s runs (the
+    driver kept first: a join order the planner must not change)."""
     driver_sql, driver_args = driver.ids()
-    tests, test_args = _others(sets, driver, "lm.run_id")
+    tests, test_args = _others(sets, driver, "lm.run_id", dialect)
     return (
-        f" FROM ({driver_sql}) d {join} latest_metrics lm ON lm.run_id = d.run_id "
-        "AND lm.key = ? WHERE lm.value IS NOT NULL" + tests,
+        f" FROM ({driver_sql}{dialect.fence}) d {dialect.ordered_join} latest_metrics lm "
+        "ON lm.run_id = d.run_id AND lm.key = ? WHERE lm.value IS NOT NULL" + tests,
         [*driver_args, metric, *test_args],
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 
 @cache
@@ -39,9 +40,22 @@ class Dialect:
     """The few phrases the engines say differently."""
 
     name: str
-    # a join whose order the planner must keep (SQLite's CROSS JOIN; PostgreSQL plans it)
+    # a join whose order the planner must keep: SQLite's CROSS JOIN; PostgreSQL keeps a
+    # subquery ending in OFFSET 0 as it is (the fence), and joins from it
     ordered_join: str = "JOIN"
+    fence: str = ""
+    # probe a condition per row with a scalar subquery, where EXISTS would become a semi-join
+    # that reads the whole set before the first row (PostgreSQL)
+    scalar_probe: bool = False
+    # a list of ids as one array parameter (``= ANY(?)``) rather than a placeholder each
+    array_params: bool = False
+
+    def among(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """``column`` is one of ``values``: the condition and its arguments."""
+        if self.array_params:
+            return f"{column} = ANY(?)", [list(values)]
+        return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
 
 SQLITE = Dialect("sqlite", ordered_join="CROSS JOIN")
-POSTGRES = Dialect("postgresql")
+POSTGRES = Dialect("postgresql", fence=" OFFSET 0", scalar_probe=True, array_params=True)

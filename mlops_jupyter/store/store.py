@@ -545,9 +545,10 @@ class Store:
             triples: Iterable[tuple[str, Any, int]] = (
                 [(k, v, 0) for k, v in metrics.items()] if isinstance(metrics, Mapping) else metrics
             )
+            latest = {(str(k), int(s)): v for k, v, s in triples}  # a point given twice: the last
             conn.executemany(
                 upsert("metrics", _METRIC_COLUMNS, _METRIC_KEY),
-                [(run_id, str(k), int(s), *encode_metric(v), now) for k, v, s in triples],
+                [(run_id, k, s, *encode_metric(v), now) for (k, s), v in latest.items()],
             )
         for link in datasets:
             self._link_dataset(conn, run_id, link, now)
@@ -982,14 +983,13 @@ class Store:
         conn = self.conn
         unjson = _ScalarMemo()
         for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+            among, args = self.dialect.among("run_id", ids[start : start + 500])
             for run_id, key, value in conn.execute(
-                f"SELECT run_id, key, value FROM params WHERE run_id IN ({marks})", chunk
+                f"SELECT run_id, key, value FROM params WHERE {among}", args
             ):
                 params.setdefault(run_id, {})[key] = unjson(value)
             for run_id, key, value in conn.execute(
-                f"SELECT run_id, key, value FROM latest_metrics WHERE run_id IN ({marks})", chunk
+                f"SELECT run_id, key, value FROM latest_metrics WHERE {among}", args
             ):  # NULL is NaN; infinities are stored as themselves
                 metrics.setdefault(run_id, {})[key] = math.nan if value is None else value
         return params, metrics
