@@ -45,6 +45,7 @@ def test_user_resolution_order(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_env_names() -> None:
     assert env_settings() == {
         "store_path": "MLOPS_JUPYTER_STORE",
+        "blob_dir": "MLOPS_JUPYTER_BLOB_DIR",
         "user": "MLOPS_JUPYTER_USER",
         "experiment": "MLOPS_JUPYTER_EXPERIMENT",
         "notebook": "MLOPS_JUPYTER_NOTEBOOK",
