@@ -579,6 +579,9 @@ def test_a_project_on_a_team_store_shows_it_in_the_panel(
     page.goto(f"{lab.url}lab/tree/team/shared.ipynb?token={lab.token}")
     page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").first.wait_for()
     page.locator(".lm-TabBar-tab.lm-mod-current", has_text="shared.ipynb").wait_for()
+    # let its kernel finish starting: a server stopped meanwhile logs jupyter_server's own race
+    idle = page.locator(".jp-StatusBar-Widget", has_text="Python 3 (ipykernel) | Idle")
+    idle.first.wait_for()
     open_panel(browser)
     panel = browser.panel
     panel.locator("#mj-tab-runs").click()  # the panel remembers the view an earlier test chose
