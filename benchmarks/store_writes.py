@@ -99,14 +99,16 @@ def store_tracked_cell(directory: Path) -> Callable[[], None]:
     return write
 
 
-def mlflow_client(directory: Path) -> Callable[[], None] | None:
+def mlflow_client(directory: Path, tracking_uri: str | None = None) -> Callable[[], None] | None:
+    """MLflow's client writing the same run (on SQLite in ``directory`` unless a
+    ``tracking_uri`` names another backend)."""
     try:
         from mlflow.entities import Metric, Param
         from mlflow.tracking import MlflowClient
     except ImportError:
         return None
     quiet_mlflow()
-    client = MlflowClient(tracking_uri=f"sqlite:///{directory / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=tracking_uri or f"sqlite:///{directory / 'mlflow.db'}")
     experiment_id = client.create_experiment("bench", artifact_location=str(directory / "mlruns"))
 
     def write() -> None:

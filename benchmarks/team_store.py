@@ -27,13 +27,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT / "tests"))  # the throwaway cluster of the test suite
 
-from _report import cli_main, machine, median_ms, quiet_mlflow, table  # noqa: E402
+from _report import cli_main, machine, median_ms, table  # noqa: E402
 from runs_query import SMALL, params_for  # noqa: E402
+from store_writes import METRICS, PARAMS, mlflow_client  # noqa: E402
 
 from mlops_jupyter.store import Store  # noqa: E402
-
-PARAMS = {f"param_{i}": i * 1.5 for i in range(10)}
-METRICS = {f"metric_{i}": 0.9 + i / 100 for i in range(5)}
 
 
 def per_run_ms(write: Callable[[], None], runs: int, batches: int = 5) -> float:
@@ -65,7 +63,7 @@ def writes(cluster, tmp: Path, runs: int) -> list[list[str]]:  # type: ignore[no
         ("**PostgreSQL store** `record_run` (loopback)", lambda: team.record_run(
             "b", params=PARAMS, metrics=METRICS), runs),
         ("**PostgreSQL store**, a tracked cell (running row, then finish)", cell, runs),
-        ("MLflow client on the same PostgreSQL (`log_batch`)", mlflow_writer(cluster),
+        ("MLflow client on the same PostgreSQL (`log_batch`)", mlflow_writer(cluster, tmp),
          max(20, runs // 10)),
     ]  # fmt: skip
     rows, base = [], None
@@ -82,29 +80,10 @@ def writes(cluster, tmp: Path, runs: int) -> list[list[str]]:  # type: ignore[no
     return rows
 
 
-def mlflow_writer(cluster) -> Callable[[], None] | None:  # type: ignore[no-untyped-def]
-    try:
-        from mlflow.entities import Metric, Param
-        from mlflow.tracking import MlflowClient
-    except ImportError:
-        return None
-    quiet_mlflow()
-    db = cluster.create_database()
-    uri = f"postgresql+psycopg://postgres@127.0.0.1:{cluster.port}/{db}"
-    client = MlflowClient(tracking_uri=uri)
-    experiment = client.create_experiment("bench", artifact_location=tempfile.mkdtemp())
-
-    def write() -> None:
-        run = client.create_run(experiment)
-        now = int(time.time() * 1000)
-        client.log_batch(
-            run.info.run_id,
-            params=[Param(k, str(v)) for k, v in PARAMS.items()],
-            metrics=[Metric(k, v, now, 0) for k, v in METRICS.items()],
-        )
-        client.set_terminated(run.info.run_id)
-
-    return write
+def mlflow_writer(cluster, tmp: Path) -> Callable[[], None] | None:  # type: ignore[no-untyped-def]
+    """store_writes.py's MLflow writer, on the same PostgreSQL server."""
+    uri = f"postgresql+psycopg://postgres@127.0.0.1:{cluster.port}/{cluster.create_database()}"
+    return mlflow_client(tmp / "mlflow", tracking_uri=uri)
 
 
 def listing(cluster, tmp: Path, n: int) -> list[list[str]]:  # type: ignore[no-untyped-def]
