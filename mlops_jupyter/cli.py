@@ -383,6 +383,8 @@ def _sync_progress(verb: str) -> Any:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
+    from .registry.registry import Registry
+    from .registry.transfer import push_statements
     from .store import Store
     from .store.sync import copy_runs
 
@@ -391,11 +393,19 @@ def cmd_push(args: argparse.Namespace) -> int:
         report = copy_runs(
             local, team, experiment=args.experiment, progress=_sync_progress("pushed")
         )
-        print(f"pushed to {team.engine.where()}: {report}")
+        registry = Registry(team)
+        statements = push_statements(
+            local, team, registry.signers, lambda ids: copy_runs(local, team, run_ids=ids)
+        )
+        if statements.imported or statements.appended:
+            registry.anchor()
+        print(f"pushed to {team.engine.where()}: {report}; {statements}")
     return 0
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
+    from .registry.registry import Registry
+    from .registry.transfer import StatementConflictError, pull_statements
     from .store import Store
     from .store.sync import copy_runs
 
@@ -410,8 +420,36 @@ def cmd_pull(args: argparse.Namespace) -> int:
             team, local, experiment=args.experiment, run_ids=ids,
             progress=_sync_progress("pulled"),
         )  # fmt: skip
-        print(f"pulled from {team.engine.where()} into {local.directory}: {report}")
+        where = f"pulled from {team.engine.where()} into {local.directory}: {report}"
+        if args.no_registry:
+            print(where)
+            return 0
+        registry = _with_governance_of(Registry(team), Registry(local))
+        try:
+            statements = pull_statements(
+                team, local, registry.signers, lambda ids: copy_runs(team, local, run_ids=ids)
+            )
+        except StatementConflictError as exc:
+            print(f"{where}; registry not pulled: {exc}")
+            return 1
+        if statements.appended:
+            registry.anchor()
+        print(f"{where}; {statements}")
     return 0
+
+
+def _with_governance_of(source: Any, target: Any) -> Any:
+    """``target``, given the allowed signers and policy of ``source`` where it has none (a pull
+    into a folder outside the project), so the copy verifies and gates as the original."""
+    import shutil
+
+    for name in (source.allowed_signers_path, source.directory / "policy.toml"):
+        mine = target.directory / name.name
+        if name.is_file() and not mine.exists() and name.resolve() != mine.resolve():
+            target.directory.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(name, mine)
+            print(f"copied {name} to {mine}", file=sys.stderr)
+    return target
 
 
 def cmd_team_init(args: argparse.Namespace) -> int:
@@ -573,16 +611,26 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_audit_export)
 
     push = commands.add_parser(
-        "push", parents=[common], help="copy this project's finished runs to the team store"
+        "push",
+        parents=[common],
+        help="copy this project's finished runs and signed registry history to the team store",
     )
     push.add_argument("--to", metavar="URL", help="the team store (default: the configured one)")
     push.add_argument("-e", "--experiment", help="only this experiment's runs")
     push.set_defaults(func=cmd_push)
     pull = commands.add_parser(
-        "pull", parents=[common], help="copy runs from the team store for offline review"
+        "pull",
+        parents=[common],
+        help="copy the team's registry, its versions' runs and cards for offline review",
     )
     pull.add_argument("--from", metavar="URL", help="the team store (default: the configured one)")
     pull.add_argument("-e", "--experiment", help="this experiment's runs")
+    pull.add_argument(
+        "--no-registry",
+        action="store_true",
+        help="only runs: leave the models, versions and audit log (pull them into a store "
+        "without registry history of its own)",
+    )
     pull.add_argument(
         "--run", action="append", default=[], metavar="RUN", help="this run (repeatable)"
     )

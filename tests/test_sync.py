@@ -11,6 +11,10 @@ from typing import Any
 import pytest
 
 from mlops_jupyter import Store
+from mlops_jupyter.identity.allowed_signers import add_signer
+from mlops_jupyter.identity.keys import generate_key
+from mlops_jupyter.registry.audit import verify
+from mlops_jupyter.registry.registry import Registry
 from mlops_jupyter.store.cell_history import CellHistory
 from mlops_jupyter.store.records import DatasetLink
 from mlops_jupyter.store.sync import SyncConflictError, copy_runs
@@ -60,6 +64,20 @@ def laptop(directory: Path, n: int = 1000) -> dict[str, Any]:
     return {"ids": ids, "running": running}
 
 
+def registry_history(project: Path, run_id: str) -> int:
+    """ana registers the run's model and bo signs off its promotion; the entries written."""
+    keys = {p: generate_key(project / "keys" / p, comment=p) for p in ("ana", "bo")}
+    for person, key in keys.items():
+        add_signer(project / ".mlops" / "allowed_signers", person, key.key_blob)
+    with Store.open(project / ".mlops") as store:
+        for section in ("overview", "owners", "intended_use"):
+            store.set_card_section(run_id, section, f"{section} text", "ana")
+        Registry(store, keys["ana"]).register(run_id, "churn")
+        request = Registry(store, keys["ana"]).request_promotion("churn", 1, "production")
+        Registry(store, keys["bo"]).approve(request.id)
+        return len(store.audit_entries())
+
+
 def same_runs(a: Store, b: Store, ids: list[str]) -> None:
     for run_id in ids:
         left, right = a.get_run(run_id).to_dict(), b.get_run(run_id).to_dict()
@@ -71,6 +89,10 @@ def same_runs(a: Store, b: Store, ids: list[str]) -> None:
 KILL_AFTER = """
 import os, signal, sys
 from mlops_jupyter import Store
+from mlops_jupyter.identity.allowed_signers import add_signer
+from mlops_jupyter.identity.keys import generate_key
+from mlops_jupyter.registry.audit import verify
+from mlops_jupyter.registry.registry import Registry
 from mlops_jupyter.store.sync import copy_runs
 
 def die_halfway(report, total):
@@ -91,6 +113,7 @@ def test_push_interrupted_halfway_resumes_and_twice_adds_nothing(
     pg_url: str, tmp_path: Path
 ) -> None:
     made = laptop(tmp_path / ".mlops")
+    history = registry_history(tmp_path, made["ids"][3])
     killed = subprocess.run(
         [sys.executable, "-c", KILL_AFTER, str(tmp_path / ".mlops"), pg_url],
         capture_output=True, text=True, timeout=600,
@@ -111,9 +134,11 @@ def test_push_interrupted_halfway_resumes_and_twice_adds_nothing(
         + first.stdout.strip().split("(copied next time), ")[1]
     )
     assert "pushed 1000/1000 runs" in first.stderr
+    assert f"; {history} audit entries imported" in first.stdout
     again = cli("push", "--to", pg_url, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "0 runs copied, 1000 already there" in again.stdout and "0 blobs, 0.0 MB" in again.stdout
+    assert "registry already up to date" in again.stdout
 
     with Store.open(tmp_path / ".mlops") as local, Store.open(pg_url, start=tmp_path) as team:
         counts = {k: v for k, v in local.counts().items()}
@@ -125,6 +150,12 @@ def test_push_interrupted_halfway_resumes_and_twice_adds_nothing(
         big = next(a for a in team.get_run(made["ids"][7]).artifacts if a.name == "model")
         assert team._read("SELECT chunks FROM blobs WHERE digest = ?", (big.blob,)) == [(4,)]
         assert team.blobs.get_bytes(big.blob) == BIG
+        registry = Registry(team)
+        assert verify(team, registry=registry).ok  # every imported signature checked again
+        assert (registry.current("churn").run_id, registry.request(1).approvals) == (
+            made["ids"][3],
+            ["bo"],
+        )
 
 
 def test_a_conflicting_run_id_is_an_error_naming_it(pg_url: str, tmp_path: Path) -> None:

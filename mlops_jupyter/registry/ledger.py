@@ -10,19 +10,24 @@ distinct principals, the required number of sign-offs, the evidence the approval
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from ..store.audit_chain import GENESIS, entry_hash
+from ..store.audit_chain import GENESIS, canonical, entry_hash
 from ..store.schema import SIGNING_MARKER
 from .statements import (
+    IMPORT,
     LABELLED_ACTIONS,
     Entry,
+    Imported,
     Invalid,
     Signed,
     check_statement,
+    imported,
     signature_checks,
 )
+
+VERSIONED_ACTIONS = ("register", "request", "approve", "reject", "transition", "refused")
 
 if TYPE_CHECKING:
     from ..identity.allowed_signers import AllowedSigners
@@ -138,6 +143,13 @@ class Ledger:
     principals: set[str] = field(default_factory=set)
     hashes: dict[int, str] = field(default_factory=dict)
     checks: dict[str, bytes | str] = field(default_factory=dict)  # signature results by hash
+    # entries imported from other stores: how far each store's own chain got (seq, hash), the
+    # stores whose chain broke, and what their versions and requests are numbered here
+    origins: dict[str, tuple[int, str]] = field(default_factory=dict)
+    broken_origins: set[str] = field(default_factory=set)
+    version_numbers: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    request_numbers: dict[tuple[str, int], int] = field(default_factory=dict)
+    imported: int = 0
 
     # ----------------------------------------------------------------- walking
     def extend(self, entries: Iterable[Entry]) -> None:
@@ -177,6 +189,9 @@ class Ledger:
         return False
 
     def _take(self, entry: Entry) -> None:
+        if entry.signature is None and entry.action == IMPORT:
+            self._import(entry)
+            return
         if entry.signature is None:
             if self.marker is not None and entry.seq < self.marker:
                 self.legacy += 1
@@ -202,6 +217,109 @@ class Ledger:
             self._apply(entry, fields, signed)
         except Invalid as exc:
             self._fail(entry, str(exc))
+
+    def _import(self, wrapper: Entry) -> None:
+        """An entry pushed from another store: it must continue that store's own chain, its
+        signature must hold, and, renumbered, it must hold here like a statement made here."""
+        try:
+            item = imported(wrapper)
+        except Invalid as exc:
+            self._fail(wrapper, str(exc))
+            return
+        inner, origin = item.entry, item.origin
+        seq, head = self.origins.get(origin, (0, GENESIS))
+        problem = None
+        if origin in self.broken_origins:
+            problem = "an earlier entry of that store did not hold"
+        elif inner.seq != seq + 1:
+            problem = f"its entry {seq + 1} is missing"
+        elif inner.prev_hash != head:
+            problem = "its previous-hash does not match that store's entry before"
+        elif entry_hash(
+            inner.prev_hash, inner.seq, inner.ts, inner.actor, inner.action, inner.subject,
+            inner.payload, inner.signature,
+        ) != inner.hash:  # fmt: skip
+            problem = f"its content was changed ({inner.action} on {inner.subject})"
+        if problem is not None:
+            self.broken_origins.add(origin)
+            self._fail(wrapper, f"imported from {item.source}: {problem}")
+            return
+        self.origins[origin] = (inner.seq, inner.hash)
+        self.imported += 1
+        view = replace(inner, seq=wrapper.seq)  # ordered, and reported, by its place here
+        if inner.signature is None:
+            if inner.action in LABELLED_ACTIONS:
+                self.labelled += 1
+            elif inner.action != SIGNING_MARKER:
+                self._fail(view, f"imported from {item.source} unsigned: statements must be signed")
+            return
+        try:
+            fields, subject = self.renumbered(item, inner.fields())
+            if subject != wrapper.subject:
+                raise Invalid(f"the import entry names {wrapper.subject}, its statement {subject}")
+        except Invalid as exc:
+            self._fail(replace(view, payload="{}"), f"imported from {item.source}: {exc}")
+            return
+        here = replace(view, subject=subject, payload=canonical(fields))
+        try:
+            fields, key = check_statement(inner)
+            signed = self.identify(view, key)
+            fields, _ = self.renumbered(item, fields, record=True)
+        except Invalid as exc:
+            self._fail(here, f"imported from {item.source}: {exc}")
+            return
+        self.signed += 1
+        self.principals.add(signed.principal)
+        if signed.note:
+            self.findings.append(Finding(here.where, signed.note, here.seq, fatal=False))
+        try:
+            self._apply(here, fields, signed)
+        except Invalid as exc:
+            self._fail(here, f"imported from {item.source}: {exc}")
+
+    def renumbered(
+        self, item: Imported, fields: dict[str, Any], record: bool = False
+    ) -> tuple[dict[str, Any], str]:
+        """An imported statement's fields with the version and request numbers they have
+        here, and its subject here; ``record`` keeps the numbers a register or request gives."""
+        action = item.entry.action
+        if action not in VERSIONED_ACTIONS:  # a card edit of a version follows its number
+            model, _, number = item.entry.subject.rpartition(":")
+            if number.isdigit() and (item.origin, model, int(number)) in self.version_numbers:
+                return fields, f"{model}:{self.version_numbers[(item.origin, model, int(number))]}"
+            return fields, item.entry.subject
+        model = str(fields.get("model"))
+        out = dict(fields)
+        try:
+            theirs = int(fields.get("version"))  # type: ignore[arg-type]
+            asked = int(fields.get("request", 0))
+        except (TypeError, ValueError):
+            raise Invalid("the statement names no version number") from None
+        key = (item.origin, model, theirs)
+        if action == "register":
+            version = item.renumber.get("version")
+            if version is None or version < 1:
+                raise Invalid(f"the import entry gives {model}:{theirs} no version number here")
+            if record:
+                self.version_numbers[key] = version
+        elif key in self.version_numbers:
+            version = self.version_numbers[key]
+        else:
+            raise Invalid(f"names {model}:{theirs} of {item.source}, which was not imported")
+        out["version"] = version
+        if action != "register":
+            if action == "request":
+                request = item.renumber.get("request")
+                if request is None or request < 1:
+                    raise Invalid(f"the import entry gives request #{asked} no number here")
+                if record:
+                    self.request_numbers[(item.origin, asked)] = request
+            elif (item.origin, asked) in self.request_numbers:
+                request = self.request_numbers[(item.origin, asked)]
+            else:
+                raise Invalid(f"names request #{asked} of {item.source}, which was not imported")
+            out["request"] = request
+        return out, f"{model}:{version}"
 
     def identify(self, entry: Entry, key: bytes) -> Signed:
         """The principal that signed ``entry`` with ``key``, by the allowed signers."""
@@ -444,21 +562,33 @@ def _signoff(entry: Entry, decision: str, comment: str, signed: Signed | None) -
 def revocations(entries: Iterable[Entry], ledger: Ledger) -> None:
     """Record the log's signed ``revoke`` statements (a first pass: they speak for earlier
     entries signed with the revoked key)."""
-    from ..identity.sshsig import fingerprint, parse_key_line
-
     for entry in entries:
+        if entry.action == IMPORT and entry.signature is None:
+            try:
+                carried = imported(entry).entry
+            except Invalid:
+                continue
+            if carried.action == "revoke" and carried.signature is not None:
+                _revocation(replace(carried, seq=entry.seq), ledger, check=True)
+            continue
         if entry.action != "revoke" or entry.signature is None:
             continue
-        try:
-            fields, key = check_statement(entry, ledger.checks.get(entry.hash))
-            ledger.identify(entry, key)
-            revoked = parse_key_line(str(fields.get("key")))
-        except Exception:  # an invalid revocation is reported by the main pass
-            continue
-        ledger.revoked.setdefault(
-            fingerprint(revoked),
-            Revocation(entry.seq, str(fields.get("revoked_principal")), entry.actor),
-        )
+        _revocation(entry, ledger)
+
+
+def _revocation(entry: Entry, ledger: Ledger, check: bool = False) -> None:
+    from ..identity.sshsig import fingerprint, parse_key_line
+
+    try:
+        fields, key = check_statement(entry, None if check else ledger.checks.get(entry.hash))
+        ledger.identify(entry, key)
+        revoked = parse_key_line(str(fields.get("key")))
+    except Exception:  # an invalid revocation is reported by the main pass
+        return
+    ledger.revoked.setdefault(
+        fingerprint(revoked),
+        Revocation(entry.seq, str(fields.get("revoked_principal")), entry.actor),
+    )
 
 
 def replay(store: Store, signers: AllowedSigners | None, cached: Ledger | None = None) -> Ledger:
@@ -474,7 +604,7 @@ def replay(store: Store, signers: AllowedSigners | None, cached: Ledger | None =
         )
     ):
         new = [Entry.from_row(r) for r in store.audit_entries(after=cached.seq)]
-        if not any(e.action == "revoke" for e in new):
+        if not any(e.action == "revoke" or e.action == IMPORT for e in new):
             cached.extend(new)
             return cached
     return replay_entries([Entry.from_row(r) for r in store.audit_entries()], signers)

@@ -23,7 +23,7 @@ from .anchor import ANCHOR_FILENAME, read_anchor, write_anchor
 from .gates import GateResult, evaluate
 from .ledger import Ledger, RequestState, Signoff, VersionState, replay, row_findings
 from .policy import STAGES, TIERS, Policy, governance_dir, load_policy
-from .statements import digest
+from .statements import IMPORT, digest
 
 if TYPE_CHECKING:
     import sqlite3
@@ -385,6 +385,17 @@ class Registry:
             (f"{model}:%",),
         ):
             fields = json.loads(payload)
+            origin = None
+            if action == IMPORT and signature is None:  # pushed from another store
+                carried = fields.get("entry") or {}
+                origin = {"store": fields.get("origin"), "where": fields.get("source"),
+                          "seq": carried.get("seq")}  # fmt: skip
+                action, signature = carried.get("action"), carried.get("signature")
+                fields = json.loads(carried.get("payload") or "{}")
+                fields["version"] = int(subject.rpartition(":")[2])  # its numbers here
+                if "request" in fields:
+                    key = (str(origin["store"]), int(fields["request"]))
+                    fields["request"] = ledger.request_numbers.get(key, fields["request"])
             for name in ("prev", "time", "principal", "action"):
                 fields.pop(name, None)
             out.append(
@@ -397,6 +408,7 @@ class Registry:
                     "signed": signature is not None,
                     "verified": signature is not None and seq not in problems,
                     "problem": problems.get(seq),
+                    "imported_from": origin,
                     **fields,
                 }
             )

@@ -18,6 +18,9 @@ from ..store.audit_chain import canonical
 
 SIGNED_ACTIONS = ("register", "request", "approve", "reject", "transition", "refused", "revoke")
 LABELLED_ACTIONS = ("card_edit",)  # may be unsigned: the author is then a label
+# an entry carrying another store's entry (pushed from a laptop), verbatim: its trust is the
+# signature inside, checked in that store's own chain (see :mod:`.transfer`)
+IMPORT = "import"
 
 
 def digest(value: Any) -> str:
@@ -50,6 +53,51 @@ class Entry:
     @property
     def where(self) -> str:
         return f"entry {self.seq} ({self.action} on {self.subject})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "ts": self.ts,
+            "actor": self.actor,
+            "action": self.action,
+            "subject": self.subject,
+            "payload": self.payload,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+            "signature": self.signature,
+        }
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What an ``import`` entry carries: another store's entry as it is in that store's log,
+    the store (``origin``, its id; ``source``, where it was), and the numbers the model version
+    or request got here (``renumber``: ``{"version": N}`` or ``{"request": N}``)."""
+
+    origin: str
+    source: str
+    entry: Entry
+    renumber: dict[str, int]
+
+
+def imported(entry: Entry) -> Imported:
+    """The entry an ``import`` entry carries; raises :class:`Invalid` if it carries none."""
+    fields = entry.fields()
+    inner = fields.get("entry")
+    try:
+        assert isinstance(inner, dict) and isinstance(fields.get("origin"), str)
+        text = {k: str(inner[k]) for k in ("actor", "action", "subject", "payload", "prev_hash")}
+        carried = Entry(
+            seq=int(inner["seq"]),
+            ts=float(inner["ts"]),
+            hash=str(inner["hash"]),
+            signature=None if inner.get("signature") is None else str(inner["signature"]),
+            **text,
+        )
+        renumber = {str(k): int(v) for k, v in dict(fields.get("renumber") or {}).items()}
+    except (AssertionError, KeyError, TypeError, ValueError) as exc:
+        raise Invalid(f"an import entry that carries no well-formed entry ({exc!r})") from None
+    return Imported(str(fields["origin"]), str(fields.get("source") or "?"), carried, renumber)
 
 
 @dataclass(frozen=True)

@@ -309,5 +309,5 @@ GRANT INSERT ON {tables} TO {writer};
 GRANT UPDATE ON {", ".join(_UPDATED)} TO {writer};
 GRANT UPDATE, DELETE ON explanations TO {writer};
 REVOKE UPDATE, DELETE, TRUNCATE ON {", ".join(_APPEND_ONLY)} FROM {writer};
-GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {writer};
+GRANT USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {writer};
 """

@@ -49,6 +49,8 @@ class Dialect:
     scalar_probe: bool = False
     # a list of ids as one array parameter (``= ANY(?)``) rather than a placeholder each
     array_params: bool = False
+    # after rows were inserted with their ids given, the next generated id follows them
+    identity_reset: str = ""
 
     def among(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         """``column`` is one of ``values``: the condition and its arguments."""
@@ -58,4 +60,11 @@ class Dialect:
 
 
 SQLITE = Dialect("sqlite", ordered_join="CROSS JOIN")
-POSTGRES = Dialect("postgresql", fence=" OFFSET 0", scalar_probe=True, array_params=True)
+POSTGRES = Dialect(
+    "postgresql",
+    fence=" OFFSET 0",
+    scalar_probe=True,
+    array_params=True,
+    identity_reset="SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+    "(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)",
+)

@@ -9,8 +9,8 @@ and hash-checked on arrival. Runs go in batches, one transaction each, so an int
 keeps what it committed and the next one resumes; a run already there (same id, experiment,
 start time and code) is skipped, so copying twice adds nothing; a run id that names a
 different run there is a :class:`SyncConflictError` naming it. Runs still ``running`` wait for
-the next copy. (Registry statements are not copied yet: registry actions are made on the team
-store itself.)
+the next copy. A run's card sections travel with it. Registry statements are carried by
+:mod:`mlops_jupyter.registry.transfer`.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ DATASET_COLUMNS = (
     "hash", "kind", "shape", "schema", "profile", "source_path", "source_hash", "created_at"
 )  # fmt: skip
 ENVIRONMENT_COLUMNS = ("id", "python", "platform", "packages", "created_at")
+SECTION_COLUMNS = ("subject", "section", "content", "author", "revision", "created_at")
 
 
 class SyncConflictError(StoreError):
@@ -186,6 +187,9 @@ def _copy_batch(source: Any, target: Any, ids: list[str], report: SyncReport) ->
         for table, columns in PER_RUN.items():
             if per_run[table]:
                 conn.executemany(insert_new(table, columns), per_run[table])
+        sections = _select(source, "card_sections", SECTION_COLUMNS, "subject", new_ids)
+        if sections:
+            conn.executemany(insert_new("card_sections", SECTION_COLUMNS), sections)
     report.copied += len(new)
     report.copied_ids += new_ids
 
