@@ -16,16 +16,29 @@ from mlops_jupyter.identity.allowed_signers import add_signer
 from mlops_jupyter.identity.keys import generate_key
 from mlops_jupyter.registry.registry import Registry
 from mlops_jupyter.store import Store
+from mlops_jupyter.store.discovery import find_store
 
 pytestmark = pytest.mark.slow
 API = "mlops-jupyter/api/"
 
 
-def seed_store(root: Path) -> dict[str, Any]:
-    """25 runs over two experiments with params and metrics, plus one registered model."""
+def open_project(root: Path, **options: Any) -> Store:
+    """The store of the project at ``root``, as the server finds it (a team store when the
+    project's pyproject.toml names one)."""
+    found = find_store(root)
+    return Store.open(found, start=root, **options)
+
+
+def seed_store(root: Path, team_store: str | None = None) -> dict[str, Any]:
+    """25 runs over two experiments with params and metrics, plus one registered model; on
+    ``team_store`` (a PostgreSQL URL the project's pyproject.toml names) when given."""
     rng = random.Random(7)
     ids = []
-    with Store.open(root / ".mlops") as store:
+    root.mkdir(parents=True, exist_ok=True)
+    if team_store is not None:
+        (root / "pyproject.toml").write_text(f'[tool.mlops-jupyter]\nstore = "{team_store}"\n')
+    (root / ".mlops").mkdir(exist_ok=True)
+    with open_project(root) as store:
         for i in range(25):
             ids.append(
                 store.record_run(
@@ -62,16 +75,29 @@ def server_key(root: Path, home: Path, principal: str) -> Any:
     return reviewer
 
 
-@pytest.fixture(scope="module")
+OWN_PROJECT = "[project]\nname = 'own'\n"  # a nested project: its own .mlops, not the team's
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def server(
-    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[RunningServer, dict[str, Any]]]:
+    """One server per engine: the root project's store is an SQLite file, or a team store on
+    PostgreSQL named by its pyproject.toml; nested projects keep SQLite stores."""
     root = tmp_path_factory.mktemp("restroot")
-    seeded = seed_store(root)
+    team_store = None
+    if request.param == "postgresql":
+        cluster = request.getfixturevalue("pg_cluster")
+        team_store = cluster.url(cluster.create_database())
+    seeded = seed_store(root, team_store)
+    seeded["engine"] = request.param
     broken = root / "broken" / ".mlops"
     broken.mkdir(parents=True)
     (broken / "store.db").write_bytes(b"definitely not sqlite" * 20)
     (root / "fresh" / ".mlops").mkdir(parents=True)  # a store directory, nothing tracked yet
+    for nested in ("broken", "fresh", "elsewhere"):
+        (root / nested).mkdir(exist_ok=True)
+        (root / nested / "pyproject.toml").write_text(OWN_PROJECT)
     home = tmp_path_factory.mktemp("resthome")
     seeded["reviewer"] = server_key(root, home, "bo")
     elsewhere = root / "elsewhere"  # a project whose allowed signers do not list the server's key
@@ -97,9 +123,16 @@ def error(response: requests.Response, status: int) -> str:
 
 
 def test_experiments(server: tuple[RunningServer, dict[str, Any]]) -> None:
-    running, _ = server
+    running, seeded = server
     body = get(running, "experiments").json()["experiments"]
     assert [(e["experiment"], e["runs"]) for e in body] == [("exp-a", 20), ("exp-b", 5)]
+    store = get(running, "store").json()
+    engine = seeded["engine"]
+    assert store["engine"] == engine
+    if engine == "sqlite":
+        assert store["team_store"] is None
+    else:  # user@host:port/database, never a password
+        assert store["team_store"].startswith("postgres@127.0.0.1:")
 
 
 def test_runs_pagination_and_sort_match_the_store(
@@ -262,7 +295,7 @@ def test_two_sessions_on_one_token_are_one_person(
     assert answers[0].status_code == 200
     assert (answers[0].json()["status"], answers[0].json()["approvals"]) == ("pending", ["bo"])
     assert f"bo already signed request #{seeded['twice']}" in error(answers[1], 409)
-    with Store.open(running.root / ".mlops", create=False) as store:
+    with open_project(running.root) as store:
         request = Registry(store).request(seeded["twice"])
     assert (request.status, request.approvals, request.required_signoffs) == ("pending", ["bo"], 2)
 
@@ -381,6 +414,7 @@ def test_a_symlinked_store_outside_the_root_is_refused(
         outside.record_run("SECRET-outside-root")
     notebook_dir = running.root / "nb2"
     notebook_dir.mkdir()
+    (notebook_dir / "pyproject.toml").write_text(OWN_PROJECT)
     (notebook_dir / ".mlops").symlink_to(tmp_path / "elsewhere" / ".mlops")
     for endpoint in ("experiments", "runs", "models", "store"):
         message = error(get(running, endpoint, path="nb2"), 403)
@@ -401,7 +435,7 @@ def test_a_killed_kernels_run_is_interrupted_while_the_server_keeps_the_store_op
     writer = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time\nfrom mlops_jupyter import Store\n"
-         f"store = Store.open({str(running.root / '.mlops')!r})\n"
+         f"store = Store.open({str(find_store(running.root))!r}, start={str(running.root)!r})\n"
          "print(store.create_run('killed-kernel', name='victim'), flush=True)\n"
          "time.sleep(600)\n"],
         stdout=subprocess.PIPE, text=True,
