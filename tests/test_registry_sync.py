@@ -16,7 +16,7 @@ from test_registry import SECTIONS, train_run
 
 from mlops_jupyter.identity.allowed_signers import add_signer
 from mlops_jupyter.identity.keys import Signer, generate_key, load_signer
-from mlops_jupyter.registry.audit import verify
+from mlops_jupyter.registry.audit import export, verify
 from mlops_jupyter.registry.ledger import replay_entries
 from mlops_jupyter.registry.registry import Registry
 from mlops_jupyter.registry.statements import Entry
@@ -120,6 +120,16 @@ def test_push_imports_signed_history_renumbered_and_the_team_finishes_it(
         assert all(h["verified"] for h in history if h["action"] != "card_edit")
         assert history[5]["request"] == 2 and history[5]["imported_from"]["seq"] == 6
         entries = count(team, "audit_log")["audit_log"]
+        assert report.imported == 6 and "6 entries imported from other stores" in str(report)
+        bundle = export(team, project / "bundle")  # the laptop's statements too, for OpenSSH
+    checked = subprocess.run(["sh", str(bundle / "verify-with-ssh-keygen.sh")],
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+    good = [x for x in (checked.stdout + checked.stderr).splitlines() if x.startswith("Good")]
+    assert len(good) == 7 and sum("signature for ana" in x for x in good) == 2
+    assert sorted(p.name for p in (bundle / "statements").glob("*-import-*.sig")) == [
+        "000010-import-register.sig", "000012-import-request.sig"
+    ]  # fmt: skip
 
     again = cli("push", "--to", pg_url, cwd=project)
     assert again.returncode == 0 and "registry already up to date" in again.stdout

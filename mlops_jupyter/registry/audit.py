@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..store.audit_chain import GENESIS
 from .anchor import Anchor, read_anchor
 from .ledger import Finding, Ledger, replay_entries, row_findings
-from .statements import Entry
+from .statements import IMPORT, Entry, Invalid, imported
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -37,6 +37,7 @@ class AuditReport:
     signed: int = 0
     legacy: int = 0
     labelled: int = 0
+    imported: int = 0
     principals: tuple[str, ...] = ()
     signers_path: str | None = None
     anchor: Anchor | None = None
@@ -62,6 +63,11 @@ class AuditReport:
             )
         if self.labelled:
             lines.append(f"  {self.labelled} unsigned card edits: their authors are labels only")
+        if self.imported:
+            lines.append(
+                f"  {self.imported} entries imported from other stores (pushed), each checked in "
+                "its own store's chain"
+            )
         lines += [f"  note: {f}" for f in self.findings if not f.fatal]
         if self.anchor is not None:
             lines.append(f"  anchored: entry {self.anchor.seq} in {self.anchor_path}")
@@ -136,6 +142,7 @@ def _report(
         signed=ledger.signed,
         legacy=ledger.legacy,
         labelled=ledger.labelled,
+        imported=ledger.imported,
         principals=tuple(sorted(ledger.principals)),
         signers_path=str(signers_path),
         anchor=anchor,
@@ -160,13 +167,19 @@ def export(
     with open(out / BUNDLE_ENTRIES, "w", encoding="utf-8") as handle:
         for e in rows:
             handle.write(json.dumps(e.__dict__, ensure_ascii=False, sort_keys=True) + "\n")
-            if e.signature is None:
+            stem, signed = f"{e.seq:06d}-{e.action}", e
+            if e.signature is None and e.action == IMPORT:  # the statement it carries
+                try:
+                    signed = imported(e).entry
+                except Invalid:
+                    continue
+                stem = f"{e.seq:06d}-import-{signed.action}"
+            if signed.signature is None:
                 continue
-            stem = f"{e.seq:06d}-{e.action}"
-            (statements / f"{stem}.json").write_bytes(e.payload.encode("utf-8"))
-            (statements / f"{stem}.sig").write_text(e.signature, encoding="utf-8")
+            (statements / f"{stem}.json").write_bytes(signed.payload.encode("utf-8"))
+            (statements / f"{stem}.sig").write_text(signed.signature, encoding="utf-8")
             checks.append(
-                f"ssh-keygen -Y verify -f allowed_signers -I {shlex.quote(e.actor)} "
+                f"ssh-keygen -Y verify -f allowed_signers -I {shlex.quote(signed.actor)} "
                 f"-n mlops-jupyter -s statements/{stem}.sig < statements/{stem}.json"
             )
     signers = registry.allowed_signers_path
