@@ -163,25 +163,7 @@ class Ledger:
             self._take(entry)
 
     def _chained(self, entry: Entry) -> bool:
-        problem = None
-        if entry.seq != self.seq + 1:
-            problem = f"entry {self.seq + 1} is missing"
-        elif entry.prev_hash != self.head:
-            problem = "its previous-hash does not match the entry before"
-        elif (
-            entry_hash(
-                entry.prev_hash,
-                entry.seq,
-                entry.ts,
-                entry.actor,
-                entry.action,
-                entry.subject,
-                entry.payload,
-                entry.signature,
-            )
-            != entry.hash
-        ):
-            problem = f"its content was changed ({entry.action} on {entry.subject})"
+        problem = chain_problem(entry, self.seq, self.head)
         if problem is None:
             return True
         self.broken = Finding(f"entry {entry.seq}", problem, entry.seq)
@@ -228,18 +210,9 @@ class Ledger:
             return
         inner, origin = item.entry, item.origin
         seq, head = self.origins.get(origin, (0, GENESIS))
-        problem = None
+        problem = chain_problem(inner, seq, head, carried=True)
         if origin in self.broken_origins:
             problem = "an earlier entry of that store did not hold"
-        elif inner.seq != seq + 1:
-            problem = f"its entry {seq + 1} is missing"
-        elif inner.prev_hash != head:
-            problem = "its previous-hash does not match that store's entry before"
-        elif entry_hash(
-            inner.prev_hash, inner.seq, inner.ts, inner.actor, inner.action, inner.subject,
-            inner.payload, inner.signature,
-        ) != inner.hash:  # fmt: skip
-            problem = f"its content was changed ({inner.action} on {inner.subject})"
         if problem is not None:
             self.broken_origins.add(origin)
             self._fail(wrapper, f"imported from {item.source}: {problem}")
@@ -262,12 +235,12 @@ class Ledger:
             return
         here = replace(view, subject=subject, payload=canonical(fields))
         try:
-            fields, key = check_statement(inner)
+            _, key = check_statement(inner)
             signed = self.identify(view, key)
-            fields, _ = self.renumbered(item, fields, record=True)
         except Invalid as exc:
             self._fail(here, f"imported from {item.source}: {exc}")
             return
+        self._keep_numbers(item, fields)
         self.signed += 1
         self.principals.add(signed.principal)
         if signed.note:
@@ -277,11 +250,19 @@ class Ledger:
         except Invalid as exc:
             self._fail(here, f"imported from {item.source}: {exc}")
 
-    def renumbered(
-        self, item: Imported, fields: dict[str, Any], record: bool = False
-    ) -> tuple[dict[str, Any], str]:
+    def _keep_numbers(self, item: Imported, here: dict[str, Any]) -> None:
+        """Remember the numbers a register or request statement got here (``here``: its
+        renumbered fields), for the statements of that store that name them later."""
+        theirs = item.entry.fields()
+        if item.entry.action == "register":
+            key = (item.origin, str(theirs.get("model")), int(theirs["version"]))
+            self.version_numbers[key] = int(here["version"])
+        elif item.entry.action == "request":
+            self.request_numbers[(item.origin, int(theirs["request"]))] = int(here["request"])
+
+    def renumbered(self, item: Imported, fields: dict[str, Any]) -> tuple[dict[str, Any], str]:
         """An imported statement's fields with the version and request numbers they have
-        here, and its subject here; ``record`` keeps the numbers a register or request gives."""
+        here, and its subject here."""
         action = item.entry.action
         if action not in VERSIONED_ACTIONS:  # a card edit of a version follows its number
             model, _, number = item.entry.subject.rpartition(":")
@@ -300,8 +281,6 @@ class Ledger:
             version = item.renumber.get("version")
             if version is None or version < 1:
                 raise Invalid(f"the import entry gives {model}:{theirs} no version number here")
-            if record:
-                self.version_numbers[key] = version
         elif key in self.version_numbers:
             version = self.version_numbers[key]
         else:
@@ -312,8 +291,6 @@ class Ledger:
                 request = item.renumber.get("request")
                 if request is None or request < 1:
                     raise Invalid(f"the import entry gives request #{asked} no number here")
-                if record:
-                    self.request_numbers[(item.origin, asked)] = request
             elif (item.origin, asked) in self.request_numbers:
                 request = self.request_numbers[(item.origin, asked)]
             else:
@@ -545,6 +522,23 @@ class Ledger:
             (v for v in self.versions.values() if v.model == model and v.stage == "production"),
             None,
         )
+
+
+def chain_problem(entry: Entry, seq: int, head: str, carried: bool = False) -> str | None:
+    """Why ``entry`` does not follow entry ``seq`` (hash ``head``) of its chain, if it does
+    not; ``carried``: the chain is another store's, carried in import entries."""
+    if entry.seq != seq + 1:
+        return f"{'its entry' if carried else 'entry'} {seq + 1} is missing"
+    if entry.prev_hash != head:
+        before = "that store's entry" if carried else "the entry"
+        return f"its previous-hash does not match {before} before"
+    digest = entry_hash(
+        entry.prev_hash, entry.seq, entry.ts, entry.actor, entry.action, entry.subject,
+        entry.payload, entry.signature,
+    )  # fmt: skip
+    if digest != entry.hash:
+        return f"its content was changed ({entry.action} on {entry.subject})"
+    return None
 
 
 def _signoff(entry: Entry, decision: str, comment: str, signed: Signed | None) -> Signoff:

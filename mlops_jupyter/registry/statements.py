@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..store.audit_chain import canonical
@@ -55,17 +55,7 @@ class Entry:
         return f"entry {self.seq} ({self.action} on {self.subject})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "ts": self.ts,
-            "actor": self.actor,
-            "action": self.action,
-            "subject": self.subject,
-            "payload": self.payload,
-            "prev_hash": self.prev_hash,
-            "hash": self.hash,
-            "signature": self.signature,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

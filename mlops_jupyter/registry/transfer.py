@@ -178,7 +178,9 @@ def _intact(ledger: Ledger, store: Store) -> None:
 
 
 def _insert_entries(conn: Any, entries: list[Entry]) -> None:
-    sql = insert_new("audit_log", AUDIT_COLUMNS).replace(" ON CONFLICT DO NOTHING", "")
+    """Entries as they are in the other store (a duplicate sequence number fails loudly)."""
+    marks = ", ".join("?" * len(AUDIT_COLUMNS))
+    sql = f"INSERT INTO audit_log ({', '.join(AUDIT_COLUMNS)}) VALUES ({marks})"
     conn.executemany(sql, [tuple(e.to_dict()[c] for c in AUDIT_COLUMNS) for e in entries])
 
 
