@@ -9,13 +9,13 @@ Starts a throwaway PostgreSQL cluster on 127.0.0.1 (Debian's server binaries, as
 - per-run write (10 params, 5 metrics): the SQLite store, the PostgreSQL store over loopback
   (``record_run``, and a tracked cell's two transactions), and MLflow's tracking client on
   the same PostgreSQL server (``log_batch``);
-- the runs listing of the side panel on PostgreSQL at N runs (the shapes of ``runs_query.py``);
+- the runs listing of the side panel on PostgreSQL at 100,000 and 1,000,000 runs (every shape
+  of ``runs_query.py``; the runs written with ``COPY``);
 - ``push`` of a laptop store (runs with curves, data, explanations and 1 MB models) to it.
 """
 
 from __future__ import annotations
 
-import random
 import sys
 import tempfile
 import time
@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT / "tests"))  # the throwaway cluster of the test suite
 
-from _report import cli_main, machine, median_ms, table  # noqa: E402
-from runs_query import SMALL, params_for  # noqa: E402
+from _report import cli_main, machine, table  # noqa: E402
+from runs_query import listing_header, listing_table  # noqa: E402
 from store_writes import METRICS, PARAMS, mlflow_client  # noqa: E402
 
 from mlops_jupyter.store import Store  # noqa: E402
@@ -86,44 +86,10 @@ def mlflow_writer(cluster, tmp: Path) -> Callable[[], None] | None:  # type: ign
     return mlflow_client(tmp / "mlflow", tracking_uri=uri)
 
 
-def listing(cluster, tmp: Path, n: int) -> list[list[str]]:  # type: ignore[no-untyped-def]
-    from mlops_jupyter.store.queries import run_page
-
-    url = cluster.url(cluster.create_database())
-    rng = random.Random(0)
-    start = time.perf_counter()
-    with Store.open(url, start=tmp) as store:
-        for first in range(0, SMALL + n, 5000):
-            with store.transaction():
-                for i in range(first, min(first + 5000, SMALL + n)):
-                    small = i < SMALL
-                    store.record_run(
-                        "small" if small else "bench",
-                        params=params_for(i if small else i - SMALL),
-                        metrics={f"m{j}": rng.random() for j in range(5)},
-                        started_at=(1.7e9 if small else 1.8e9) + i,
-                        ended_at=(1.7e9 if small else 1.8e9) + i + 1,
-                    )
-        store.conn.execute("VACUUM ANALYZE")  # what autovacuum does on a server
-        print(f"  built {n + SMALL:,} runs in {time.perf_counter() - start:.0f} s", flush=True)
-        cases = [
-            ("page of 100, newest first", {}),
-            ("page of 100 sorted by a metric", {"sort": "-metrics.m0"}),
-            ("... with a parameter filter matching 20 %",
-             {"sort": "-metrics.m0", "filters": ["params.group=some"]}),
-            ("... with a parameter filter matching 1 %",
-             {"sort": "-metrics.m0", "filters": ["params.group=rare"]}),
-            (f"a {SMALL}-run experiment sorted by a metric",
-             {"experiment": "small", "sort": "-metrics.m0"}),
-            (f"the {n:,}-run experiment with the 20 % filter",
-             {"experiment": "bench", "sort": "-metrics.m0", "filters": ["params.group=some"]}),
-        ]  # fmt: skip
-        rows = []
-        for label, kwargs in cases:
-            ms = median_ms(lambda kw=kwargs: run_page(store, limit=100, **kw), 21)
-            rows.append([label, f"{n + SMALL:,}", f"{ms:.1f} ms"])
-            print(f"  {label:<50} {ms:7.1f} ms", flush=True)
-    return rows
+def listing(cluster, tmp: Path, sizes: list[int]) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    """runs_query.py's listing shapes on PostgreSQL (filled with COPY)."""
+    with Store.open(cluster.url(cluster.create_database()), start=tmp) as store:
+        return listing_table(store, sizes)
 
 
 def push(cluster, tmp: Path, n: int) -> list[list[str]]:  # type: ignore[no-untyped-def]
@@ -167,11 +133,12 @@ def run(quick: bool) -> str:
     cluster = start_cluster()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            n_write, n_list, n_push = (200, 5_000, 200) if quick else (2_000, 100_000, 1_000)
+            n_write, n_push = (200, 200) if quick else (2_000, 1_000)
+            sizes = [5_000] if quick else [100_000, 1_000_000]
             print("per-run write", flush=True)
             write_rows = writes(cluster, Path(tmp), n_write)
             print("runs listing", flush=True)
-            list_rows = listing(cluster, Path(tmp), n_list)
+            list_rows = listing(cluster, Path(tmp), sizes)
             print("push", flush=True)
             push_rows = push(cluster, Path(tmp), n_push)
         version = cluster_version(cluster)
@@ -182,8 +149,9 @@ def run(quick: bool) -> str:
         "Per-run write: one run row, 10 params, 5 metrics; the mean of the fastest of 5 batches "
         "after 20 warm-up runs.\n\n"
         + table(["writer", "runs", "time per run", "vs the first row"], write_rows)
-        + "\n\nRuns listing on PostgreSQL, in process, p50 of 21 calls:\n\n"
-        + table(["query", "runs in the store", "p50"], list_rows)
+        + "\n\nRuns listing on PostgreSQL, in process, p50 of 21 calls (the shapes of "
+        "`runs_query.py`):\n\n"
+        + table(listing_header(sizes), list_rows)
         + "\n\n"
         + table(["push from an SQLite laptop store", "time", "throughput"], push_rows)
     )

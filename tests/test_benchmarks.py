@@ -19,7 +19,7 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
         ("store_writes.py", ["raw sqlite3, executemany", "tracked cell"]),
         ("track_overhead.py", ["**`%%track --no-shap`**, no data", "`%load_ext mlops_jupyter`"]),
         ("card_generation.py", ["**HTML** (read + render)", "MCT JSON (read + render)"]),
-        ("runs_query.py", ["page of 100 sorted by a metric", "compare 10 runs"]),
+        ("runs_query.py", ["by a param, 80 % and 50 % together", "compare 10 runs"]),
         ("signing.py", ["**`sshsig.sign`** of the statement", "**`audit.verify`** of the"]),
         ("store_size.py", ["| 100 |", "| 1,000 |"]),
         ("team_store.py", ["**PostgreSQL store** `record_run`", "push 200 runs"]),

@@ -8,8 +8,10 @@ keeps running).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +20,7 @@ from typing import Any
 
 import tornado.web
 from jupyter_server.utils import url_path_join
+from tornado.ioloop import IOLoop
 
 from ..errors import MLOpsError, RunNotFoundError, StoreError
 from ..store.discovery import DB_FILENAME
@@ -41,6 +44,15 @@ def _notice_dead_runs(store: Any) -> None:
         pass
 
 
+def _load_run_index(store: Any) -> None:
+    """Build a newly opened store's listing index in the background (seconds for a million
+    runs); a listing asked for meanwhile waits for it in its own thread."""
+    try:
+        store.load_run_index()
+    except Exception:  # noqa: BLE001 - a closed or broken store: the next listing reports it
+        pass
+
+
 class DataHandler(BaseHandler):
     """Opens the store the request's ``path`` resolves to, mapping errors to statuses."""
 
@@ -57,6 +69,7 @@ class DataHandler(BaseHandler):
             store = cache.get(key)
             if store is None or store._conn is None:
                 store = cache[key] = Store.open(location, create=False, start=start)
+                threading.Thread(target=_load_run_index, args=(store,), daemon=True).start()
             _notice_dead_runs(store)
             yield store
         except RunNotFoundError as exc:
@@ -88,20 +101,20 @@ class ExperimentsHandler(DataHandler):
 
 class RunsHandler(DataHandler):
     @tornado.web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         from ..store.queries import run_page
 
-        offset = self.int_argument("offset", 0)
-        limit = self.int_argument("limit", 100)
-        with self.store() as store:
-            page = run_page(
-                store,
-                experiment=self.get_argument("experiment", None),
-                status=self.get_argument("status", None),
-                filters=self.get_arguments("filter"),
-                sort=self.get_argument("sort", None),
-                offset=offset,
-                limit=limit,
+        query: dict[str, Any] = {
+            "experiment": self.get_argument("experiment", None),
+            "status": self.get_argument("status", None),
+            "filters": self.get_arguments("filter"),
+            "sort": self.get_argument("sort", None),
+            "offset": self.int_argument("offset", 0),
+            "limit": self.int_argument("limit", 100),
+        }
+        with self.store() as store:  # off the event loop: other requests go on meanwhile
+            page = await IOLoop.current().run_in_executor(
+                None, functools.partial(run_page, store, **query)
             )
         self.finish(page)
 

@@ -314,6 +314,10 @@ class SQLiteEngine:
     def where(self) -> str:
         return str(self.db_path)
 
+    def begin_read(self, conn: sqlite3.Connection) -> None:
+        """A read transaction: every read until COMMIT sees one snapshot (WAL)."""
+        conn.execute("BEGIN DEFERRED")
+
     def begin(self, conn: sqlite3.Connection) -> None:
         """``BEGIN IMMEDIATE``: take the write lock now, waiting up to the busy timeout."""
         try:

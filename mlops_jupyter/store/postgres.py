@@ -167,6 +167,11 @@ class PostgresEngine:
     def connect(self) -> PgConnection:
         return PgConnection(self.url, self.busy_timeout)
 
+    def begin_read(self, conn: PgConnection) -> None:
+        """A read-only transaction on one snapshot of the database."""
+        conn.ensure()
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
     def begin(self, conn: PgConnection) -> None:
         conn.ensure()
         try:  # one round trip: the lock waits at most lock_timeout (set at connect)

@@ -262,8 +262,55 @@ CREATE OR REPLACE TRIGGER registered_artifact_fixed BEFORE UPDATE OR DELETE ON a
     FOR EACH ROW EXECUTE FUNCTION mj_registered_artifact();
 """
 
+# 7: a change number per run for the listing index, as in SQLite's v7; statement triggers
+# (one per event: PostgreSQL allows transition tables on single-event triggers only), and the
+# roles that read or write runs get the same on the new table.
+_RUN_CHANGES = (
+    """
+CREATE TABLE IF NOT EXISTS run_changes (
+    run_id TEXT PRIMARY KEY,
+    seq BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_changes_seq ON run_changes(seq);
+"""
+    + "".join(
+        f"""
+CREATE OR REPLACE FUNCTION mj_note_{column}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO run_changes (run_id, seq)
+    SELECT c.{column}, (SELECT COALESCE(MAX(seq), 0) + 1 FROM run_changes)
+    FROM (SELECT DISTINCT {column} FROM changed) c
+    ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
+    RETURN NULL;
+END $$;"""
+        for column in ("id", "run_id")
+    )
+    + "".join(
+        f"""
+CREATE OR REPLACE TRIGGER run_changes_{table}_{event.lower()} AFTER {event} ON {table}
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT
+    EXECUTE FUNCTION mj_note_{"id" if table == "runs" else "run_id"}();"""
+        for table in ("runs", "params", "metrics")
+        for event in ("INSERT", "UPDATE")
+    )
+    + """
+DO $$ DECLARE g record; BEGIN
+    FOR g IN SELECT DISTINCT grantee, privilege_type FROM information_schema.role_table_grants
+             WHERE table_name = 'runs' AND privilege_type IN ('SELECT', 'INSERT')
+             AND grantee <> current_user LOOP
+        IF g.privilege_type = 'SELECT' THEN
+            EXECUTE format('GRANT SELECT ON run_changes TO %I', g.grantee);
+        ELSE
+            EXECUTE format('GRANT INSERT, UPDATE ON run_changes TO %I', g.grantee);
+        END IF;
+    END LOOP;
+END $$;
+"""
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "the whole store (the SQLite schema at version 6)", _TABLES + _RULES),
+    Migration(7, "a change number per run, for the listing index", _RUN_CHANGES),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -282,7 +329,7 @@ _APPEND_ONLY = (
 )  # fmt: skip
 _UPDATED = (
     "runs", "params", "metrics", "latest_metrics", "metric_series", "artifacts",
-    "model_versions", "promotion_requests",
+    "model_versions", "promotion_requests", "run_changes",
 )  # fmt: skip
 
 

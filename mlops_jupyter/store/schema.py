@@ -338,6 +338,28 @@ CREATE TRIGGER IF NOT EXISTS latest_metrics_track_update AFTER UPDATE ON metrics
     + _LATEST_METRIC_BODY
 )
 
+# v7: a change number per run, so the runs listing's in-memory index (``run_index.py``)
+# re-reads only the runs written since it last looked. Writes are serialised, so the numbers
+# are in commit order.
+_NOTE_CHANGE = """ BEGIN
+    INSERT INTO run_changes (run_id, seq)
+    VALUES ({run}, (SELECT COALESCE(MAX(seq), 0) + 1 FROM run_changes))
+    ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
+END;
+"""
+_V7 = """
+CREATE TABLE IF NOT EXISTS run_changes (
+    run_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS run_changes_seq ON run_changes(seq);
+""" + "".join(
+    f"CREATE TRIGGER IF NOT EXISTS run_changes_{table}_{event.lower()} AFTER {event} ON {table}"
+    + _NOTE_CHANGE.format(run="NEW.id" if table == "runs" else "NEW.run_id")
+    for table in ("runs", "params", "metrics")
+    for event in ("INSERT", "UPDATE")
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1),
     Migration(2, "latest metric values, indexed", _V2),
@@ -345,6 +367,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "metric curves packed per key", _V4),
     Migration(5, "earlier cells stored once, as a shared chain", _V5, _v5_after),
     Migration(6, "latest metric values follow upserts", _V6),
+    Migration(7, "a change number per run, for the listing index", _V7),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

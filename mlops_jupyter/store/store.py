@@ -35,7 +35,7 @@ from . import audit_chain, cell_history, connection
 from .blobs import _alive
 from .cell_history import CellHistory
 from .discovery import DB_FILENAME, find_store, find_store_dir
-from .queries import on_runs, run_sets
+from .queries import runs_where
 from .records import (
     Artifact,
     DatasetLink,
@@ -49,6 +49,7 @@ from .records import (
     json_number,
     utc,
 )
+from .run_index import RunIndex
 from .schema import LATEST_VERSION
 from .sql import insert_new, upsert
 
@@ -122,6 +123,7 @@ class Store:
         self._conn: sqlite3.Connection | None = conn
         self._lock = threading.RLock()
         self._depth = 0
+        self._run_index: RunIndex | None = None
         self.read_only = False  # opened read-only: this process may not write the store
         self._experiments: dict[str, int] = {}
         self._new_experiments: dict[str, int] = {}
@@ -302,6 +304,36 @@ class Store:
                 raise
             finally:
                 self._depth = 0
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One consistent view of the store across several reads (a read transaction;
+        inside a write transaction, that transaction's view)."""
+        with self._lock:
+            conn = self.conn
+            if self._depth or conn.in_transaction:
+                yield
+                return
+            self.engine.begin_read(conn)
+            try:
+                yield
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+
+    def run_index(self) -> RunIndex:
+        """The runs listing's in-memory index, brought up to date (use inside
+        :meth:`snapshot`, so that what is read next agrees with it)."""
+        if self._run_index is None:
+            self._run_index = RunIndex()
+        self._run_index.refresh(self)
+        return self._run_index
+
+    def load_run_index(self) -> None:
+        """Build the listing index now (a server does this off its event loop when it opens
+        a store, so that the first listing of a big store does not wait for it)."""
+        with self._lock, self.snapshot():
+            self.run_index()
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -913,7 +945,7 @@ class Store:
         limit: int | None,
         order_by: str | None,
     ) -> tuple[list[tuple[Any, ...]], dict[str, dict[str, Any]], dict[str, dict[str, float]]]:
-        where_sql, args = on_runs(run_sets(experiment, status))
+        where_sql, args = runs_where(experiment, status)
         order_sql, order_args = self._order_clause(order_by)
         self._check_sort_key(order_by)
         sql = (
@@ -984,14 +1016,15 @@ class Store:
         unjson = _ScalarMemo()
         for start in range(0, len(ids), 500):
             among, args = self.dialect.among("run_id", ids[start : start + 500])
-            for run_id, key, value in conn.execute(
-                f"SELECT run_id, key, value FROM params WHERE {among}", args
-            ):
-                params.setdefault(run_id, {})[key] = unjson(value)
-            for run_id, key, value in conn.execute(
-                f"SELECT run_id, key, value FROM latest_metrics WHERE {among}", args
-            ):  # NULL is NaN; infinities are stored as themselves
-                metrics.setdefault(run_id, {})[key] = math.nan if value is None else value
+            for table, run_id, key, text, number in conn.execute(
+                f"SELECT 0, run_id, key, value, NULL FROM params WHERE {among} UNION ALL "
+                f"SELECT 1, run_id, key, NULL, value FROM latest_metrics WHERE {among}",
+                args + args,
+            ).fetchall():
+                if table == 0:
+                    params.setdefault(run_id, {})[key] = unjson(text)
+                else:  # NULL is NaN; infinities are stored as themselves
+                    metrics.setdefault(run_id, {})[key] = math.nan if number is None else number
         return params, metrics
 
     def resolve_run_id(self, run_id: str) -> str:
