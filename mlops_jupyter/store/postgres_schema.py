@@ -280,6 +280,8 @@ BEGIN
     INSERT INTO run_changes (run_id, seq)
     SELECT c.{column}, (SELECT COALESCE(MAX(seq), 0) + 1 FROM run_changes)
     FROM (SELECT DISTINCT {column} FROM changed) c
+    WHERE NOT EXISTS (SELECT 1 FROM run_changes r WHERE r.run_id = c.{column}
+                      AND r.seq = (SELECT MAX(seq) FROM run_changes))
     ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
     RETURN NULL;
 END $$;"""

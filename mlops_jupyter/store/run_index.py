@@ -130,28 +130,57 @@ class RunIndex:
 
     # ------------------------------------------------------------------ following the store
     def refresh(self, store: Store) -> None:
-        """Bring the index up to the store's state (call inside ``store.snapshot()``)."""
+        """Bring the index up to the store's state (call inside ``store.snapshot()``).
+
+        Runs numbered at or above the last number seen are read again: a write to the run
+        that holds the highest number keeps it (the triggers skip it), so it is re-read."""
         conn = store.conn
-        last = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM run_changes").fetchone()[0])
         if self.seen < 0:
+            last = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM run_changes").fetchone()[0]
             self.__init__()  # type: ignore[misc]
             self._place(conn.execute(_BASE).fetchall())
-        elif last > self.seen:
-            rows = conn.execute("SELECT run_id FROM run_changes WHERE seq > ?", (self.seen,))
-            changed = [row[0] for row in rows.fetchall()]
-            for start in range(0, len(changed), _CHUNK):
-                self._reload(store, changed[start : start + _CHUNK])
-        self.seen = last
+            self.seen = int(last)
+            return
+        rows = conn.execute(
+            "SELECT run_id, seq FROM run_changes WHERE seq >= ?", (self.seen,)
+        ).fetchall()
+        changed = [row[0] for row in rows]
+        for start in range(0, len(changed), _CHUNK):
+            self._reload(store, changed[start : start + _CHUNK])
+        self.seen = max((int(row[1]) for row in rows), default=self.seen)
 
     def _reload(self, store: Store, run_ids: list[str]) -> None:
-        among, args = store.dialect.among("id", run_ids)
+        """Read the runs again: their own row, then every loaded column's values for them,
+        one query per table."""
+        dialect = store.dialect
+        among, args = dialect.among("id", run_ids)
         positions = self._place(store.conn.execute(f"{_BASE} WHERE {among}", args).fetchall())
-        for column, values in self.columns.items():
+        for values in self.columns.values():
             if isinstance(values, Labels):
                 values.clear(positions)
             else:
                 values[positions] = np.nan
-            self._load(store, column, run_ids)
+        run_columns = [key for table, key in self.columns if table == "runs"]
+        if run_columns:
+            rows = store.conn.execute(
+                f"SELECT id, {', '.join(run_columns)} FROM runs WHERE {among}", args
+            ).fetchall()
+            for i, key in enumerate(run_columns, 1):
+                self._fill(("runs", key), [(row[0], row[i]) for row in rows if row[i] is not None])
+        for table in ("params", "latest_metrics"):
+            keys = [key for t, key in self.columns if t == table]
+            if not keys:
+                continue
+            of_keys, key_args = dialect.among("key", keys)
+            of_runs, run_args = dialect.among("run_id", run_ids)
+            by_key: dict[str, list[Any]] = {key: [] for key in keys}
+            for run_id, key, value in store.conn.execute(
+                f"SELECT run_id, key, value FROM {table} WHERE {of_keys} AND {of_runs}",
+                [*key_args, *run_args],
+            ).fetchall():
+                by_key[key].append((run_id, value))
+            for key, pairs in by_key.items():
+                self._fill((table, key), pairs)
 
     def _place(self, rows: list[Any]) -> np.ndarray:
         """Write runs' own columns, adding the runs not indexed yet; their positions."""
@@ -243,25 +272,23 @@ class RunIndex:
             self.columns[column] = (
                 Labels(np.full(size, -1, dtype=np.int32)) if text else np.full(size, np.nan)
             )
-            self._load(store, column, None)
+            self._load(store, column)
             while len(self.columns) > MAX_COLUMNS:
                 self.columns.popitem(last=False)
         self.columns.move_to_end(column)
         return self.columns[column]
 
-    def _load(self, store: Store, column: Column, run_ids: list[str] | None) -> None:
-        """Read a column's values, of every run or of ``run_ids``."""
+    def _load(self, store: Store, column: Column) -> None:
+        """Read a column's values of every run."""
         table, key = column
         if table == "runs":
             sql, args = f"SELECT id, {key} FROM runs WHERE {key} IS NOT NULL", []
-            id_column = "id"
         else:
             sql, args = f"SELECT run_id, value FROM {table} WHERE key = ?", [key]
-            id_column = "run_id"
-        if run_ids is not None:
-            among, among_args = store.dialect.among(id_column, run_ids)
-            sql, args = f"{sql} AND {among}", [*args, *among_args]
-        rows = store.conn.execute(sql, args).fetchall()
+        self._fill(column, store.conn.execute(sql, args).fetchall())
+
+    def _fill(self, column: Column, rows: Sequence[Any]) -> None:
+        """Set a column's values from (run id, value) rows."""
         if not rows:
             return
         ids, values = zip(*rows, strict=True)

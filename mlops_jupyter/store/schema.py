@@ -340,8 +340,11 @@ CREATE TRIGGER IF NOT EXISTS latest_metrics_track_update AFTER UPDATE ON metrics
 
 # v7: a change number per run, so the runs listing's in-memory index (``run_index.py``)
 # re-reads only the runs written since it last looked. Writes are serialised, so the numbers
-# are in commit order.
-_NOTE_CHANGE = """ BEGIN
+# are in commit order. A run that already holds the highest number keeps it (a finish writes
+# one number, not one per value): readers re-read the runs at the number they last saw.
+_NOTE_CHANGE = """
+WHEN {run} IS NOT (SELECT run_id FROM run_changes ORDER BY seq DESC LIMIT 1)
+BEGIN
     INSERT INTO run_changes (run_id, seq)
     VALUES ({run}, (SELECT COALESCE(MAX(seq), 0) + 1 FROM run_changes))
     ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq;
