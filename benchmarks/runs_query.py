@@ -56,6 +56,44 @@ def shapes() -> list[tuple[str, dict[str, object]]]:
     return cases
 
 
+def listing_cases() -> list[tuple[str, dict[str, object]]]:
+    return [
+        *shapes(),
+        (f"a {SMALL}-run experiment by a metric", {"experiment": "small", "sort": "-metrics.m0"}),
+    ]
+
+
+def rest_column(root: Path, repeat: int = 21) -> list[str]:
+    """The same listings through a real Jupyter server's ``GET runs`` (token auth, loopback):
+    the first request after the server started (it opens the store and builds the index),
+    then the p50 of each shape."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from server_helpers import running_server
+
+    with tempfile.TemporaryDirectory() as home, running_server(root, Path(home)) as server:
+
+        def get(kwargs: dict[str, object]) -> None:
+            params: dict[str, object] = {"limit": "100"}
+            if kwargs.get("sort"):
+                params["sort"] = kwargs["sort"]
+            if kwargs.get("experiment"):
+                params["experiment"] = kwargs["experiment"]
+            if kwargs.get("filters"):
+                params["filter"] = kwargs["filters"]
+            response = server.get("mlops-jupyter/api/runs", **params)  # type: ignore[arg-type]
+            response.raise_for_status()
+
+        start = time.perf_counter()
+        get({"sort": "-metrics.m0", "filters": ["params.group=some"]})
+        column = [f"{(time.perf_counter() - start) * 1000:,.0f} ms"]
+        print(f"  through REST: first listing {column[0]}", flush=True)
+        for label, kwargs in listing_cases():
+            ms = median_ms(lambda kw=kwargs: get(kw), repeat)  # type: ignore[misc]
+            column.append(f"{ms:.1f} ms")
+            print(f"    {label:<45} {ms:7.1f} ms through REST", flush=True)
+    return column
+
+
 def listing_table(store: Any, sizes: list[int], repeat: int = 21) -> list[list[str]]:
     """Fill ``store`` up to each size in turn (plus the small experiment) and time every
     shape there: rows of [query, p50 at each size]."""
@@ -65,10 +103,7 @@ def listing_table(store: Any, sizes: list[int], repeat: int = 21) -> list[list[s
 
     timed_fill(store, "small", experiment="small", n=SMALL, params_for=params_for,
                started_at=1.7e9)  # fmt: skip
-    cases = [
-        *shapes(),
-        (f"a {SMALL}-run experiment by a metric", {"experiment": "small", "sort": "-metrics.m0"}),
-    ]
+    cases = listing_cases()
     columns: list[list[str]] = []
     done = 0
     for size in sizes:
@@ -131,15 +166,17 @@ def run(quick: bool) -> str:
             rows = listing_table(store, sizes)
             ids = [r[0] for r in store.conn.execute("SELECT id FROM runs LIMIT 10").fetchall()]
             compare = median_ms(lambda: compare_runs(store, ids), 21)
-        rows.append(["compare 10 runs", "", f"{compare:.1f} ms"])
+        rows = [[*row, rest] for row, rest in zip(rows, rest_column(Path(tmp)), strict=True)]
+        rows.append(["compare 10 runs", "", f"{compare:.1f} ms", ""])
         print(f"  compare 10 runs {compare:.1f} ms", flush=True)
         mlflow = mlflow_search_ms(Path(tmp), n_mlflow)
     if mlflow is not None:
         rows.append([f"MLflow `search_runs` ordered by a metric, {n_mlflow:,} runs", "",
-                     f"{mlflow:,.1f} ms"])  # fmt: skip
+                     f"{mlflow:,.1f} ms", ""])  # fmt: skip
+    header = [*listing_header(sizes), f"through REST at {sizes[-1] + SMALL:,}"]
     return (
-        f"Machine: {machine()}. p50 of 21 calls (MLflow: 3), in process (add ~1-2 ms of HTTP).\n\n"
-        + table(listing_header(sizes), rows)
+        f"Machine: {machine()}. p50 of 21 calls (MLflow: 3), in process and through a Jupyter "
+        "server's `GET runs` (token auth, loopback).\n\n" + table(header, rows)
     )
 
 
