@@ -3,9 +3,11 @@
     python benchmarks/hashing.py            # full sizes, writes the table into benchmarks/README.md
     python benchmarks/hashing.py --quick    # small sizes, prints only (a smoke run)
 
-Workloads: a 1 GiB float64 frame (16 columns), and a 1,000,000-row frame with a ~100 MB string
-column in pandas' default string dtype and in object dtype. Every figure is the best of three
-runs, except MLflow's digest (one run: it is slow).
+Workloads: a 1 GiB float64 frame (16 columns), a 1,000,000-row frame with a ~100 MB string
+column in pandas' default string dtype and in object dtype, and a 5,000,000-row frame of a
+categorical, a datetime, a zoned datetime and a period column. Every figure is the best of
+three runs, except MLflow's digest (one run: it is slow); the extra memory is the peak that
+tracemalloc sees during one run.
 """
 
 from __future__ import annotations
@@ -66,6 +68,44 @@ def string_workloads(rows: int) -> list[Workload]:
     ]
 
 
+def temporal_workload(rows: int) -> Workload:
+    """Categorical codes and categories, datetimes, zoned datetimes and periods."""
+    rng = np.random.default_rng(0)
+    categories = np.array([f"category {i}" for i in range(1000)], dtype=object)
+    codes = rng.integers(0, 1000, rows).astype(np.int16)
+    start = np.datetime64("2020-01-01T00:00:00", "ns")
+    when = start + rng.integers(0, 10**15, rows).astype("timedelta64[ns]")
+    frame = pd.DataFrame({
+        "category": pd.Categorical.from_codes(codes, categories=categories),
+        "when": when,
+        "when_zoned": pd.DatetimeIndex(when).tz_localize("UTC").tz_convert("Europe/Paris"),
+        "day": pd.PeriodIndex(pd.DatetimeIndex(when), freq="D"),
+    })  # fmt: skip
+    raw = np.concatenate([
+        codes.view(np.uint8), when.view(np.uint8), when.view(np.uint8),
+        frame["day"].array.asi8.view(np.uint8),
+    ])  # fmt: skip
+    return Workload(f"categorical + datetime + zoned + period, {rows:,} rows", frame, raw)
+
+
+def before_zoned(frame: pd.DataFrame) -> Callable[[], object]:
+    """hash_data as it was before zoned datetimes were hashed from their buffers: their
+    values went through Python objects (the same work as an object column of them)."""
+    zoned = frame.astype({"when_zoned": object})
+    return lambda: hash_data(zoned)
+
+
+def peak_memory(fn: Callable[[], object]) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def memory_copy(raw: np.ndarray) -> Callable[[], object]:
     target = np.empty_like(raw)
     target.fill(1)  # touched, so page faults are not measured
@@ -96,7 +136,12 @@ def mlflow_digest() -> Callable[[pd.DataFrame], str] | None:
 def run(quick: bool) -> str:
     numeric_bytes = (64 << 20) if quick else (1 << 30)
     string_rows = 50_000 if quick else 1_000_000
-    workloads = [numeric_workload(numeric_bytes), *string_workloads(string_rows)]
+    temporal_rows = 200_000 if quick else 5_000_000
+    workloads = [
+        numeric_workload(numeric_bytes),
+        *string_workloads(string_rows),
+        temporal_workload(temporal_rows),
+    ]
     digest = mlflow_digest()
     rows_out: list[list[str]] = []
     for work in workloads:
@@ -116,11 +161,15 @@ def run(quick: bool) -> str:
                 3,
             ),
         ]
+        if "zoned" in work.name:
+            candidates.insert(4, ("hash_data before (zoned datetimes through Python objects)",
+                                  before_zoned(work.frame), "all", 1))  # fmt: skip
         if digest is not None:
             covered = f"first {min(n_rows, 10_000):,}"
             candidates.append(("MLflow dataset digest", lambda w=work: digest(w.frame), covered, 1))
         for label, fn, covered, repeat in candidates:
             seconds = copy_s if label.startswith("memory copy") else best_of(fn, repeat)
+            extra = "-" if "hash" not in label else f"{peak_memory(fn) / 2**20:,.0f} MiB"
             rate = size / seconds / 1e9
             rows_out.append(
                 [
@@ -130,17 +179,20 @@ def run(quick: bool) -> str:
                     f"{rate:,.2f} GB/s",
                     f"{seconds / copy_s:,.1f}x",
                     covered if covered != "all" else f"all {n_rows:,}",
+                    extra,
                 ]
             )
             print(f"  {label:40s} {seconds * 1000:10.1f} ms {rate:8.2f} GB/s", flush=True)
     if digest is None:
         print("\n(MLflow not installed: pip install -e '.[bench]' to add its digest)")
-    header = ["workload", "method", "time", "throughput", "vs copy", "rows covered"]
+    header = ["workload", "method", "time", "throughput", "vs copy", "rows covered",
+              "extra memory"]  # fmt: skip
     return (
         f"Machine: {machine()}. numpy {np.__version__}, pandas {pd.__version__}, "
         f"blake3 {blake3.__version__}.\n\n"
-        "Throughput is the data bytes (the float64 values; the UTF-8 text) divided by the time. "
-        "Best of 3 runs; MLflow one run.\n\n" + table(header, rows_out)
+        "Throughput is the data bytes (the float64 values; the UTF-8 text; the codes and int64 "
+        "values) divided by the time. Best of 3 runs; MLflow and the before row one run; extra "
+        "memory is tracemalloc's peak during one run.\n\n" + table(header, rows_out)
     )
 
 

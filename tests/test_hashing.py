@@ -293,3 +293,23 @@ def test_object_cells_with_arrays_and_containers() -> None:
     other = pd.Series([np.arange(3), {"k": [1, 3]}, {2, 1}, None], dtype=object)
     assert hash_data(cells) == hash_data(same)
     assert hash_data(cells) != hash_data(other)
+
+
+def test_zoned_datetimes_and_periods_hash_their_int64_values() -> None:
+    """A zoned datetime column is hashed from its int64 values with its unit and zone (it
+    went through Python objects at microsecond precision): a nanosecond, the zone, the unit
+    and a missing value each change the hash; periods likewise with their frequency."""
+    when = pd.Series(pd.date_range("2024-03-30", periods=4, freq="7h", tz="Europe/Paris"))
+    when = when.astype("datetime64[ns, Europe/Paris]")
+    base = hash_data(when)
+    later = when.copy()
+    later.iloc[2] += pd.Timedelta(1, unit="ns")
+    missing = when.copy()
+    missing.iloc[1] = pd.NaT
+    assert len({base, hash_data(later), hash_data(missing)}) == 3
+    assert hash_data(when.dt.tz_convert("UTC")) != base  # the same instants in another zone
+    assert hash_data(when.astype("datetime64[us, Europe/Paris]")) != base
+    assert hash_data(when.copy()) == base and hash_data(missing.copy()) == hash_data(missing)
+    months = pd.Series(pd.period_range("2024-01", periods=4, freq="M"))
+    assert hash_data(months) == hash_data(months.copy())
+    assert hash_data(months) != hash_data(pd.Series(pd.period_range("2024-01", periods=4)))

@@ -279,9 +279,11 @@ def _values(w: FrameWriter, data: Any) -> None:
         else:
             numpy_array(w, data.to_numpy(copy=False))
         return
-    w.meta(kind="pandas", dtype=str(dtype))
+    w.meta(kind="pandas", dtype=str(dtype))  # names the unit and zone, or the frequency
     array = data.array
-    if isinstance(dtype, pd.CategoricalDtype):
+    if isinstance(dtype, (pd.DatetimeTZDtype, pd.PeriodDtype)):
+        numpy_array(w, array.asi8)  # the int64 values in place (NaT as its own int64)
+    elif isinstance(dtype, pd.CategoricalDtype):
         w.meta(ordered=bool(dtype.ordered))
         _values(w, dtype.categories)
         numpy_array(w, np.asarray(array.codes))
