@@ -90,9 +90,9 @@ def temporal_workload(rows: int) -> Workload:
 
 def before_zoned(frame: pd.DataFrame) -> Callable[[], object]:
     """hash_data as it was before zoned datetimes were hashed from their buffers: their
-    values went through Python objects (the same work as an object column of them)."""
-    zoned = frame.astype({"when_zoned": object})
-    return lambda: hash_data(zoned)
+    values went through Python objects (the same work: make an object column of them, and
+    hash that)."""
+    return lambda: hash_data(frame.astype({"when_zoned": object}))
 
 
 def peak_memory(fn: Callable[[], object]) -> int:
