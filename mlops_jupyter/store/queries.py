@@ -74,17 +74,6 @@ _COMPARE = {
 }
 
 
-def runs_where(experiment: str | None, status: str | None) -> tuple[str, list[Any]]:
-    """`` AND ...`` over ``runs r`` for an experiment and a status, and their arguments."""
-    sql, args = "", []
-    if status is not None:
-        sql, args = " AND r.status = ?", [status]
-    if experiment is not None:
-        sql += " AND r.experiment_id = (SELECT id FROM experiments WHERE name = ?)"
-        args.append(experiment)
-    return sql, args
-
-
 def run_page(
     store: Store,
     *,

@@ -35,7 +35,6 @@ from . import audit_chain, cell_history, connection
 from .blobs import _alive
 from .cell_history import CellHistory
 from .discovery import DB_FILENAME, find_store, find_store_dir
-from .queries import runs_where
 from .records import (
     Artifact,
     DatasetLink,
@@ -56,6 +55,8 @@ from .sql import insert_new, upsert
 if TYPE_CHECKING:
     import pandas as pd
     import sqlite_utils
+
+    from .run_index import RunIndex
 
 DEFAULT_BUSY_TIMEOUT = 30.0
 RUN_COLUMNS = ["run_id", "experiment", "name", "status", "started_at", "duration_s"]
@@ -325,6 +326,8 @@ class Store:
         """The runs listing's in-memory index, brought up to date (use inside
         :meth:`snapshot`, so that what is read next agrees with it)."""
         if self._run_index is None:
+            from .run_index import RunIndex  # numpy: imported when a listing first needs it
+
             self._run_index = RunIndex()
         self._run_index.refresh(self)
         return self._run_index
@@ -945,7 +948,12 @@ class Store:
         limit: int | None,
         order_by: str | None,
     ) -> tuple[list[tuple[Any, ...]], dict[str, dict[str, Any]], dict[str, dict[str, float]]]:
-        where_sql, args = runs_where(experiment, status)
+        where_sql, args = "", list[Any]()
+        if status is not None:
+            where_sql, args = " AND r.status = ?", [status]
+        if experiment is not None:
+            where_sql += " AND r.experiment_id = (SELECT id FROM experiments WHERE name = ?)"
+            args.append(experiment)
         order_sql, order_args = self._order_clause(order_by)
         self._check_sort_key(order_by)
         sql = (
