@@ -232,7 +232,8 @@ class NotebookTracking:
 
 
 def _warm_up() -> None:
-    """Read package versions once, off the cell's critical path."""
+    """Read package versions once, off the cell's critical path. (numpy and the hashing are
+    not imported ahead: a cell with data to hash has imported numpy itself.)"""
     try:
         from .capture.environment import environment
 

@@ -672,7 +672,6 @@ class Tracker:
             found.append((namespace[variable], "data", variable))
         found.extend(ctx.data)
 
-        from .capture.hashing import hash_data
         from .store.records import DatasetLink
 
         links: list[DatasetLink] = []
@@ -684,7 +683,7 @@ class Tracker:
             seen.add((id(obj), role))
             with _step(ctx, "data"):
                 try:
-                    digest = hash_data(_hashable(obj))
+                    digest = _hash_data(_hashable(obj))
                 except TypeError as exc:
                     raise TypeError(
                         f"{variable} ({type(obj).__name__}) not hashed: {exc}"
@@ -703,7 +702,7 @@ class Tracker:
         for variable, read_into, path, file in reads:
             with _step(ctx, "data source"):
                 if file not in hashed:
-                    hashed[file] = hash_data(file)
+                    hashed[file] = _hash_data(file)
                     links.append(
                         DatasetLink(hashed[file], "source", read_into, "file", source_path=path)
                     )
@@ -1226,3 +1225,10 @@ def _choose_model(
             }
         )
     return predictors[-1][1]
+
+
+def _hash_data(obj: Any) -> str:
+    """``hash_data``, imported (with numpy) only when a cell has data to hash."""
+    from .capture.hashing import hash_data
+
+    return hash_data(obj)

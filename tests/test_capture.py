@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -303,3 +304,30 @@ def test_summary_escapes_user_strings() -> None:
     text = repr(summary)
     assert text.splitlines()[0] == "run: 01234567 · <b>exp</b> · <script>alert(1)</script>"
     assert text.splitlines()[-1] == "mlops-jupyter: capture data: <img src=x onerror=alert(1)>"
+
+
+def test_installed_packages_read_from_directory_names_match_importlib_metadata(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The package list a run records: the same names and versions importlib.metadata parses
+    (first on sys.path wins), read from the .dist-info names; an egg-info is parsed."""
+    from importlib import metadata
+
+    from mlops_jupyter.capture.environment import installed_packages
+
+    parsed: dict[str, str] = {}
+    for dist in metadata.distributions():
+        if dist.metadata["Name"]:
+            parsed.setdefault(dist.metadata["Name"].lower().replace("_", "-"), dist.version)
+    assert installed_packages() == parsed and "numpy" in parsed
+
+    (tmp_path / "My_Pkg-1.2.post3.dist-info").mkdir()
+    egg = tmp_path / "legacy.egg-info"
+    egg.mkdir()
+    (egg / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: Legacy-Thing\nVersion: 0.9\n")
+    (tmp_path / "broken.egg-info").mkdir()  # no metadata: not a package
+    (tmp_path / "numpy-0.0.1.dist-info").mkdir()  # shadowed by nothing: it comes first
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    found = installed_packages()
+    assert found["my-pkg"] == "1.2.post3" and found["legacy-thing"] == "0.9"
+    assert found["numpy"] == "0.0.1" and "broken" not in found

@@ -37,19 +37,42 @@ def environment() -> dict[str, Any]:
     global _environment
     with _lock:
         if _environment is None:
-            from importlib import metadata
-
-            packages: dict[str, str] = {}
-            for dist in metadata.distributions():
-                name = dist.metadata["Name"]
-                if name:
-                    packages[name.lower().replace("_", "-")] = dist.version
             _environment = {
                 "python": sys.version.split()[0],
                 "platform": platform.platform(),
-                "packages": dict(sorted(packages.items())),
+                "packages": dict(sorted(installed_packages().items())),
             }
         return _environment
+
+
+def installed_packages() -> dict[str, str]:
+    """``{name: version}`` of the distributions on ``sys.path`` (names lower-case, ``_`` as
+    ``-``; the first found wins, as for imports). Read from the names of the ``.dist-info``
+    directories, which carry both (a few milliseconds, where parsing every METADATA file
+    takes a hundred); only an entry whose name does not say its version is parsed."""
+    from importlib import metadata
+
+    packages: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            stem, dot, suffix = name.rpartition(".")
+            if suffix not in ("dist-info", "egg-info") or not dot:
+                continue
+            project, dash, version = stem.partition("-")
+            if suffix == "egg-info" or not dash:  # name[-version[-pyX.Y]]: read its metadata
+                try:
+                    found = metadata.Distribution.at(os.path.join(entry or ".", name))
+                    project, version = found.metadata["Name"] or "", found.version
+                except Exception:  # noqa: BLE001 - an unreadable entry is not a package
+                    continue
+            key = project.lower().replace("_", "-")
+            if key and version:
+                packages.setdefault(key, version)
+    return packages
 
 
 def refresh() -> None:

@@ -48,7 +48,6 @@ from .records import (
     json_number,
     utc,
 )
-from .run_index import RunIndex
 from .schema import LATEST_VERSION
 from .sql import insert_new, upsert
 
