@@ -207,6 +207,7 @@ class Tracker:
         self._store: Store | None = None
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._explainer_process: Any = None
         self._pending: list[Future[None]] = []
         self.on_explained: Any = None  # callback(run_id, ExplanationResult)
         self.current: RunContext | None = None
@@ -234,6 +235,9 @@ class Tracker:
             if self._store is not None:
                 self._store.close()
                 self._store = None
+            if self._explainer_process is not None:
+                self._explainer_process.close()
+                self._explainer_process = None
 
     @property
     def user(self) -> str:
@@ -764,13 +768,18 @@ class Tracker:
             from .capture.explain import ExplanationResult, explain
             from .capture.quiet import kept_warnings
 
-            with kept_warnings() as kept:  # never printed into whatever cell runs now
-                try:
-                    # our own bytes, pickled a moment ago in this process: not untrusted
-                    model = pickle.loads(model_bytes)
-                    result = explain(model, sample, back, max_rows=rows, feature_names=names)
-                except Exception as exc:
-                    result = ExplanationResult("failed", _short(f"{type(exc).__name__}: {exc}"))
+            answer, kept = self._explainer().explain(model_bytes, sample, back, rows, names)
+            if answer is not None:
+                result = answer
+            else:  # its class lives only in this kernel: explain it here, in this thread
+                with kept_warnings() as kept:  # never printed into whatever cell runs now
+                    try:
+                        # our own bytes, pickled a moment ago in this process: not untrusted
+                        model = pickle.loads(model_bytes)
+                        result = explain(model, sample, back, max_rows=rows, feature_names=names)
+                    except Exception as exc:
+                        result = ExplanationResult("failed", f"{type(exc).__name__}: {exc}")
+            result.reason = _short(result.reason) if result.reason else None
             notes = [result.reason, note]
             if kept:
                 notes.append("warnings while explaining: " + "; ".join(dict.fromkeys(kept)))
@@ -796,6 +805,15 @@ class Tracker:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="mlops-jupyter-shap")
             self._pending = [f for f in self._pending if not f.done()]
             self._pending.append(self._pool.submit(work))
+
+    def _explainer(self) -> Any:
+        """The SHAP worker process, started on first use (see ``explainer_process``)."""
+        with self._lock:
+            if self._explainer_process is None:
+                from .capture.explainer_process import ExplainerProcess
+
+                self._explainer_process = ExplainerProcess()
+            return self._explainer_process
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until pending explanations are stored; False if ``timeout`` ran out first."""

@@ -333,3 +333,46 @@ def test_a_warning_in_the_shap_worker_never_reaches_a_later_cell(kernel: Kernel)
         "explained on training rows: the cell evaluated the model on no data; "
         "warnings while explaining: UserWarning: said in the SHAP worker"
     )
+
+
+def test_shap_runs_in_a_process_of_its_own_at_lower_priority(kernel: Kernel) -> None:
+    """The explanation is computed beside the kernel, not in it: shap is never imported by
+    the kernel, the worker runs at nice 10 and is reused; a model whose class exists only in
+    the notebook is still explained (by the kernel itself)."""
+    reply, _ = kernel.run(
+        "%%track -n forest\n"
+        "import numpy as np\n"
+        "from sklearn.ensemble import RandomForestClassifier\n"
+        "rng = np.random.default_rng(0)\n"
+        "X = rng.random((200, 5))\n"
+        "y = (X[:, 0] > 0.5).astype(int)\n"
+        "model = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y)\n"
+    )
+    assert reply["status"] == "ok"
+    _, outputs = kernel.run(
+        "import os, sys, mlops_jupyter as mj\n"
+        "from mlops_jupyter import magics\n"
+        "assert mj.wait(120)\n"
+        "worker = magics._extension.tracker._explainer_process.pid\n"
+        "(worker != os.getpid(), os.getpriority(os.PRIO_PROCESS, worker) - os.nice(0), "
+        "'shap' in sys.modules)"
+    )
+    assert outputs[-1]["data"]["text/plain"] == "(True, 10, False)"
+    reply, _ = kernel.run(
+        "%%track -n mine\n"
+        "class Mine(RandomForestClassifier):\n"
+        "    pass\n"
+        "model = Mine(n_estimators=10, random_state=0).fit(X, y)\n"
+    )
+    assert reply["status"] == "ok"
+    _, outputs = kernel.run(
+        "assert mj.wait(120)\n(magics._extension.tracker._explainer_process.pid == worker)"
+    )
+    assert outputs[-1]["data"]["text/plain"] == "True"
+    with Store.open(kernel.workdir / ".mlops", create=False) as store:
+        runs = {r.name: store.get_run(r.run_id) for r in store.runs().itertuples()}
+    for name in ("forest", "mine"):
+        explanation = runs[name].explanation
+        assert explanation is not None and explanation.status == "ok", name
+        assert explanation.n_rows == 200
+    assert runs["forest"].explanation.explainer == "TreeExplainer"  # type: ignore[union-attr]
