@@ -1,4 +1,4 @@
-"""SHAP explanations of a captured model (shap is imported only here, in a worker thread).
+"""SHAP explanations of a captured model (shap is imported only here, in the explainer process).
 
 TreeExplainer for tree ensembles, LinearExplainer for linear models, a model-agnostic
 permutation explainer otherwise (one pass each way, 25 background rows, to bound its cost).
