@@ -23,6 +23,7 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
         ("signing.py", ["**`sshsig.sign`** of the statement", "**`audit.verify`** of the"]),
         ("store_size.py", ["| 100 |", "| 1,000 |"]),
         ("team_store.py", ["**PostgreSQL store** `record_run`", "push 200 runs"]),
+        ("kernel_memory.py", ["| after 50 cells |", "untracked kernel"]),
     ],
 )
 def test_benchmark_quick_run(script: str, expected_rows: list[str]) -> None:
