@@ -1,7 +1,7 @@
 """Benchmark: the runs listing the side panel asks for, at 100,000 and 1,000,000 runs.
 
     python benchmarks/runs_query.py            # writes the table into README.md
-    python benchmarks/runs_query.py --quick    # 5,000 and 20,000 runs, prints only
+    python benchmarks/runs_query.py --quick    # 2,000 and 5,000 runs, prints only
 
 A store of N runs with 10 params and 5 metrics each (written in bulk, the rows
 ``record_run`` writes) and a second experiment of 500 runs. Every listing shape: newest
@@ -159,14 +159,16 @@ def run(quick: bool) -> str:
     from mlops_jupyter.compare import compare_runs
     from mlops_jupyter.store import Store
 
-    sizes = [5_000, 20_000] if quick else [100_000, 1_000_000]
+    sizes = [2_000, 5_000] if quick else [100_000, 1_000_000]
+    repeat = 5 if quick else 21
     n_mlflow = 500 if quick else 10_000
     with tempfile.TemporaryDirectory() as tmp:
         with Store.open(Path(tmp) / ".mlops") as store:
-            rows = listing_table(store, sizes)
+            rows = listing_table(store, sizes, repeat)
             ids = [r[0] for r in store.conn.execute("SELECT id FROM runs LIMIT 10").fetchall()]
             compare = median_ms(lambda: compare_runs(store, ids), 21)
-        rows = [[*row, rest] for row, rest in zip(rows, rest_column(Path(tmp)), strict=True)]
+        rest = rest_column(Path(tmp), repeat)
+        rows = [[*row, r] for row, r in zip(rows, rest, strict=True)]
         rows.append(["compare 10 runs", "", f"{compare:.1f} ms", ""])
         print(f"  compare 10 runs {compare:.1f} ms", flush=True)
         mlflow = mlflow_search_ms(Path(tmp), n_mlflow)
@@ -181,7 +183,7 @@ def run(quick: bool) -> str:
 
 
 def main() -> None:
-    cli_main(__doc__, "runs-query", run, quick_help="5,000 and 20,000 runs, print only")
+    cli_main(__doc__, "runs-query", run, quick_help="2,000 and 5,000 runs, print only")
 
 
 if __name__ == "__main__":
