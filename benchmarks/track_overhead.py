@@ -126,30 +126,30 @@ IMPORT_MLFLOW = (
 
 def forest_times(shell: object, api: Any, cell: str, repeat: int) -> dict[str, float]:
     """A forest cell untracked, ``--no-shap`` and with SHAP (when it returns, when the
-    explanation is stored), and the same fit untracked run at once after the SHAP cell."""
-    plain = median_ms(shell, cell, repeat)
-    no_shap = median_ms(shell, "%%track --no-shap\n" + cell, repeat)
-    api.wait()
+    explanation is stored), and the same fit untracked run at once after the SHAP cell; the
+    variants interleaved, round after round, so that a slower spell of a shared machine falls
+    on all of them alike."""
     median_ms(shell, "%%track\n" + cell, 1)  # the worker started, shap imported there
     api.wait()
-    returns, stored, following = [], [], []
-    for _ in range(repeat):
-        with contextlib.redirect_stdout(io.StringIO()):
+    times: dict[str, list[float]] = {"plain": [], "no_shap": [], "shap": [], "stored": [],
+                                     "next": []}  # fmt: skip
+
+    def timed(code: str) -> float:
+        start = time.perf_counter()
+        shell.run_cell(code)  # type: ignore[attr-defined]
+        return time.perf_counter() - start
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        for _ in range(repeat):
+            times["plain"].append(timed(cell))
+            times["no_shap"].append(timed("%%track --no-shap\n" + cell))
+            api.wait()
             start = time.perf_counter()
-            shell.run_cell("%%track\n" + cell)  # type: ignore[attr-defined]
-            returns.append(time.perf_counter() - start)
-            start_next = time.perf_counter()
-            shell.run_cell(cell)  # type: ignore[attr-defined]
-            following.append(time.perf_counter() - start_next)
-        api.wait()
-        stored.append(time.perf_counter() - start)
-    return {
-        "plain": plain,
-        "no_shap": no_shap,
-        "shap": statistics.median(returns) * 1000,
-        "stored": statistics.median(stored) * 1000,
-        "next": statistics.median(following) * 1000,
-    }
+            times["shap"].append(timed("%%track\n" + cell))
+            times["next"].append(timed(cell))  # while the explainer works
+            api.wait()
+            times["stored"].append(time.perf_counter() - start)
+    return {key: statistics.median(values) * 1000 for key, values in times.items()}
 
 
 def fresh_kernel_ms(kernels: int) -> tuple[float, float, float]:
@@ -249,7 +249,7 @@ def run(quick: bool) -> str:
         row(
             f"`%%track` with SHAP, {label}: explanation stored",
             times["stored"],
-            "`mlops_jupyter.wait()`",
+            "`mlops_jupyter.wait()`; the next cell ran meanwhile",
         )
         row("the same fit untracked, right after the SHAP cell (SHAP still running)",
             times["next"], f"{times['next'] / times['plain'] - 1:+.1%} vs alone: the explainer "

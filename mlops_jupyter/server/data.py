@@ -37,11 +37,15 @@ def _notice_dead_runs(store: Any) -> None:
     now = time.monotonic()
     if store.read_only or now - store.cache.get("dead_runs_checked", -1e9) < DEAD_RUN_CHECK_S:
         return
+    if not store._lock.acquire(blocking=False):  # busy (its index loading): not on the loop
+        return
     store.cache["dead_runs_checked"] = now
     try:
         store.mark_dead_runs_interrupted()
     except StoreError:  # busy or read-only: the next request looks again
         pass
+    finally:
+        store._lock.release()
 
 
 def _load_run_index(store: Any) -> None:
