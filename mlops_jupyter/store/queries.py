@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .records import json_number, utc
-from .run_index import STATUSES, RunIndex, param_text
+from .records import encode_param, json_number, utc
+from .run_index import STATUSES, RunIndex
+from .store import _RUN_SORT_COLUMNS
 
 if TYPE_CHECKING:
     from .store import Store
@@ -59,7 +60,7 @@ class RunFilter:
             with np.errstate(invalid="ignore"):
                 return np.asarray(_COMPARE[self.op](values, self.value))
         labels = index.param(store, self.key)
-        code = labels.code_of.get(param_text(self.value), -2)
+        code = labels.code_of.get(encode_param(self.value)[0], -2)  # as it is stored
         codes = labels.codes[: index.n]
         return codes != code if self.op == "!=" else codes == code
 
@@ -199,7 +200,7 @@ def _order(store: Store, index: RunIndex, sort: str | None) -> list[tuple[np.nda
     return _with_nulls_last(~np.isnan(values), (values, sign), newest)
 
 
-SORT_COLUMNS = ("run_id", "experiment", "name", "status", "started_at", "ended_at", "duration_s")
+SORT_COLUMNS = tuple(_RUN_SORT_COLUMNS)
 
 
 def _with_nulls_last(

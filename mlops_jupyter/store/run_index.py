@@ -14,7 +14,6 @@ both engines answer the same SQL. A million runs take about 40 MB, plus 4-8 MB p
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -299,8 +298,3 @@ class RunIndex:
             target.set(positions[keep], np.asarray(values, dtype=object)[keep])
         else:
             target[positions[keep]] = np.asarray(values, dtype=np.float64)[keep]
-
-
-def param_text(value: Any) -> str:
-    """A parameter value as the JSON text the store keeps."""
-    return json.dumps(value, ensure_ascii=False)

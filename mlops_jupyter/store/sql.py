@@ -40,13 +40,6 @@ class Dialect:
     """The few phrases the engines say differently."""
 
     name: str
-    # a join whose order the planner must keep: SQLite's CROSS JOIN; PostgreSQL keeps a
-    # subquery ending in OFFSET 0 as it is (the fence), and joins from it
-    ordered_join: str = "JOIN"
-    fence: str = ""
-    # probe a condition per row with a scalar subquery, where EXISTS would become a semi-join
-    # that reads the whole set before the first row (PostgreSQL)
-    scalar_probe: bool = False
     # a list of ids as one array parameter (``= ANY(?)``) rather than a placeholder each
     array_params: bool = False
     # after rows were inserted with their ids given, the next generated id follows them
@@ -59,11 +52,9 @@ class Dialect:
         return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
 
-SQLITE = Dialect("sqlite", ordered_join="CROSS JOIN")
+SQLITE = Dialect("sqlite")
 POSTGRES = Dialect(
     "postgresql",
-    fence=" OFFSET 0",
-    scalar_probe=True,
     array_params=True,
     identity_reset="SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
     "(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)",
