@@ -3,9 +3,11 @@
     python benchmarks/hashing.py            # full sizes, writes the table into benchmarks/README.md
     python benchmarks/hashing.py --quick    # small sizes, prints only (a smoke run)
 
-Workloads: a 1 GiB float64 frame (16 columns), a 1,000,000-row frame with a ~100 MB string
-column in pandas' default string dtype and in object dtype, and a 5,000,000-row frame of a
-categorical, a datetime, a zoned datetime and a period column. Every figure is the best of
+Workloads: a 1 GiB float64 frame (16 columns), 2 GiB numpy arrays (float64, int64 and float32
+in C order, and a float64 matrix stored column-major as ``DataFrame.to_numpy()`` returns it), a
+1,000,000-row frame with a ~100 MB string column in pandas' default string dtype and in object
+dtype, and a 5,000,000-row frame of a categorical, a datetime, a zoned datetime and a period
+column. Every figure is the best of
 three runs, except MLflow's digest (one run: it is slow); the extra memory is the peak that
 tracemalloc sees during one run.
 """
@@ -32,7 +34,7 @@ from mlops_jupyter import hash_data  # noqa: E402
 @dataclass
 class Workload:
     name: str
-    frame: pd.DataFrame
+    frame: pd.DataFrame | np.ndarray  # what hash_data is given
     raw: np.ndarray  # the data bytes, contiguous, for the copy and raw BLAKE3 references
 
 
@@ -42,6 +44,26 @@ def numeric_workload(nbytes: int) -> Workload:
     frame = pd.DataFrame(values, columns=[f"f{i}" for i in range(16)])
     raw = np.ascontiguousarray(values.T).view(np.uint8).reshape(-1)
     return Workload(f"numeric {nbytes / 2**30:.2g} GiB, 16 float64 columns", frame, raw)
+
+
+def array_workloads(nbytes: int) -> list[Workload]:
+    """numpy arrays: hash_data against BLAKE3 on the same bytes, for each numeric layout."""
+    rng = np.random.default_rng(0)
+    floats = rng.random(nbytes // 8)
+    side = 16
+    column_major = floats.reshape(side, -1).T  # what to_numpy() of a 16-column frame returns
+    size = f"{nbytes / 2**30:.2g} GiB"
+    float32 = rng.random(nbytes // 4, dtype=np.float32)
+    return [
+        Workload(f"numpy float64 array, {size}", floats, floats.view(np.uint8)),
+        Workload(f"numpy int64 array, {size}", floats.view(np.int64), floats.view(np.uint8)),
+        Workload(f"numpy float32 array, {size}", float32, float32.view(np.uint8)),
+        Workload(
+            f"numpy float64 {column_major.shape[0]:,} x {side}, column-major, {size}",
+            column_major,
+            np.ascontiguousarray(column_major).view(np.uint8).reshape(-1),
+        ),
+    ]
 
 
 def string_workloads(rows: int) -> list[Workload]:
@@ -135,10 +157,12 @@ def mlflow_digest() -> Callable[[pd.DataFrame], str] | None:
 
 def run(quick: bool) -> str:
     numeric_bytes = (64 << 20) if quick else (1 << 30)
+    array_bytes = (64 << 20) if quick else (2 << 30)
     string_rows = 50_000 if quick else 1_000_000
     temporal_rows = 200_000 if quick else 5_000_000
     workloads = [
         numeric_workload(numeric_bytes),
+        *array_workloads(array_bytes),
         *string_workloads(string_rows),
         temporal_workload(temporal_rows),
     ]
@@ -149,26 +173,34 @@ def run(quick: bool) -> str:
         size = work.raw.nbytes
         print(f"\n{work.name}", flush=True)
         copy_s = best_of(memory_copy(work.raw))
+        blake3_s = best_of(raw_blake3(work.raw, -1))
+        is_frame = isinstance(work.frame, pd.DataFrame)
         candidates: list[tuple[str, Callable[[], object], str, int]] = [
             ("memory copy (np.copyto)", memory_copy(work.raw), "-", 3),
             ("BLAKE3 of the raw bytes, 1 thread", raw_blake3(work.raw, 1), "-", 3),
             ("BLAKE3 of the raw bytes, all cores", raw_blake3(work.raw, -1), "-", 3),
             ("**hash_data** (mlops-jupyter)", lambda w=work: hash_data(w.frame), "all", 3),
-            (
+        ]
+        if is_frame:
+            candidates.append((
                 "pandas hash_pandas_object",
                 lambda w=work: pd.util.hash_pandas_object(w.frame).to_numpy(),
                 "all",
                 3,
-            ),
-        ]
+            ))  # fmt: skip
         if "zoned" in work.name:
             candidates.insert(4, ("hash_data before (zoned datetimes through Python objects)",
                                   before_zoned(work.frame), "all", 1))  # fmt: skip
-        if digest is not None:
+        if digest is not None and is_frame:
             covered = f"first {min(n_rows, 10_000):,}"
             candidates.append(("MLflow dataset digest", lambda w=work: digest(w.frame), covered, 1))
         for label, fn, covered, repeat in candidates:
-            seconds = copy_s if label.startswith("memory copy") else best_of(fn, repeat)
+            if label.startswith("memory copy"):
+                seconds = copy_s
+            elif label.endswith("all cores"):
+                seconds = blake3_s
+            else:
+                seconds = best_of(fn, repeat)
             extra = "-" if "hash" not in label else f"{peak_memory(fn) / 2**20:,.0f} MiB"
             rate = size / seconds / 1e9
             rows_out.append(
@@ -178,6 +210,7 @@ def run(quick: bool) -> str:
                     f"{seconds * 1000:,.1f} ms",
                     f"{rate:,.2f} GB/s",
                     f"{seconds / copy_s:,.1f}x",
+                    f"{seconds / blake3_s:,.2f}x",
                     covered if covered != "all" else f"all {n_rows:,}",
                     extra,
                 ]
@@ -185,13 +218,14 @@ def run(quick: bool) -> str:
             print(f"  {label:40s} {seconds * 1000:10.1f} ms {rate:8.2f} GB/s", flush=True)
     if digest is None:
         print("\n(MLflow not installed: pip install -e '.[bench]' to add its digest)")
-    header = ["workload", "method", "time", "throughput", "vs copy", "rows covered",
-              "extra memory"]  # fmt: skip
+    header = ["workload", "method", "time", "throughput", "vs copy", "vs BLAKE3 all cores",
+              "rows covered", "extra memory"]  # fmt: skip
     return (
         f"Machine: {machine()}. numpy {np.__version__}, pandas {pd.__version__}, "
         f"blake3 {blake3.__version__}.\n\n"
-        "Throughput is the data bytes (the float64 values; the UTF-8 text; the codes and int64 "
-        "values) divided by the time. Best of 3 runs; MLflow and the before row one run; extra "
+        "Throughput is the data bytes (the numeric values; the UTF-8 text; the codes and int64 "
+        "values) divided by the time; a frame's hash also covers its index, which the raw "
+        "bytes do not. Best of 3 runs; MLflow and the before row one run; extra "
         "memory is tracemalloc's peak during one run.\n\n" + table(header, rows_out)
     )
 

@@ -6,6 +6,7 @@ import json
 import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import blake3
@@ -15,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from mlops_jupyter import hash_data
-from mlops_jupyter.capture import hash_buffers
+from mlops_jupyter.capture import hash_buffers, hash_frames
 
 
 def mixed_frame() -> pd.DataFrame:
@@ -88,8 +89,51 @@ def test_chunked_streaming_equals_single_pass(monkeypatch: pytest.MonkeyPatch) -
     frame = mixed_frame()
     expected = (hash_data(arr), hash_data(np.asfortranarray(arr)), hash_data(frame))
     monkeypatch.setattr(hash_buffers, "CHUNK_BYTES", 24)
+    monkeypatch.setattr(hash_buffers, "VIEW_BYTES", 40)
     assert (hash_data(arr), hash_data(np.asfortranarray(arr)), hash_data(frame)) == expected
     assert expected[0] == expected[1]
+
+
+def _hash_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "mlops-jupyter-hash"]
+
+
+def test_background_hashing_streams_exactly_the_specified_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Large buffers are hashed in a worker thread, contiguous data in place in VIEW_BYTES
+    pieces, a column-major matrix copied tile by tile, NaNs canonicalised piece by piece: the
+    stream is still exactly the documented frames of the canonical C-order bytes."""
+    monkeypatch.setattr(hash_frames, "BACKGROUND_BYTES", 1 << 15)
+    monkeypatch.setattr(hash_buffers, "CHUNK_BYTES", 1 << 13)
+    monkeypatch.setattr(hash_buffers, "VIEW_BYTES", 1 << 15)
+    matrix = np.random.default_rng(3).random((3000, 40))
+    matrix[17, 3] = np.frombuffer(struct.pack("<Q", 0x7FF8_0000_0000_BEEF), dtype="<f8")[0]
+    matrix[2999, 39] = -np.nan
+    canonical = matrix.copy()
+    canonical[np.isnan(canonical)] = np.nan
+    meta = json.dumps(
+        {"dtype": "<f8", "kind": "ndarray", "shape": [3000, 40]}, separators=(",", ":")
+    )
+    expected = blake3.blake3(
+        b"M" + struct.pack("<Q", len(meta)) + meta.encode()
+        + b"B" + struct.pack("<Q", canonical.nbytes) + canonical.tobytes()
+    ).hexdigest()  # fmt: skip
+    assert hash_data(matrix) == f"mj1-blake3:{expected}"
+    column_major = np.asfortranarray(matrix)
+    assert not column_major.flags.c_contiguous
+    assert hash_data(column_major) == f"mj1-blake3:{expected}"
+    assert hash_data(matrix.astype(">f8")) == f"mj1-blake3:{expected}"
+    assert _hash_threads() == []  # the worker is stopped once the hash is returned
+
+
+def test_an_error_after_a_large_column_stops_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hash_frames, "BACKGROUND_BYTES", 1 << 15)
+    frame = pd.DataFrame({"big": np.zeros(10_000), "odd": [object()] * 10_000})
+    with pytest.raises(TypeError, match="cannot hash a value of type builtins.object"):
+        hash_data(frame)
+    assert _hash_threads() == []
+    assert hash_data(frame[["big"]]) == hash_data(pd.DataFrame({"big": np.zeros(10_000)}))
 
 
 def test_frame_layouts_hash_equal() -> None:

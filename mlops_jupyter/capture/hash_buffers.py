@@ -2,8 +2,8 @@
 
 Canonical means: C order, little-endian, one NaN bit pattern, false/true as 0/1, null slots
 zeroed and recorded in a validity frame, string offsets replaced by lengths (so slicing and
-chunking of Arrow data never change the bytes). Contiguous data is hashed in place; anything
-else is copied at most ``CHUNK_BYTES`` at a time.
+chunking of Arrow data never change the bytes). Contiguous data is hashed in place, in views of
+``VIEW_BYTES``; anything else is copied at most ``CHUNK_BYTES`` at a time.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 from .hash_frames import FrameWriter
 
 CHUNK_BYTES = 16 << 20  # bounds copies; small enough to pipeline NaN scans with hashing
+VIEW_BYTES = 64 << 20  # contiguous data is hashed in place in pieces of this size
 
 
 def numpy_array(w: FrameWriter, arr: np.ndarray) -> None:
@@ -40,18 +41,26 @@ def numpy_array(w: FrameWriter, arr: np.ndarray) -> None:
 
 
 def _canonical_pieces(arr: np.ndarray, canonical: np.dtype) -> Iterator[np.ndarray]:
+    """Canonical pieces of ``arr``: contiguous data in place where it is already canonical (the
+    common case), else canonical copies of at most CHUNK_BYTES each."""
     for piece in _c_order_pieces(arr):
-        yield _canonical_values(piece, canonical)
+        if piece.dtype == canonical and _is_canonical(piece):
+            yield piece
+            continue
+        step = max(1, CHUNK_BYTES // piece.dtype.itemsize)
+        for start in range(0, piece.size, step):
+            yield _canonical_values(piece[start : start + step], canonical)
 
 
 def _c_order_pieces(arr: np.ndarray) -> Iterator[np.ndarray]:
-    """Pieces of ``arr`` in C order, each at most CHUNK_BYTES (copied only if not contiguous)."""
+    """Pieces of ``arr`` in C order: views of at most VIEW_BYTES where it is contiguous, else
+    copies of at most CHUNK_BYTES (2-D arrays stored column-major copied tile by tile)."""
     if arr.size == 0:
         return
     itemsize = arr.dtype.itemsize
     if arr.flags.c_contiguous:
         flat = arr.reshape(-1)
-        step = max(1, CHUNK_BYTES // itemsize)
+        step = max(1, VIEW_BYTES // itemsize)
         for start in range(0, flat.size, step):
             yield flat[start : start + step]
         return
@@ -66,8 +75,33 @@ def _c_order_pieces(arr: np.ndarray) -> Iterator[np.ndarray]:
             yield from _c_order_pieces(row)
         return
     rows = max(1, CHUNK_BYTES // row_bytes)
+    tiled = arr.ndim == 2 and arr.shape[1] > _TILE and abs(arr.strides[0]) < abs(arr.strides[1])
     for start in range(0, arr.shape[0], rows):
-        yield np.ascontiguousarray(arr[start : start + rows]).reshape(-1)
+        block = arr[start : start + rows]
+        yield _transposed_copy(block) if tiled else np.ascontiguousarray(block).reshape(-1)
+
+
+_TILE = 16  # columns per tile when transposing: both the reads and the writes stay in cache
+
+
+def _transposed_copy(block: np.ndarray) -> np.ndarray:
+    """A C-order copy of a 2-D block stored column-major, made a few columns at a time (about
+    three times faster than one strided copy of a wide block)."""
+    out = np.empty(block.shape, dtype=block.dtype)
+    for column in range(0, block.shape[1], _TILE):
+        out[:, column : column + _TILE] = block[:, column : column + _TILE]
+    return out.reshape(-1)
+
+
+def _is_canonical(piece: np.ndarray) -> bool:
+    """No NaN of another bit pattern, no bool byte other than 0/1, hashable as it is."""
+    kind = piece.dtype.kind
+    if kind in "fc" and piece.size:
+        floats = piece.view(piece.real.dtype) if kind == "c" else piece
+        return not np.isnan(floats.max())  # max propagates NaN: one read-only pass
+    if kind == "b" and piece.size:
+        return not piece.view(np.uint8).max() > 1
+    return kind not in "mM"  # datetimes have no buffer protocol: hashed as int64 ticks
 
 
 def _canonical_values(piece: np.ndarray, canonical: np.dtype) -> np.ndarray:
@@ -76,13 +110,13 @@ def _canonical_values(piece: np.ndarray, canonical: np.dtype) -> np.ndarray:
     kind = canonical.kind
     if kind in "fc" and piece.size:
         floats = piece.view(piece.real.dtype) if kind == "c" else piece
-        if np.isnan(floats.max()):  # max propagates NaN: one read-only pass
+        if np.isnan(floats.max()):
             floats = floats.copy()
             floats[np.isnan(floats)] = np.nan
             piece = floats.view(canonical) if kind == "c" else floats
     elif kind == "b" and piece.size and piece.view(np.uint8).max() > 1:
         piece = piece.view(np.uint8) != 0
-    elif kind in "mM":  # no buffer protocol for datetimes: hash their int64 ticks
+    elif kind in "mM":
         piece = piece.view("<i8")
     return piece
 

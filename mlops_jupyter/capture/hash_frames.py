@@ -13,9 +13,10 @@ import datetime as dt
 import decimal
 import json
 import math
+import queue
 import struct
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Iterable
 from typing import Any
 
 import blake3
@@ -27,15 +28,23 @@ _META = b"M"
 _BUFFER = b"B"
 _U64 = struct.Struct("<Q")
 _FLUSH_AT = 1 << 20
-PREFETCH_BYTES = 32 << 20  # below this a worker thread costs more than it saves
+BACKGROUND_BYTES = 32 << 20  # below this a worker thread costs more than it saves
 
 
 class FrameWriter:
-    """Feeds frames to a multithreaded BLAKE3 hasher."""
+    """Feeds frames to a multithreaded BLAKE3 hasher.
+
+    Small data is hashed inline. From the first buffer of ``BACKGROUND_BYTES`` on, hashing
+    moves to a worker thread fed through a one-piece queue, so the caller canonicalises the
+    next piece (NaN scan, copies, the next column) while the worker hashes the current one;
+    numpy and BLAKE3 release the GIL, so the two overlap. Call :meth:`close` when done (it
+    stops the worker; :meth:`hexdigest` waits for it first).
+    """
 
     def __init__(self) -> None:
         self._hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
         self._pending = bytearray()
+        self._worker: _HashWorker | None = None
 
     def meta(self, **fields: Any) -> None:
         """A metadata frame: canonical JSON of ``fields``."""
@@ -46,13 +55,15 @@ class FrameWriter:
     def buffer(self, pieces: Iterable[Any], total: int) -> None:
         """A buffer frame of ``total`` bytes, streamed from ``pieces`` (buffer-protocol objects)."""
         self._small(_BUFFER + _U64.pack(total))
+        if total >= BACKGROUND_BYTES and self._worker is None:
+            self._worker = _HashWorker(self._hasher)
         self._flush()
         seen = 0
-        for piece in _prefetched(pieces) if total >= PREFETCH_BYTES else pieces:
+        for piece in pieces:
             view = memoryview(piece).cast("B")
             seen += view.nbytes
             if view.nbytes:
-                self._hasher.update(view)
+                self._update(view)
         if seen != total:  # a bug in an encoder, never user input
             raise AssertionError(f"buffer frame declared {total} bytes but streamed {seen}")
 
@@ -61,7 +72,10 @@ class FrameWriter:
         self._small(_BUFFER + _U64.pack(size))
         self._flush()
         if size:
-            self._hasher.update_mmap(path)
+            if self._worker is not None:
+                self._worker.put(path)
+            else:
+                self._hasher.update_mmap(path)
 
     def values(self, items: Iterable[Any]) -> None:
         """A frame of Python values in the type-tagged encoding of :func:`encode_value`."""
@@ -75,7 +89,20 @@ class FrameWriter:
 
     def hexdigest(self) -> str:
         self._flush()
+        if self._worker is not None:
+            self._worker.finish()
         return f"{SCHEME}:{self._hasher.hexdigest()}"
+
+    def close(self) -> None:
+        """Stop the worker thread, if one was started (idempotent)."""
+        if self._worker is not None:
+            self._worker.stop()
+
+    def _update(self, data: Any) -> None:
+        if self._worker is not None:
+            self._worker.put(data)
+        else:
+            self._hasher.update(data)
 
     def _small(self, data: bytes) -> None:
         self._pending += data
@@ -84,23 +111,50 @@ class FrameWriter:
 
     def _flush(self) -> None:
         if self._pending:
-            self._hasher.update(self._pending)
+            self._update(bytes(self._pending))
             self._pending = bytearray()
 
 
-def _prefetched(pieces: Iterable[Any]) -> Iterator[Any]:
-    """Produce the next piece (canonicalising it: NaN scan, copies) in a worker thread while the
-    caller hashes the current one. numpy and BLAKE3 release the GIL, so the two overlap."""
-    iterator = iter(pieces)
-    end = object()
-    with ThreadPoolExecutor(1, thread_name_prefix="mlops-jupyter-hash") as pool:
-        upcoming = pool.submit(next, iterator, end)
-        while True:
-            piece = upcoming.result()
-            if piece is end:
-                return
-            upcoming = pool.submit(next, iterator, end)
-            yield piece
+class _HashWorker:
+    """A thread that feeds queued pieces (buffers, or file paths to memory-map) to a hasher."""
+
+    def __init__(self, hasher: Any) -> None:
+        self._hasher = hasher
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="mlops-jupyter-hash", daemon=True)
+        self._thread.start()
+
+    def put(self, item: Any) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(item)
+
+    def finish(self) -> None:
+        """Wait until every queued piece is hashed; re-raise the worker's error, if any."""
+        self.stop()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(_END)
+            self._thread.join()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not _END:
+            if self._error is not None:
+                continue  # drain: the caller learns of the error on its next put or finish
+            try:
+                if isinstance(item, str):
+                    self._hasher.update_mmap(item)
+                else:
+                    self._hasher.update(item)
+            except BaseException as error:  # handed to the caller's thread
+                self._error = error
+
+
+_END = object()
 
 
 def is_missing(value: Any) -> bool:

@@ -68,8 +68,11 @@ def hash_data(obj: Any) -> str:
     exist.
     """
     writer = FrameWriter()
-    _hash_into(writer, obj)
-    return writer.hexdigest()
+    try:
+        _hash_into(writer, obj)
+        return writer.hexdigest()
+    finally:
+        writer.close()
 
 
 def _hash_into(w: FrameWriter, obj: Any) -> None:
