@@ -82,6 +82,20 @@ class RunNotFoundError(MLOpsError, KeyError):
         return str(self.args[0])
 
 
+class MetricNotFoundError(MLOpsError, KeyError):
+    """A run has no metric of the given name."""
+
+    def __init__(self, run_id: str, key: str, known: list[str]) -> None:
+        self.run_id, self.key = run_id, key
+        names = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
+        super().__init__(
+            f"run {run_id} has no metric {key!r}" + (f" (it has: {names})" if known else "")
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class AmbiguousRunError(RunNotFoundError):
     """A run id prefix matches more than one run."""
 

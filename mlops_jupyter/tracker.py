@@ -29,12 +29,14 @@ from .capture.cell_source import CellSource, is_metric_name
 from .capture.estimators import class_name, estimator_params, is_estimator, is_predictor, is_search
 from .capture.instrument import CURVE_FUNCTIONS, CallRecord, CallSite
 from .capture.metric_values import metric_base_name, metrics_from, scalar
+from .curve_buffer import CurveBuffer
 from .errors import MLOpsError, StoreError
 from .summary import RunSummary
 
 if TYPE_CHECKING:
     from .store import Store
     from .store.cell_history import CellHistory
+    from .store.curves import Points
     from .store.records import DatasetLink
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -134,7 +136,8 @@ class RunContext:
     options: TrackOptions
     started_at: float
     params: dict[str, Any] = field(default_factory=dict)
-    metrics: list[tuple[str, Any, int]] = field(default_factory=list)
+    logged: dict[str, Any] = field(default_factory=dict)  # metric -> its last logged value
+    curves: CurveBuffer = field(default_factory=CurveBuffer)  # logged points, written in batches
     data: list[tuple[Any, str, str]] = field(default_factory=list)  # (object, role, variable)
     model: Any = None
     explain_on: Any = None
@@ -156,8 +159,9 @@ class RunContext:
         key = str(key)
         if step is None:
             step = self._steps.get(key, -1) + 1
+        self.curves.add(key, int(step), value)  # TypeError for a value that is not a number
         self._steps[key] = max(step, self._steps.get(key, -1))
-        self.metrics.append((key, value, int(step)))
+        self.logged[key] = value
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         for key, value in metrics.items():
@@ -272,7 +276,11 @@ class Tracker:
             user=self.user,
             tags=options.tags or None,
         )
-        ctx = RunContext(run_id, experiment, options, started)
+        store = self.store
+        ctx = RunContext(
+            run_id, experiment, options, started,
+            curves=CurveBuffer(lambda points: store.append_metric_points(run_id, points)),
+        )  # fmt: skip
         ctx.params.update(options.params)
         self.current = ctx
         self._settle_unsaved()
@@ -302,6 +310,12 @@ class Tracker:
     ) -> RunSummary:
         """Capture, commit in one transaction, schedule SHAP; return the run's summary."""
         ended = time.time()  # the cell's end; capture time is not the run's duration
+        unwritten = ctx.curves.close()  # the rest of the logged points go with the run
+        if ctx.curves.last_error is not None:
+            ctx.capture_errors.append({
+                "step": "metrics",
+                "error": f"logged points kept for the run's final write: {ctx.curves.last_error}",
+            })  # fmt: skip
         if self.current is ctx:
             self.current = None
         self.last_run_id = ctx.run_id
@@ -355,7 +369,7 @@ class Tracker:
         try:
             children = self._commit(
                 ctx, status, ended, fitted, sites, records, model, model_blob, shap_state,
-                params, sources, metrics, links, env, git, history, error_text,
+                params, sources, metrics, links, env, git, history, error_text, unwritten,
             )  # fmt: skip
         except MLOpsError as exc:
             self._unsaved[ctx.run_id] = str(exc)
@@ -374,7 +388,11 @@ class Tracker:
             name=ctx.options.name,
             status=status,
             duration_s=ended - ctx.started_at,
-            metrics={**{k: v for k, v, _ in metrics}, **{k: v[-1] for k, v in ctx.series.items()}},
+            metrics={
+                **{k: v for k, v, _ in metrics},
+                **ctx.logged,
+                **{k: v[-1] for k, v in ctx.series.items()},
+            },
             n_params=len(params),
             datasets=[(link.role, link.variable, link.hash) for link in links],
             model=class_name(model) if model is not None else None,
@@ -402,6 +420,7 @@ class Tracker:
         git: Any,
         history: CellHistory | None,
         error_text: str | None,
+        points: Mapping[str, Points],
     ) -> int:
         """Write the run, its children, model and pending explanation in one transaction."""
         children = 0
@@ -432,6 +451,7 @@ class Tracker:
                 error=error_text,
                 capture_errors=ctx.capture_errors or None,
                 series=ctx.series,
+                points=points,
             )
         return children
 
@@ -996,12 +1016,11 @@ def _metrics(
                 {"step": "metrics", "error": f"--metric {name}: not a number or dict of numbers"}
             )
         found.update(values)
-    logged = {key for key, _, _ in ctx.metrics}  # what the cell logged itself wins
+    logged = ctx.logged.keys()  # what the cell logged itself wins
     ctx.series.update({k: v for k, v in series.items() if len(v) > 1 and k not in logged})
     out = [(key, value, 0) for key, value in found.items() if key not in ctx.series]
     out += [(key, points[0], 0) for key, points in series.items() if key not in ctx.series]
-    out = [item for item in out if item[0] not in logged]
-    return out + list(ctx.metrics)
+    return [item for item in out if item[0] not in logged]  # logged points: ctx.curves
 
 
 def _metrics_on_predictions(

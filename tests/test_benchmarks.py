@@ -24,6 +24,7 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
         ("store_size.py", ["| 100 |", "| 1,000 |"]),
         ("team_store.py", ["**PostgreSQL store** `record_run`", "push 200 runs"]),
         ("kernel_memory.py", ["| after 50 cells |", "untracked kernel"]),
+        ("curves.py", ["raw sqlite3: 3,000 rows", "**mlops-jupyter** `metric_curve`"]),
     ],
 )
 def test_benchmark_quick_run(script: str, expected_rows: list[str]) -> None:
@@ -52,6 +53,7 @@ def test_benchmark_readme_has_results_from_a_full_run() -> None:
         "signing",
         "store-size",
         "team-store",
+        "curves",
     ):
         body = text.split(f"<!-- {section}:begin -->")[1].split(f"<!-- {section}:end -->")[0]
         assert "Machine:" in body and "| " in body, f"{section} table missing: run the benchmark"

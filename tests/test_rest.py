@@ -51,6 +51,9 @@ def seed_store(root: Path, team_store: str | None = None) -> dict[str, Any]:
                 )
             )
         store.add_artifact(ids[0], "model", b"not really a model", kind="model")
+        curve = [("val loss", 1.0 / (step + 1), step) for step in range(300)]
+        store.log_metric(ids[3], "val loss", float("nan"), step=300)
+        store.finish_run(ids[3], metrics=curve)
         (root / ".mlops" / "policy.toml").write_text(
             "[tiers.low.production]\nsignoffs = 1\n[tiers.medium.production]\nsignoffs = 2\n"
         )
@@ -204,6 +207,19 @@ def test_one_run_and_unknown_ids(server: tuple[RunningServer, dict[str, Any]]) -
     assert get(running, "runs/not-hex").status_code == 404  # no such route
 
 
+def test_one_metric_curve(server: tuple[RunningServer, dict[str, Any]]) -> None:
+    running, seeded = server
+    run_id = seeded["ids"][3]
+    body = get(running, f"runs/{run_id[:8]}/metrics/val%20loss").json()
+    assert body["key"] == "val loss" and body["steps"] == list(range(301))
+    assert body["values"][:300] == [1.0 / (step + 1) for step in range(300)]
+    assert body["values"][300] == "NaN"
+    assert get(running, f"runs/{run_id}/metrics/accuracy").json()["steps"] == [0]
+    message = error(get(running, f"runs/{run_id}/metrics/nope"), 404)
+    assert message.startswith(f"run {run_id} has no metric 'nope' (it has: accuracy, loss,")
+    assert "no run with id 'ffffffff'" in error(get(running, "runs/ffffffff/metrics/loss"), 404)
+
+
 def test_compare(server: tuple[RunningServer, dict[str, Any]]) -> None:
     running, seeded = server
     a, b = seeded["ids"][1], seeded["ids"][2]  # depth 4 vs 8, model rf vs lr
@@ -349,7 +365,9 @@ def test_on_a_hub_server_only_its_owner_may_sign(tmp_path: Path) -> None:
 
 def test_auth_paths_and_broken_stores(server: tuple[RunningServer, dict[str, Any]]) -> None:
     running, _ = server
-    for endpoint in ("experiments", "runs", "compare", "models", "requests", "cards/abcd"):
+    for endpoint in (
+        "experiments", "runs", "compare", "models", "requests", "cards/abcd", "runs/abcd/metrics/x"
+    ):  # fmt: skip
         assert requests.get(running.api(API + endpoint), timeout=30).status_code == 403
     assert requests.post(running.api(API + "requests/1/approve"), timeout=30).status_code == 403
     assert "outside the server root" in error(get(running, "runs", path="../.."), 403)

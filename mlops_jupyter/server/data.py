@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import threading
 import time
@@ -20,9 +21,10 @@ from typing import Any
 
 import tornado.web
 from jupyter_server.utils import url_path_join
+from tornado.escape import url_unescape
 from tornado.ioloop import IOLoop
 
-from ..errors import MLOpsError, RunNotFoundError, StoreError
+from ..errors import MetricNotFoundError, MLOpsError, RunNotFoundError, StoreError
 from ..store.discovery import DB_FILENAME
 from .base import ALLOWED_SIGNERS_SETTING, SIGNING_KEY_SETTING, BaseHandler, bounded_int
 
@@ -130,6 +132,25 @@ class RunHandler(DataHandler):
             run = store.get_run(run_id)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(run.to_dict(), default=str, allow_nan=False))
+
+
+class CurveHandler(DataHandler):
+    """One metric of a run: ``{"key", "steps", "values"}`` (non-finite values as strings)."""
+
+    @tornado.web.authenticated
+    def get(self, run_id: str, key: str) -> None:
+        from ..store.records import json_number
+
+        with self.store() as store:
+            try:
+                curve = store.metric_curve(run_id, url_unescape(key))
+            except MetricNotFoundError as exc:
+                raise tornado.web.HTTPError(404, "%s", str(exc)) from None
+        values = curve.values.tolist()
+        if not all(map(math.isfinite, values)):
+            values = [json_number(v) for v in values]
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"key": curve.key, "steps": curve.steps.tolist(), "values": values}))
 
 
 class CompareHandler(DataHandler):
@@ -327,6 +348,7 @@ def data_routes(base: str) -> list[tuple[str, type]]:
         (route("experiments"), ExperimentsHandler),
         (route("runs"), RunsHandler),
         (route(r"runs/([0-9a-fA-F]{4,64})"), RunHandler),
+        (route(r"runs/([0-9a-fA-F]{4,64})/metrics/([^/]+)"), CurveHandler),
         (route("compare"), CompareHandler),
         (route(r"cards/([^/]+)"), CardHandler),
         (route("models"), ModelsHandler),

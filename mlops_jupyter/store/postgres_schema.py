@@ -310,9 +310,32 @@ END $$;
 """
 )
 
+# 8: logged curves packed per write, as in SQLite's v8; the roles that write metrics may add
+# chunks (never change one), those that read them read them.
+_METRIC_CHUNKS = """
+CREATE TABLE IF NOT EXISTS metric_chunks (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    n BIGINT NOT NULL,
+    steps BYTEA NOT NULL,
+    "values" BYTEA NOT NULL,
+    times BYTEA NOT NULL,
+    PRIMARY KEY (run_id, key, seq)
+);
+DO $$ DECLARE g record; BEGIN
+    FOR g IN SELECT DISTINCT grantee, privilege_type FROM information_schema.role_table_grants
+             WHERE table_name = 'metrics' AND privilege_type IN ('SELECT', 'INSERT')
+             AND grantee <> current_user LOOP
+        EXECUTE format('GRANT %s ON metric_chunks TO %I', g.privilege_type, g.grantee);
+    END LOOP;
+END $$;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "the whole store (the SQLite schema at version 6)", _TABLES + _RULES),
     Migration(7, "a change number per run, for the listing index", _RUN_CHANGES),
+    Migration(8, "logged curves packed per write", _METRIC_CHUNKS),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -328,6 +351,7 @@ READER_ROLE = "mlops_reader"
 _APPEND_ONLY = (
     "audit_log", "signoffs", "card_sections", "datasets", "run_datasets", "environments",
     "blobs", "blob_chunks", "cells", "cell_history", "experiments", "models", "meta",
+    "metric_chunks",
 )  # fmt: skip
 _UPDATED = (
     "runs", "params", "metrics", "latest_metrics", "metric_series", "artifacts",

@@ -163,9 +163,19 @@ def encode_param(value: Any) -> tuple[str, bool]:
     return json.dumps(text, ensure_ascii=False), True
 
 
+def metric_number(value: Any) -> float:
+    """``value`` as a float; a ``TypeError`` naming it if it is not a number."""
+    try:
+        return float(_plain(value))
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"a metric value is a number; got {type(value).__name__} {value!r:.80}"
+        ) from None
+
+
 def encode_metric(value: Any) -> tuple[float | None, str | None]:
     """(value to store, flag) for a metric; NaN is stored as NULL with flag ``nan``."""
-    number = float(_plain(value))
+    number = metric_number(value)
     if math.isnan(number):
         return None, "nan"
     if math.isinf(number):

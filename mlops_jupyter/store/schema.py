@@ -363,6 +363,21 @@ CREATE INDEX IF NOT EXISTS run_changes_seq ON run_changes(seq);
     for event in ("INSERT", "UPDATE")
 )
 
+# v8: logged curves packed per write (``curves.py``): a batch of points is one row per metric
+# (steps, values and times as little-endian arrays), not one ``metrics`` row per point.
+_V8 = """
+CREATE TABLE IF NOT EXISTS metric_chunks (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    seq INTEGER NOT NULL,                -- 0, 1, 2... per run and metric, in write order
+    n INTEGER NOT NULL,
+    steps BLOB NOT NULL,                 -- n little-endian int64
+    "values" BLOB NOT NULL,              -- n little-endian float64 (NaN, inf as themselves)
+    times BLOB NOT NULL,                 -- n little-endian float64, seconds since the epoch
+    PRIMARY KEY (run_id, key, seq)
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1),
     Migration(2, "latest metric values, indexed", _V2),
@@ -371,6 +386,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "earlier cells stored once, as a shared chain", _V5, _v5_after),
     Migration(6, "latest metric values follow upserts", _V6),
     Migration(7, "a change number per run, for the listing index", _V7),
+    Migration(8, "logged curves packed per write", _V8),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -26,14 +26,16 @@ from .._version import __version__
 from ..errors import (
     AmbiguousRunError,
     ImmutableArtifactError,
+    MetricNotFoundError,
     RunNotFoundError,
     StoreError,
     StoreNotFoundError,
     StorePermissionError,
 )
-from . import audit_chain, cell_history, connection
+from . import audit_chain, cell_history, connection, curves
 from .blobs import _alive
 from .cell_history import CellHistory
+from .curves import Curve, Points
 from .discovery import DB_FILENAME, find_store, find_store_dir
 from .records import (
     Artifact,
@@ -444,12 +446,14 @@ class Store:
         error: str | None = None,
         capture_errors: list[dict[str, Any]] | None = None,
         series: Mapping[str, Sequence[float]] | None = None,
+        points: Mapping[str, Points] | None = None,
     ) -> None:
         """Record everything a run captured and its final status, in one transaction.
 
         ``series`` are curves (one value per step from 0), stored packed, one row per key; the
-        last point of each is also the metric's value. ``history`` is the cells run before
-        (a :class:`CellHistory`, or ``[{execution_count, source}]``), each stored once.
+        last point of each is also the metric's value. ``points`` are logged points not yet
+        written (see :meth:`append_metric_points`). ``history`` is the cells run before (a
+        :class:`CellHistory`, or ``[{execution_count, source}]``), each stored once.
         """
         with self.transaction() as conn:
             self._finish(
@@ -470,6 +474,35 @@ class Store:
             )
             if series:
                 self._series(conn, run_id, series)
+            if points:
+                self._write_points(conn, run_id, points)
+
+    def append_metric_points(self, run_id: str, points: Mapping[str, Points]) -> None:
+        """Write a batch of logged points of a run while it goes on, in one transaction: one
+        packed row per metric (see :mod:`.curves`), its highest step also a ``metrics`` row."""
+        with self.transaction() as conn:
+            self._write_points(conn, run_id, points)
+
+    def _write_points(
+        self, conn: sqlite3.Connection, run_id: str, points: Mapping[str, Points]
+    ) -> None:
+        latest, chunks = [], []
+        for key, batch in points.items():
+            if not len(batch):
+                continue
+            top = batch.last()
+            value, flag = encode_metric(batch.values[top])
+            latest.append((run_id, key, batch.steps[top], value, flag, batch.times[top]))
+            if len(batch) > 1:
+                (seq,) = conn.execute(
+                    "SELECT COALESCE(MAX(seq), -1) + 1 FROM metric_chunks "
+                    "WHERE run_id = ? AND key = ?",
+                    (run_id, key),
+                ).fetchone()
+                chunks.append(curves.chunk_row(run_id, key, seq, batch))
+        conn.executemany(upsert("metrics", _METRIC_COLUMNS, _METRIC_KEY), latest)
+        if chunks:
+            conn.executemany(insert_new("metric_chunks", curves.CHUNK_COLUMNS), chunks)
 
     def record_run(
         self,
@@ -580,10 +613,8 @@ class Store:
                 [(k, v, 0) for k, v in metrics.items()] if isinstance(metrics, Mapping) else metrics
             )
             latest = {(str(k), int(s)): v for k, v, s in triples}  # a point given twice: the last
-            conn.executemany(
-                upsert("metrics", _METRIC_COLUMNS, _METRIC_KEY),
-                [(run_id, k, s, *encode_metric(v), now) for (k, s), v in latest.items()],
-            )
+            grouped = curves.points_from(((k, v, s) for (k, s), v in latest.items()), now)
+            self._write_points(conn, run_id, grouped)
         for link in datasets:
             self._link_dataset(conn, run_id, link, now)
 
@@ -1049,6 +1080,42 @@ class Store:
             raise AmbiguousRunError(run_id, [r[0] for r in rows])
         return str(rows[0][0])
 
+    def metric_curve(self, run_id: str, key: str) -> Curve:
+        """One metric of a run as numpy arrays (steps, values, times), sorted by step: only
+        that metric is read, and no object is made per point. Raises
+        :class:`MetricNotFoundError` if the run has no such metric."""
+        import numpy as np
+
+        full_id = self.resolve_run_id(run_id)
+        with self._lock, self.snapshot():
+            conn = self.conn
+            series = conn.execute(
+                'SELECT "values", timestamp FROM metric_series WHERE run_id = ? AND key = ?',
+                (full_id, key),
+            ).fetchone()
+            rows = conn.execute(
+                "SELECT step, value, flag, timestamp FROM metrics WHERE run_id = ? AND key = ?",
+                (full_id, key),
+            ).fetchall()
+            chunks = conn.execute(
+                'SELECT steps, "values", times FROM metric_chunks WHERE run_id = ? AND key = ? '
+                "ORDER BY seq",
+                (full_id, key),
+            ).fetchall()
+            known = None
+            if series is None and not rows and not chunks:
+                known = [k for (k,) in conn.execute(
+                    "SELECT DISTINCT key FROM metrics WHERE run_id = ? ORDER BY key", (full_id,)
+                )]  # fmt: skip
+        if known is not None:
+            raise MetricNotFoundError(full_id, key, known)
+        if series is not None:  # a curve captured from the cell: every step from 0
+            values = np.frombuffer(series[0], dtype="<f8").astype(np.float64)
+            steps = np.arange(values.size, dtype=np.int64)
+            return Curve(key, steps, values, np.full(values.size, float(series[1])))
+        points = [(step, decode_metric(value, flag), ts) for step, value, flag, ts in rows]
+        return curves.merge(key, points, chunks)
+
     def get_run(self, run_id: str) -> Run:
         """Everything recorded about one run; raises :class:`RunNotFoundError` if unknown."""
         full_id = self.resolve_run_id(run_id)
@@ -1073,6 +1140,11 @@ class Store:
             ).fetchall()
             series_rows = conn.execute(
                 'SELECT key, "values", timestamp FROM metric_series WHERE run_id = ? ORDER BY key',
+                (full_id,),
+            ).fetchall()
+            chunk_rows = conn.execute(
+                'SELECT key, steps, "values", times FROM metric_chunks WHERE run_id = ? '
+                "ORDER BY key, seq",
                 (full_id,),
             ).fetchall()
             data_rows = conn.execute(
@@ -1105,6 +1177,15 @@ class Store:
         history: dict[str, list[MetricPoint]] = {}
         for key, step, value, flag, ts in metric_rows:
             history.setdefault(key, []).append(MetricPoint(step, decode_metric(value, flag), ts))
+        for key, chunks in curves.by_key(chunk_rows).items():  # logged in batches: merged
+            rows = [(p.step, p.value, p.timestamp) for p in history.get(key, [])]
+            curve = curves.merge(key, rows, chunks)
+            history[key] = [
+                MetricPoint(step, value, ts)
+                for step, value, ts in zip(
+                    curve.steps.tolist(), curve.values.tolist(), curve.times.tolist(), strict=True
+                )
+            ]
         for key, packed, ts in series_rows:  # a captured curve: every step, packed
             values = array("d")
             values.frombytes(packed)

@@ -33,6 +33,7 @@ PER_RUN = {
     "params": ("run_id", "key", "value", "source", "truncated"),
     "metrics": ("run_id", "key", "step", "value", "flag", "timestamp"),
     "metric_series": ("run_id", "key", "n", "values", "timestamp"),
+    "metric_chunks": ("run_id", "key", "seq", "n", "steps", "values", "times"),
     "run_datasets": ("run_id", "dataset_hash", "role", "variable"),
     "explanations": (
         "run_id", "status", "reason", "explainer", "feature_names", "classes", "mean_abs",
