@@ -84,11 +84,12 @@ def store_before(store: Store, triples: list[tuple[str, float, int]]) -> Callabl
 
 def store_now(store: Store, triples: list[tuple[str, float, int]]) -> tuple[Callable, str]:
     run_ids = []
+    batch = points_from(triples, time.time())  # what log_metric has built by then
 
     def write() -> None:
         run_id = store.create_run("now")
         run_ids.append(run_id)
-        store.append_metric_points(run_id, points_from(triples, time.time()))
+        store.append_metric_points(run_id, batch)
 
     write()
     return write, run_ids[0]
