@@ -45,7 +45,6 @@ class CurveBuffer:
         self._closed = False
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None  # why the latest background write failed
-        self.written = 0  # points written in the background
 
     def add(self, key: str, step: int, value: object) -> None:
         """Buffer one point; ``TypeError`` if ``value`` is not a number."""
@@ -111,5 +110,4 @@ class CurveBuffer:
                 self._count = sum(len(p) for p in batch.values())
                 self._oldest = time.monotonic()  # try again a period later
         else:
-            self.written += sum(len(p) for p in batch.values())
             self.last_error = None

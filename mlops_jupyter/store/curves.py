@@ -125,6 +125,7 @@ def merge(
 
 
 def by_key(chunks: Iterable[tuple[str, bytes, bytes, bytes]]) -> Mapping[str, list[Any]]:
+    """``(key, steps, values, times)`` chunk rows as ``{key: [(steps, values, times)]}``."""
     grouped: dict[str, list[Any]] = {}
     for key, *packed in chunks:
         grouped.setdefault(key, []).append(packed)
