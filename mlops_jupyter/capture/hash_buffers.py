@@ -107,18 +107,16 @@ def _is_canonical(piece: np.ndarray) -> bool:
 def _canonical_values(piece: np.ndarray, canonical: np.dtype) -> np.ndarray:
     if piece.dtype != canonical:
         piece = piece.astype(canonical)
+    if _is_canonical(piece):
+        return piece
     kind = canonical.kind
-    if kind in "fc" and piece.size:
-        floats = piece.view(piece.real.dtype) if kind == "c" else piece
-        if np.isnan(floats.max()):
-            floats = floats.copy()
-            floats[np.isnan(floats)] = np.nan
-            piece = floats.view(canonical) if kind == "c" else floats
-    elif kind == "b" and piece.size and piece.view(np.uint8).max() > 1:
-        piece = piece.view(np.uint8) != 0
-    elif kind in "mM":
-        piece = piece.view("<i8")
-    return piece
+    if kind in "fc":
+        floats = (piece.view(piece.real.dtype) if kind == "c" else piece).copy()
+        floats[np.isnan(floats)] = np.nan
+        return floats.view(canonical) if kind == "c" else floats
+    if kind == "b":
+        return piece.view(np.uint8) != 0
+    return piece.view("<i8")  # datetimes and timedeltas
 
 
 def object_values(w: FrameWriter, values: np.ndarray, shape: list[int] | None = None) -> None:

@@ -121,7 +121,7 @@ def merge(
     keep[:-1] = steps[1:] != steps[:-1]
     if not keep.all():
         steps, values, times = steps[keep], values[keep], times[keep]
-    return Curve(key, steps.astype(np.int64), values.astype(np.float64), times.astype(np.float64))
+    return Curve(key, steps, values, times)  # copies (the indexing above): writable
 
 
 def by_key(chunks: Iterable[tuple[str, bytes, bytes, bytes]]) -> Mapping[str, list[Any]]:
