@@ -59,7 +59,7 @@ def session(directory: Path, n: int, layout: str) -> tuple[int, float]:
                     )
                 listed.append({"execution_count": i + 1, "source_hash": cell_hash(cell(i))[:16]})
             times.append(time.perf_counter() - start)
-        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        store.checkpoint()
         store.conn.execute("VACUUM")
         size = store.db_path.stat().st_size
     tail = times[-max(1, n // 10) :]

@@ -416,7 +416,7 @@ def test_truncated_store_is_refused_untouched(store_dir: Path) -> None:
     with Store.open(store_dir) as full:
         for _ in range(300):
             full.record_run("e", params={f"p{j}": "v" * 50 for j in range(10)})
-        full.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        full.checkpoint()
     db = store_dir / "store.db"
     for extra in ("store.db-wal", "store.db-shm"):
         (store_dir / extra).unlink(missing_ok=True)
@@ -433,7 +433,7 @@ def test_truncated_store_is_refused_untouched(store_dir: Path) -> None:
 def test_damaged_pages_give_corrupt_store_error(store_dir: Path) -> None:
     with Store.open(store_dir) as full:
         full.record_run("e", params={"a": 1})
-        full.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        full.checkpoint()
     db = store_dir / "store.db"
     data = bytearray(db.read_bytes())
     data[100:4096] = b"\xff" * (4096 - 100)  # wreck the schema page, keep the header

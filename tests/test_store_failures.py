@@ -28,7 +28,7 @@ def test_bytes_per_run_stay_flat_over_a_long_session(tmp_path: Path) -> None:
         sizes = []
         for _ in range(3):  # at 300, 600 and 900 cells
             _session(store, 300, history)
-            store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            store.checkpoint()
             sizes.append((store.db_path).stat().st_size)
         first, last = sizes[1] - sizes[0], sizes[2] - sizes[1]
         assert last <= first * 1.25, sizes  # a list per run: the last 300 cost 5/3 the first
@@ -126,7 +126,7 @@ def _without_dac_override(code: str) -> subprocess.CompletedProcess[str]:
 def test_a_read_only_store_is_read_and_refuses_writes_clearly(store_dir: Path, what: str) -> None:
     with Store.open(store_dir) as store:
         run_id = store.record_run("e", name="kept", params={"a": 1}, metrics={"acc": 0.5})
-        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        store.checkpoint()
     for extra in ("store.db-wal", "store.db-shm"):
         (store_dir / extra).unlink(missing_ok=True)
     before = (store_dir / "store.db").read_bytes()
@@ -170,7 +170,7 @@ from mlops_jupyter.errors import StoreFullError
 store_dir = sys.argv[1]
 store = Store.open(store_dir)
 kept = store.record_run("e", name="before", params={"a": 1})
-store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+store.checkpoint()
 filler = os.path.join(os.path.dirname(store_dir), "filler")
 
 
@@ -187,9 +187,11 @@ from IPython.core.interactiveshell import InteractiveShell
 shell = InteractiveShell.instance()
 shell.user_ns["fill_the_disk"] = fill_the_disk
 shell.run_cell("%load_ext mlops_jupyter")
-# the cell itself fills the disk: the run was opened, its results cannot be saved
+# the cell itself fills the disk: the run was opened, its results (600 kB of params, more
+# than the log's pages a background checkpoint lets the next write reuse) cannot be saved
 result = shell.run_cell(
-    "%%track -n filled --no-shap\\nweights = {f'w{i}': 'x' * 300 for i in range(2000)}\\n"
+    "%%track -n filled --no-shap\\nimport mlops_jupyter\\n"
+    "mlops_jupyter.log_params({f'w{i}': 'x' * 300 for i in range(2000)})\\n"
     "fill_the_disk()\\nprint('cell ran')"
 )
 print("cell ok", result.success)
@@ -202,7 +204,8 @@ for name, write in [
         print(name, "WROTE")
     except StoreFullError as exc:
         print(name, "FULL", exc)
-result = shell.run_cell("%%track -n later\\nprint('later cell ran')")  # cannot even be opened
+# cannot even be opened: its 600 kB of source is more than the log's reusable pages
+result = shell.run_cell("%%track -n later\\n# " + "x" * 600_000 + "\\nprint('later cell ran')")
 print("cell ok", result.success)
 os.unlink(filler)
 shell.run_cell("%%track -n later --quiet\\nx = 1")  # space again: the unsaved run is settled

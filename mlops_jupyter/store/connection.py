@@ -22,6 +22,7 @@ from ..errors import (
     StoreVersionError,
 )
 from . import schema
+from .checkpointer import BACKSTOP_PAGES, LOG_SIZE_LIMIT, Checkpointer
 from .sql import SQLITE
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -140,7 +141,8 @@ def writable(directory: Path, db_path: Path) -> bool:
 
 def connect(db_path: Path, busy_timeout: float) -> sqlite3.Connection:
     """Connect with WAL, foreign keys, a busy timeout and a 32 MiB page cache; autocommit mode
-    (explicit BEGINs)."""
+    (explicit BEGINs). The connection checkpoints the log only past a backstop: a
+    :class:`Checkpointer` does it in the background."""
     conn = sqlite3.connect(
         db_path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
     )
@@ -152,6 +154,8 @@ def connect(db_path: Path, busy_timeout: float) -> sqlite3.Connection:
         # up to 32 MiB of pages, filled as read: the panel's listings at 100,000 runs probe
         # pages all over the params index; SQLite's 2 MiB default rereads them each query
         conn.execute("PRAGMA cache_size = -32768")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit = {LOG_SIZE_LIMIT}")
     except sqlite3.OperationalError as exc:
         conn.close()
         if "readonly" in str(exc) or "unable to open" in str(exc):
@@ -310,9 +314,34 @@ class SQLiteEngine:
     def __init__(self, db_path: Path, busy_timeout: float) -> None:
         self.db_path = db_path
         self.busy_timeout = busy_timeout
+        self.checkpointer = Checkpointer(db_path)
 
     def where(self) -> str:
         return str(self.db_path)
+
+    def committed(self) -> None:
+        """A write transaction committed: have the log copied into the file soon, off the
+        writer's thread (``checkpointer.py``)."""
+        self.checkpointer.nudge()
+
+    def close(self) -> None:
+        self.checkpointer.close()
+
+    def checkpoint(self, conn: sqlite3.Connection) -> None:
+        """Copy the whole log into the file and truncate it, after the background checkpoint
+        in flight (a checkpoint cannot start while another runs)."""
+        deadline = time.monotonic() + self.busy_timeout
+        self.checkpointer.wait(self.busy_timeout)
+        while True:
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                raise StoreBusyError(
+                    f"{self.db_path}: the log could not be checkpointed within "
+                    f"{self.busy_timeout:.0f} s (another connection is reading or checkpointing)"
+                )
+            time.sleep(0.01)
 
     def begin_read(self, conn: sqlite3.Connection) -> None:
         """A read transaction: every read until COMMIT sees one snapshot (WAL)."""

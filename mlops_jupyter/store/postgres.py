@@ -164,6 +164,15 @@ class PostgresEngine:
     def where(self) -> str:
         return f"the PostgreSQL store at {describe(self.url)}"
 
+    def committed(self) -> None:
+        """Nothing to do after a commit: the server checkpoints on its own."""
+
+    def close(self) -> None:
+        """Nothing held beyond the store's connection."""
+
+    def checkpoint(self, conn: PgConnection) -> None:
+        """Nothing to do: the server keeps its own write-ahead log."""
+
     def connect(self) -> PgConnection:
         return PgConnection(self.url, self.busy_timeout)
 

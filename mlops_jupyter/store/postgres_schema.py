@@ -332,10 +332,14 @@ DO $$ DECLARE g record; BEGIN
 END $$;
 """
 
+# 9: as SQLite's v9, the unread index on every metric point's value goes.
+_NO_METRIC_VALUE_INDEX = "DROP INDEX IF EXISTS metrics_key_value;"
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "the whole store (the SQLite schema at version 6)", _TABLES + _RULES),
     Migration(7, "a change number per run, for the listing index", _RUN_CHANGES),
     Migration(8, "logged curves packed per write", _METRIC_CHUNKS),
+    Migration(9, "no index on every metric point's value", _NO_METRIC_VALUE_INDEX),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -236,6 +236,14 @@ class Store:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+            self.engine.close()
+
+    def checkpoint(self) -> None:
+        """Copy SQLite's write-ahead log into ``store.db`` and empty it, so that the file alone
+        holds every commit (before copying it by hand, or measuring it). A background thread
+        does this continually; this waits for it. Nothing to do on PostgreSQL."""
+        with self._lock:
+            self.engine.checkpoint(self.conn)
 
     def __enter__(self) -> Store:
         return self
@@ -294,6 +302,7 @@ class Store:
                 yield conn
                 conn.execute("COMMIT")
                 self._experiments.update(self._new_experiments)
+                self.engine.committed()
             except BaseException as exc:
                 try:
                     if conn.in_transaction:
