@@ -25,6 +25,7 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
         ("team_store.py", ["**PostgreSQL store** `record_run`", "push 200 runs"]),
         ("kernel_memory.py", ["| after 50 cells |", "untracked kernel"]),
         ("curves.py", ["raw sqlite3: 3,000 rows", "**mlops-jupyter** `metric_curve`"]),
+        ("store_scale.py", ["| 2,000 | before |", "| 10,000 | now |"]),
     ],
 )
 def test_benchmark_quick_run(script: str, expected_rows: list[str]) -> None:
@@ -54,6 +55,7 @@ def test_benchmark_readme_has_results_from_a_full_run() -> None:
         "store-size",
         "team-store",
         "curves",
+        "store-scale",
     ):
         body = text.split(f"<!-- {section}:begin -->")[1].split(f"<!-- {section}:end -->")[0]
         assert "Machine:" in body and "| " in body, f"{section} table missing: run the benchmark"

@@ -49,19 +49,21 @@ class Checkpointer:
         with self._idle:
             if self._closing:
                 return
-            self._pending += 1
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():  # first use, or a fork
+                self._pending = 0
+                self._wake.clear()
                 self._thread = threading.Thread(
                     target=self._run, name="mlops-jupyter checkpoint", daemon=True
                 )
                 self._thread.start()
+            self._pending += 1
         self._wake.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every nudge so far is covered by a finished checkpoint attempt; False on
         timeout."""
         with self._idle:
-            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+            return self._idle.wait_for(lambda: self._pending == 0 or not self.running, timeout)
 
     @property
     def running(self) -> bool:
