@@ -234,6 +234,33 @@ def load_model(model_name: str, stage: str = "production", version: int | None =
     return sign_with().load_model(model_name, stage, version)
 
 
+def monitor(
+    model: str,
+    data: Any,
+    predictions: Any = None,
+    y_true: Any = None,
+    stage: str = "production",
+    *,
+    batch_id: str | None = None,
+) -> Any:
+    """Record a production batch against the version serving it (``model``: its name, for the
+    version in ``stage``, or ``"name:version"``): hash, profile and per-feature drift against
+    that version's training data profile, by the policy's ``[monitoring]`` thresholds. Returns
+    the :class:`~mlops_jupyter.monitoring.BatchReport` (``.decision``: ok, warn or drift)."""
+    from .monitoring import record_batch
+
+    registry = sign_with(label=default_tracker().user)
+    return record_batch(
+        registry,
+        model,
+        data,
+        predictions=predictions,
+        y_true=y_true,
+        stage=stage,
+        batch_id=batch_id,
+    )
+
+
 def enroll(principal: str, key: str | os.PathLike[str] | None = None) -> Any:
     """Let ``principal`` sign registry actions: use (or create) the key at ``key`` (default
     ``~/.ssh/id_ed25519``) and add it to the project's allowed signers, like

@@ -1,7 +1,8 @@
 """``mlops-jupyter`` command line: a thin translation of the Python API.
 
 Every command takes ``--store PATH``; errors go to stderr with exit code 1, usage errors (a
-misspelled option) with 2; ``promote`` exits 3 when blocked, ``audit verify`` 4 on a failure.
+misspelled option) with 2; ``promote`` exits 3 when blocked, ``audit verify`` 4 on a failure,
+``monitor`` 5 when the batch drifted (so a schedule can alert).
 """
 
 from __future__ import annotations
@@ -282,6 +283,63 @@ def cmd_history(args: argparse.Namespace) -> int:
             f"{json.dumps(extra, ensure_ascii=False)}"
         )
     return 0
+
+
+DRIFT_EXIT = 5
+
+
+def _read_table(path: str) -> Any:
+    """A parquet or CSV file as a DataFrame (by its suffix; ``.gz`` and the like allowed)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if not Path(path).is_file():
+        raise ValueError(f"cannot read {path}: no such file")
+    try:
+        if ".parquet" in suffixes or ".pq" in suffixes:
+            return pd.read_parquet(path)
+        if ".csv" in suffixes:
+            return pd.read_csv(path)
+    except Exception as exc:  # pandas and pyarrow raise many kinds for a bad file
+        raise ValueError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
+    raise ValueError(f"cannot read {path}: expected a .parquet or .csv file")
+
+
+def _take_column(frame: Any, column: str | None, option: str) -> Any:
+    if column is None:
+        return None
+    if column not in frame.columns:
+        raise ValueError(
+            f"{option} {column}: no such column in the file (columns: "
+            f"{', '.join(map(str, frame.columns))})"
+        )
+    return frame.pop(column)
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from .monitoring import record_batch
+    from .monitoring.report import to_text
+
+    frame = _read_table(args.file)
+    labels = _take_column(frame, args.labels, "--labels")
+    predictions = _take_column(frame, args.predictions, "--predictions")
+    with _store(args) as store:
+        report = record_batch(
+            _registry(store, args),
+            args.model,
+            frame,
+            predictions=predictions,
+            y_true=labels,
+            stage=args.stage,
+            batch_id=args.batch_id,
+        )
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(to_text(report))
+    return DRIFT_EXIT if report.decision == "drift" else 0
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -592,6 +650,30 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--json", action="store_true", help="print JSON")
     history.set_defaults(func=cmd_history)
 
+    monitor = commands.add_parser(
+        "monitor",
+        parents=[common],
+        help="record a production batch against its model version: drift per feature "
+        "(exit 5 on drift)",
+    )
+    monitor.add_argument("model", metavar="MODEL[:VERSION]")
+    monitor.add_argument("file", metavar="FILE", help="the batch, a .parquet or .csv file")
+    monitor.add_argument("--labels", metavar="COLUMN", help="the column holding the true labels")
+    monitor.add_argument(
+        "--predictions", metavar="COLUMN", help="the column holding the model's predictions"
+    )
+    monitor.add_argument(
+        "--stage",
+        default="production",
+        choices=["none", "staging", "production", "archived"],
+        help="the stage whose version served the batch (default: production)",
+    )
+    monitor.add_argument("--batch-id", metavar="ID", help="name the batch (default: its hash)")
+    monitor.add_argument("--json", action="store_true", help="print JSON")
+    monitor.add_argument("--user", help=user_help)
+    monitor.add_argument("--key", metavar="PATH", help=key_help)
+    monitor.set_defaults(func=cmd_monitor)
+
     audit = commands.add_parser("audit", parents=[common], help="audit log checks")
     audit_commands = audit.add_subparsers(
         dest="audit_command", required=True, metavar="verify|export"
@@ -688,7 +770,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; exit codes: 0 ok, 1 an error, 2 a usage error (a misspelled option),
-    3 a blocked promotion, 4 a failed audit verification."""
+    3 a blocked promotion, 4 a failed audit verification, 5 a monitored batch that drifted."""
     from .argv import attach_dash_values
 
     parser = build_parser()

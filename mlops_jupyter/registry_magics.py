@@ -1,4 +1,5 @@
-"""IPython adapter for the registry: %register, %promote, %approve, %reject, %models."""
+"""IPython adapter for the registry: %register, %promote, %approve, %reject, %models,
+%monitor."""
 
 from __future__ import annotations
 
@@ -113,6 +114,50 @@ def models_magic(line: str) -> Any:
     return pd.DataFrame(rows, columns=["model", "risk_tier", "versions", "production", "staging"])
 
 
+def _variable(name: str | None, option: str) -> Any:
+    """The notebook variable ``name`` (None when the option was not given)."""
+    if name is None:
+        return None
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    namespace = shell.user_ns if shell is not None else {}
+    if name not in namespace:
+        raise UsageError(f"%monitor: {option} {name}: no such variable in the notebook")
+    return namespace[name]
+
+
+def monitor_magic(line: str) -> Any:
+    """%monitor MODEL[:VERSION] --data VAR [--labels VAR] [--predictions VAR] [--stage STAGE]
+    [--batch-id ID]: record a production batch and show its drift per feature."""
+    from .monitoring import record_batch
+    from .monitoring.batch import STAGES
+
+    args = _parse(
+        "%monitor",
+        line,
+        lambda p: (
+            p.add_argument("model"),
+            p.add_argument("--data", required=True),
+            p.add_argument("--labels"),
+            p.add_argument("--predictions"),
+            p.add_argument("--stage", default="production", choices=list(STAGES)),
+            p.add_argument("--batch-id"),
+        ),
+    )
+    from .api import default_tracker, sign_with
+
+    return record_batch(
+        sign_with(label=default_tracker().user),
+        args.model,
+        _variable(args.data, "--data"),
+        predictions=_variable(args.predictions, "--predictions"),
+        y_true=_variable(args.labels, "--labels"),
+        stage=args.stage,
+        batch_id=args.batch_id,
+    )
+
+
 def compare_magic(line: str) -> Any:
     """%compare RUN RUN [RUN ...]  or  %compare -e EXPERIMENT --last N: runs side by side."""
     from .api import default_tracker
@@ -153,5 +198,6 @@ MAGICS = {
     "approve": approve_magic,
     "reject": reject_magic,
     "models": models_magic,
+    "monitor": monitor_magic,
     "compare": compare_magic,
 }

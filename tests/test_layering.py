@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parents[1] / "mlops_jupyter"
-CORE = ["store", "capture", "cards", "registry"]
+CORE = ["store", "capture", "cards", "registry", "monitoring"]
 FORBIDDEN = ("IPython", "ipywidgets", "ipykernel", "jupyter_server", "tornado", "notebook")
 
 

@@ -33,7 +33,7 @@ def snippets() -> list[str]:
 def test_only_config_files_are_exempt() -> None:
     exempt = re.findall(r"<!-- not-run: ([^>]+) -->", README)
     assert exempt == ["a line of ipython_config.py"]
-    assert len(snippets()) == 7
+    assert len(snippets()) == 8
 
 
 def test_every_readme_snippet_runs_in_order_in_a_fresh_kernel(tmp_path: Path) -> None:

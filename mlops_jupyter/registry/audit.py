@@ -62,7 +62,10 @@ class AuditReport:
                 f"  {self.legacy} entries written before signing: checked by the hash chain only"
             )
         if self.labelled:
-            lines.append(f"  {self.labelled} unsigned card edits: their authors are labels only")
+            lines.append(
+                f"  {self.labelled} unsigned card edits and monitored batches: their authors "
+                "are labels only"
+            )
         if self.imported:
             lines.append(
                 f"  {self.imported} entries imported from other stores (pushed), each checked in "

@@ -1,4 +1,5 @@
-"""Promotion policy: which gates and how many sign-offs, per risk tier and target stage.
+"""Promotion policy: which gates and how many sign-offs, per risk tier and target stage, and
+the thresholds that decide whether a production batch drifted (``[monitoring]``).
 
 Read from ``.mlops/policy.toml``, else ``[tool.mlops-jupyter.policy]`` in the project's
 ``pyproject.toml``, else the default shipped with the package. An invalid file is refused with
@@ -67,9 +68,28 @@ class StageRules:
 
 
 @dataclass(frozen=True)
+class MonitoringRules:
+    """When a production batch's features count as drifting (``[monitoring]`` in the policy).
+
+    A feature's shift counts when its test finds it significant (p-value below ``p_value``);
+    then it is ``drift`` from a PSI of ``psi_drift``, ``warn`` from ``psi_warn``. The batch is
+    ``drift`` when at least ``drift_share`` of its features drift (or a feature is missing);
+    ``warn`` when any feature warns, is new, has unseen categories or its missing rate moved
+    by ``missing_rate`` or more.
+    """
+
+    psi_warn: float = 0.1
+    psi_drift: float = 0.25
+    p_value: float = 0.01
+    drift_share: float = 0.5
+    missing_rate: float = 0.05
+
+
+@dataclass(frozen=True)
 class Policy:
     source: str
     rules: dict[tuple[str, str], StageRules] = field(default_factory=dict)
+    monitoring: MonitoringRules = MonitoringRules()
 
     def for_stage(self, tier: str, stage: str) -> StageRules:
         return self.rules.get((tier, stage), StageRules())
@@ -116,7 +136,43 @@ def parse_policy(data: dict[str, Any], source: str) -> Policy:
                 unknown[0] if unknown else "",
             )
             rules[(tier, stage)] = _stage_rules(spec, at, set(HUMAN_SECTIONS))
-    return Policy(source, rules)
+    return Policy(source, rules, _monitoring(data.get("monitoring", {}), f"{source}: monitoring"))
+
+
+_MONITORING_LIMITS = {
+    "psi_warn": "a positive number (PSI at which a feature warns)",
+    "psi_drift": "a positive number (PSI at which a feature drifts)",
+    "p_value": "a number between 0 and 1 (test p-value below which a shift is significant)",
+    "drift_share": "a number in (0, 1] (share of drifting features that makes a batch drift)",
+    "missing_rate": "a number in (0, 1] (change of a feature's missing rate that warns)",
+}
+
+
+def _monitoring(spec: Any, at: str) -> MonitoringRules:
+    _expect(isinstance(spec, dict), at, "a table of thresholds", spec)
+    unknown = sorted(set(spec) - set(_MONITORING_LIMITS))
+    _expect(
+        not unknown,
+        f"{at}.{unknown[0] if unknown else ''}",
+        f"one of {', '.join(_MONITORING_LIMITS)}",
+        unknown[0] if unknown else "",
+    )
+    values: dict[str, float] = {}
+    for name, what in _MONITORING_LIMITS.items():
+        value = spec.get(name, getattr(MonitoringRules, name))
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = number and value > 0 and (name.startswith("psi") or value <= 1)
+        if name == "p_value":
+            ok = number and 0 < value < 1
+        _expect(ok, f"{at}.{name}", what, value)
+        values[name] = float(value)
+    _expect(
+        values["psi_warn"] <= values["psi_drift"],
+        f"{at}.psi_warn",
+        f"at most psi_drift ({values['psi_drift']:g})",
+        values["psi_warn"],
+    )
+    return MonitoringRules(**values)
 
 
 def _strings(spec: dict[str, Any], key: str, at: str) -> tuple[str, ...]:

@@ -17,7 +17,8 @@ from typing import Any
 from ..store.audit_chain import canonical
 
 SIGNED_ACTIONS = ("register", "request", "approve", "reject", "transition", "refused", "revoke")
-LABELLED_ACTIONS = ("card_edit",)  # may be unsigned: the author is then a label
+# may be unsigned (no key at hand, e.g. a scheduled monitoring job): the author is then a label
+LABELLED_ACTIONS = ("card_edit", "monitor")
 # an entry carrying another store's entry (pushed from a laptop), verbatim: its trust is the
 # signature inside, checked in that store's own chain (see :mod:`.transfer`)
 IMPORT = "import"

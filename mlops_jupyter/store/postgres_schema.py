@@ -335,11 +335,48 @@ END $$;
 # 9: as SQLite's v9, the unread index on every metric point's value goes.
 _NO_METRIC_VALUE_INDEX = "DROP INDEX IF EXISTS metrics_key_value;"
 
+# 10: production batches and their drift, as in SQLite's v10; append-only like the audit log;
+# the roles that read or register model versions read or add batches.
+_MONITOR_BATCHES = """
+CREATE TABLE IF NOT EXISTS monitor_batches (
+    id TEXT PRIMARY KEY,
+    model_name TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    stage TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    data_hash TEXT NOT NULL,
+    reference_hash TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    n_rows BIGINT NOT NULL,
+    profile TEXT NOT NULL,
+    features TEXT NOT NULL,
+    decision TEXT NOT NULL CHECK (decision IN ('ok', 'warn', 'drift')),
+    drift_share DOUBLE PRECISION NOT NULL,
+    predictions TEXT,
+    performance TEXT,
+    thresholds TEXT NOT NULL,
+    recorded_by TEXT,
+    FOREIGN KEY (model_name, version) REFERENCES model_versions(model_name, version)
+);
+CREATE INDEX IF NOT EXISTS monitor_batches_version
+    ON monitor_batches(model_name, version, created_at);
+CREATE OR REPLACE TRIGGER monitor_batches_append_only BEFORE UPDATE OR DELETE ON monitor_batches
+    FOR EACH ROW EXECUTE FUNCTION mj_refuse('monitored batches are append-only');
+DO $$ DECLARE g record; BEGIN
+    FOR g IN SELECT DISTINCT grantee, privilege_type FROM information_schema.role_table_grants
+             WHERE table_name = 'model_versions' AND privilege_type IN ('SELECT', 'INSERT')
+             AND grantee <> current_user LOOP
+        EXECUTE format('GRANT %s ON monitor_batches TO %I', g.privilege_type, g.grantee);
+    END LOOP;
+END $$;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "the whole store (the SQLite schema at version 6)", _TABLES + _RULES),
     Migration(7, "a change number per run, for the listing index", _RUN_CHANGES),
     Migration(8, "logged curves packed per write", _METRIC_CHUNKS),
     Migration(9, "no index on every metric point's value", _NO_METRIC_VALUE_INDEX),
+    Migration(10, "production batches and their drift", _MONITOR_BATCHES),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -355,7 +392,7 @@ READER_ROLE = "mlops_reader"
 _APPEND_ONLY = (
     "audit_log", "signoffs", "card_sections", "datasets", "run_datasets", "environments",
     "blobs", "blob_chunks", "cells", "cell_history", "experiments", "models", "meta",
-    "metric_chunks",
+    "metric_chunks", "monitor_batches",
 )  # fmt: skip
 _UPDATED = (
     "runs", "params", "metrics", "latest_metrics", "metric_series", "artifacts",

@@ -382,6 +382,37 @@ CREATE TABLE IF NOT EXISTS metric_chunks (
 # latest_metrics), and at a million runs it was five of the ~38 pages each run dirtied.
 _V9 = "DROP INDEX IF EXISTS metrics_key_value;"
 
+# v10: production batches recorded against the model version that served them (monitoring):
+# the batch's hash, profile and per-feature drift results, never its rows; append-only.
+_V10 = """
+CREATE TABLE IF NOT EXISTS monitor_batches (
+    id TEXT PRIMARY KEY,                 -- 32 hex characters
+    model_name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    stage TEXT NOT NULL,                 -- the stage the version served from
+    batch_id TEXT NOT NULL,              -- the data hash unless the caller named the batch
+    data_hash TEXT NOT NULL,
+    reference_hash TEXT,                 -- the training data snapshot compared with
+    created_at REAL NOT NULL,
+    n_rows INTEGER NOT NULL,
+    profile TEXT NOT NULL,               -- JSON: the batch's profile
+    features TEXT NOT NULL,              -- JSON: per-feature drift results
+    decision TEXT NOT NULL CHECK (decision IN ('ok', 'warn', 'drift')),
+    drift_share REAL NOT NULL,
+    predictions TEXT,                    -- JSON: prediction drift, when predictions were given
+    performance TEXT,                    -- JSON: metrics against the labels, when given
+    thresholds TEXT NOT NULL,            -- JSON: the policy's monitoring thresholds applied
+    recorded_by TEXT,
+    FOREIGN KEY (model_name, version) REFERENCES model_versions(model_name, version)
+);
+CREATE INDEX IF NOT EXISTS monitor_batches_version
+    ON monitor_batches(model_name, version, created_at);
+CREATE TRIGGER IF NOT EXISTS monitor_batches_no_update BEFORE UPDATE ON monitor_batches
+BEGIN SELECT RAISE(ABORT, 'monitored batches are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS monitor_batches_no_delete BEFORE DELETE ON monitor_batches
+BEGIN SELECT RAISE(ABORT, 'monitored batches are append-only'); END;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1),
     Migration(2, "latest metric values, indexed", _V2),
@@ -392,6 +423,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "a change number per run, for the listing index", _V7),
     Migration(8, "logged curves packed per write", _V8),
     Migration(9, "no index on every metric point's value", _V9),
+    Migration(10, "production batches and their drift", _V10),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

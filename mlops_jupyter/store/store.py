@@ -71,6 +71,15 @@ _ARTIFACT_COLUMNS = (
     "run_id", "name", "kind", "blob", "size", "media_type", "meta", "created_at"
 )  # fmt: skip
 
+MONITOR_BATCH_COLUMNS = (
+    "id", "model_name", "version", "stage", "batch_id", "data_hash", "reference_hash",
+    "created_at", "n_rows", "profile", "features", "decision", "drift_share", "predictions",
+    "performance", "thresholds", "recorded_by",
+)  # fmt: skip
+MONITOR_JSON_COLUMNS = frozenset(
+    ("profile", "features", "predictions", "performance", "thresholds")
+)
+
 _RUN_SORT_COLUMNS = {
     "run_id": "r.id",
     "experiment": "e.name",
@@ -825,6 +834,53 @@ class Store:
                 sign,
             )
         return revision
+
+    def add_monitor_batch(
+        self,
+        batch: Mapping[str, Any],
+        actor: str,
+        audit: Mapping[str, Any],
+        sign: Callable[[bytes], str] | None = None,
+    ) -> None:
+        """Store one monitored batch (``MONITOR_BATCH_COLUMNS``; JSON-able values for the
+        ``MONITOR_JSON_COLUMNS``) with its ``monitor`` audit entry, in one transaction.
+
+        ``actor`` is the signer's principal with ``sign``, else a label (as for card edits).
+        """
+        values = [
+            _json(batch.get(c)) if c in MONITOR_JSON_COLUMNS else batch.get(c)
+            for c in MONITOR_BATCH_COLUMNS
+        ]
+        subject = f"{batch['model_name']}:{batch['version']}"
+        with self.transaction() as conn:
+            conn.execute(
+                f"INSERT INTO monitor_batches ({', '.join(MONITOR_BATCH_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(MONITOR_BATCH_COLUMNS))})",
+                values,
+            )
+            audit_chain.append(conn, actor, "monitor", subject, dict(audit), sign)
+
+    def monitor_batches(
+        self, model: str, version: int | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The batches recorded for a model (one version, or all), newest first."""
+        args: list[Any]
+        where, args = "model_name = ?", [model]
+        if version is not None:
+            where, args = where + " AND version = ?", [model, int(version)]
+        tail = f" LIMIT {int(limit)}" if limit is not None else ""
+        rows = self._read(
+            f"SELECT {', '.join(MONITOR_BATCH_COLUMNS)} FROM monitor_batches WHERE {where} "
+            f"ORDER BY created_at DESC, id{tail}",
+            args,
+        )
+        return [
+            {
+                c: _unjson(v) if c in MONITOR_JSON_COLUMNS else v
+                for c, v in zip(MONITOR_BATCH_COLUMNS, row, strict=True)
+            }
+            for row in rows
+        ]
 
     @property
     def store_id(self) -> str:

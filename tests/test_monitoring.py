@@ -1,0 +1,478 @@
+"""Monitoring production batches: drift statistics from stored profiles checked against scipy
+on the raw data, batches recorded against registered versions on real stores (both engines),
+the audit entry, the policy thresholds, the CLI's exit codes and the magic's HTML."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special, stats
+
+from mlops_jupyter.capture.hashing import hash_data
+from mlops_jupyter.capture.profile import describe
+from mlops_jupyter.cli import main as cli
+from mlops_jupyter.identity.allowed_signers import add_signer
+from mlops_jupyter.identity.keys import Signer, generate_key
+from mlops_jupyter.monitoring import MonitoringError, record_batch
+from mlops_jupyter.monitoring.drift import (
+    CategoricalReference,
+    NumericReference,
+    category_counts,
+    chi_squared,
+    compare_feature,
+    ks_test,
+    numeric_psi,
+    reference_of,
+    status,
+)
+from mlops_jupyter.monitoring.performance import performance, wilson
+from mlops_jupyter.registry.audit import verify
+from mlops_jupyter.registry.policy import (
+    MonitoringRules,
+    PolicyError,
+    default_policy,
+    load_policy,
+    parse_policy,
+)
+from mlops_jupyter.registry.registry import Registry
+from mlops_jupyter.store import Store
+from mlops_jupyter.tracker import Tracker, TrackOptions
+
+POLICY = parse_policy({"tiers": {"low": {"production": {"signoffs": 1}}}}, "test")
+RULES = MonitoringRules()
+# fine profiles: the CDF is exact at 21 edges and linear between them; the gap is widest in the
+# tails (the 5 % between the minimum and the first edge), about 0.013 on normal data
+KS_TOLERANCE = 0.02
+COARSE_KS_TOLERANCE = 0.05  # old profiles: 7 points (min, 5 quantiles, max)
+
+
+def column_profile(values: Any) -> tuple[dict[str, Any], int]:
+    """The stored profile of one column and the row count, as ``%%track`` records them."""
+    _, _, profile = describe(pd.DataFrame({"x": values}))
+    return profile["columns"]["x"], profile["rows"]
+
+
+def reference(values: Any) -> Any:
+    column, rows = column_profile(values)
+    return reference_of(column, rows - column["nulls"])
+
+
+def independent_psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    """PSI as the symmetrised Kullback-Leibler divergence, with scipy (shares at least 1e-4)."""
+    e, a = np.clip(expected, 1e-4, None), np.clip(actual, 1e-4, None)
+    return float(np.sum(special.rel_entr(a, e) + special.rel_entr(e, a)))
+
+
+# ------------------------------------------------------------------------------ profiles
+def test_profile_bins_count_every_value_at_and_between_the_edges() -> None:
+    rng = np.random.default_rng(1)
+    values = np.concatenate([np.zeros(300), rng.normal(size=700)])  # 30 % exactly zero
+    column, _ = column_profile(values)
+    edges = np.unique(np.quantile(values, np.linspace(0, 1, 21)))
+    bins = column["bins"]
+    assert bins["edges"] == edges.tolist()
+    assert bins["at"] == [int((values == e).sum()) for e in edges]
+    assert bins["between"] == [
+        int(((values > lo) & (values < hi)).sum())
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+    ]
+    assert bins["at"][np.searchsorted(edges, 0.0)] == 300
+    binary, _ = column_profile(np.array([0] * 70 + [1] * 30))
+    bins = binary["bins"]  # an interpolated edge between 0 and 1 holds nothing
+    assert (bins["edges"][0], bins["edges"][-1], bins["at"]) == (0.0, 1.0, [70, 0, 30])
+    assert bins["between"] == [0, 0]
+    constant, _ = column_profile(np.full(5, 2.5))
+    assert constant["bins"] == {"edges": [2.5], "at": [5], "between": []}
+
+
+def test_profile_keeps_up_to_50_category_counts_and_counts_the_rest() -> None:
+    values = [f"c{i:02d}" for i in range(60) for _ in range(60 - i)]
+    column, _ = column_profile(values)
+    assert column["categories"][:2] == [["c00", 60], ["c01", 59]]
+    assert len(column["categories"]) == 50
+    assert column["other"] == sum(60 - i for i in range(50, 60))
+    assert column["top"] == column["categories"][:5]  # the card's summary is unchanged
+
+
+# ---------------------------------------------------------------------------- statistics
+@pytest.mark.parametrize(
+    ("psi_value", "p_value", "expected"),
+    [
+        (0.30, 0.001, "drift"),
+        (0.25, 0.009, "drift"),
+        (0.2499, 0.001, "warn"),
+        (0.10, 0.001, "warn"),
+        (0.0999, 0.001, "ok"),  # significant, too small to matter
+        (0.30, 0.01, "ok"),  # not significant: noise, whatever the PSI
+        (0.30, 0.50, "ok"),
+        (0.30, float("nan"), "drift"),  # no test: PSI alone
+    ],
+)
+def test_feature_status_at_the_policy_thresholds(
+    psi_value: float, p_value: float, expected: str
+) -> None:
+    assert status(psi_value, p_value, RULES) == expected
+
+
+def test_numeric_psi_and_ks_agree_with_scipy_on_the_raw_data() -> None:
+    rng = np.random.default_rng(7)
+    train = rng.normal(0.0, 1.0, 5000)
+    same, shifted = rng.normal(0.0, 1.0, 2000), rng.normal(0.8, 1.0, 2000)
+    ref = reference(train)
+    assert isinstance(ref, NumericReference) and not ref.coarse and ref.n == 5000
+    edges = np.quantile(train, np.linspace(0, 1, 21))
+    expected = np.histogram(train, edges)[0] / len(train)
+    for batch in (same, shifted):
+        actual = np.histogram(np.clip(batch, edges[0], edges[-1]), edges)[0] / len(batch)
+        assert numeric_psi(ref, batch) == pytest.approx(independent_psi(expected, actual), 1e-12)
+        statistic, p = ks_test(ref, batch)
+        exact = stats.ks_2samp(train, batch)
+        assert abs(statistic - exact.statistic) <= KS_TOLERANCE
+        assert p == pytest.approx(stats.kstwo.sf(statistic, round(5000 * 2000 / 7000)), 1e-12)
+    column, rows = column_profile(train)
+    calm = compare_feature("x", column, rows, pd.Series(same), RULES)
+    moved = compare_feature("x", column, rows, pd.Series(shifted), RULES)
+    assert (calm["status"], moved["status"]) == ("ok", "drift")
+    assert calm["p_value"] > 0.01 > 1e-10 > moved["p_value"]
+    assert moved["psi"] > RULES.psi_drift
+
+
+def test_ks_is_exact_on_discrete_data() -> None:
+    rng = np.random.default_rng(3)  # each of 6 values holds more than a bin: each is an edge
+    train = rng.integers(0, 6, 4000)
+    batch = rng.choice(6, 1500, p=[0.1, 0.1, 0.2, 0.2, 0.2, 0.2])
+    statistic, _ = ks_test(reference(train), batch.astype(float))
+    assert statistic == pytest.approx(stats.ks_2samp(train, batch).statistic, abs=1e-12)
+
+
+def test_chi_squared_matches_scipy_and_unseen_categories_are_reported() -> None:
+    rng = np.random.default_rng(11)
+    train = rng.choice(["basic", "plus", "pro"], 3000, p=[0.5, 0.3, 0.2])
+    batch = rng.choice(["basic", "plus", "pro", "<enterprise>"], 1000, p=[0.4, 0.3, 0.2, 0.1])
+    ref = reference(train)
+    assert isinstance(ref, CategoricalReference) and ref.other == 0
+    counts = category_counts(pd.Series(batch))
+    statistic, p, unseen = chi_squared(ref, counts)
+    known = pd.Series(train).value_counts()
+    observed = np.array([(batch == k).sum() for k in known.index])
+    scipy_result = stats.chisquare(observed, known.to_numpy() / 3000 * observed.sum())
+    assert statistic == pytest.approx(scipy_result.statistic, rel=1e-12)
+    assert p == pytest.approx(scipy_result.pvalue, rel=1e-9)
+    assert unseen == {"<enterprise>": int((batch == "<enterprise>").sum())}
+    column, rows = column_profile(train)
+    result = compare_feature("plan", column, rows, pd.Series(batch), RULES)
+    expected = np.append(known.to_numpy() / 3000, 0.0)
+    actual = np.append(observed, unseen["<enterprise>"]) / len(batch)
+    assert result["psi"] == pytest.approx(independent_psi(expected, actual), rel=1e-12)
+    assert result["unseen"] == unseen and result["unseen_rows"] == unseen["<enterprise>"]
+    assert result["status"] == "drift"
+
+
+def test_coarse_profiles_of_earlier_versions_still_compare_and_say_so() -> None:
+    rng = np.random.default_rng(5)
+    train, shifted = rng.normal(0, 1, 5000), rng.normal(0.8, 1, 2000)
+    column, rows = column_profile(train)
+    old = {k: v for k, v in column.items() if k != "bins"}
+    ref = reference_of(old, rows)
+    assert isinstance(ref, NumericReference) and ref.coarse and len(ref.edges) == 7
+    statistic, _ = ks_test(ref, shifted)
+    assert abs(statistic - stats.ks_2samp(train, shifted).statistic) <= COARSE_KS_TOLERANCE
+    result = compare_feature("x", old, rows, pd.Series(shifted), RULES)
+    assert result["coarse"] is True and result["status"] == "drift"
+    plan, plan_rows = column_profile(rng.choice(list("abcdefg"), 1000))
+    old_plan = {k: v for k, v in plan.items() if k not in ("categories", "other")}
+    coarse = reference_of(old_plan, plan_rows)
+    assert isinstance(coarse, CategoricalReference) and coarse.coarse
+    assert coarse.n == 1000 and coarse.other == 1000 - sum(n for _, n in plan["top"])
+
+
+def test_accuracy_interval_is_wilsons() -> None:
+    truth = np.array([1] * 70 + [0] * 30)
+    predicted = np.array([1] * 100)
+    result = performance(truth, predicted, {"accuracy": 0.95})
+    scipy_ci = stats.binomtest(70, 100).proportion_ci(method="wilson")
+    accuracy = result["metrics"]["accuracy"]
+    assert accuracy["value"] == 0.7
+    assert accuracy["interval"] == pytest.approx([scipy_ci.low, scipy_ci.high], rel=1e-12)
+    assert result["status"] == "warn"  # the training run's 0.95 is above the interval
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+# ------------------------------------------------------------------------------- policy
+def test_monitoring_thresholds_default_and_are_validated(tmp_path: Path) -> None:
+    assert default_policy().monitoring == MonitoringRules(0.1, 0.25, 0.01, 0.5, 0.05)
+    tiers = {"low": {"production": {"signoffs": 1}}}
+    custom = parse_policy({"tiers": tiers, "monitoring": {"psi_drift": 0.4}}, "t")
+    assert custom.monitoring.psi_drift == 0.4 and custom.monitoring.psi_warn == 0.1
+    for spec, message in [
+        ({"psi_warn": -1}, "t: monitoring.psi_warn: expected a positive number"),
+        ({"p_value": 1.5}, "t: monitoring.p_value: expected a number between 0 and 1"),
+        ({"drift_share": "half"}, "t: monitoring.drift_share: expected a number in"),
+        ({"psi_warn": 0.3}, r"t: monitoring.psi_warn: expected at most psi_drift \(0.25\)"),
+        ({"psi": 0.1}, "t: monitoring.psi: expected one of psi_warn, psi_drift"),
+    ]:
+        with pytest.raises(PolicyError, match=message):
+            parse_policy({"tiers": tiers, "monitoring": spec}, "t")
+    store_dir = tmp_path / ".mlops"
+    store_dir.mkdir()
+    (store_dir / "policy.toml").write_text(
+        "[tiers.low.production]\nsignoffs = 1\n[monitoring]\np_value = true\n"
+    )
+    with pytest.raises(PolicyError, match=r"policy.toml: monitoring.p_value: expected"):
+        load_policy(store_dir)
+
+
+# -------------------------------------------------------------------- recorded batches
+def training_frame(rng: np.random.Generator, n: int = 3000) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, n),
+            "income": rng.normal(50_000, 8_000, n),
+            "plan": rng.choice(["basic", "plus", "pro"], n, p=[0.5, 0.3, 0.2]),
+        }
+    )
+
+
+@pytest.fixture
+def keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Signer]:
+    """ana and bo may sign; nobody's own key or agent is used by accident."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    made = {p: generate_key(tmp_path / "keys" / p, comment=p) for p in ("ana", "bo")}
+    (tmp_path / ".mlops").mkdir(exist_ok=True)
+    for person, signer in made.items():
+        add_signer(tmp_path / ".mlops" / "allowed_signers", person, signer.key_blob)
+    return made
+
+
+def in_production(store: Store, keys: dict[str, Signer], seed: int = 0) -> pd.DataFrame:
+    """churn:1 in production: a model fitted on a generated frame (its profile recorded)."""
+    from sklearn.dummy import DummyClassifier
+
+    rng = np.random.default_rng(seed)
+    X = training_frame(rng)
+    y = pd.Series((rng.random(len(X)) < 0.3).astype(int), name="churned")
+    tracker = Tracker(store.engine.url if store.engine.name == "postgresql" else store.directory)
+    ctx = tracker.begin(TrackOptions(experiment="churn", shap=False))
+    ctx.log_data(X, "train", "X")
+    ctx.log_data(y, "train", "y")
+    ctx.log_metric("accuracy", 0.7)
+    ctx.log_model(DummyClassifier(strategy="most_frequent").fit(X, y))
+    tracker.finish(ctx)
+    tracker.close()
+    Registry(store, keys["ana"], POLICY).register(ctx.run_id, "churn", risk_tier="low")
+    request = Registry(store, keys["ana"], POLICY).request_promotion("churn", 1, "production")
+    assert Registry(store, keys["bo"], POLICY).approve(request.id).status == "applied"
+    return X
+
+
+def batch_of(rng: np.random.Generator, n: int = 1000, age_shift: float = 0.0) -> pd.DataFrame:
+    batch = training_frame(rng, n)
+    batch["age"] += age_shift
+    return batch
+
+
+def test_a_shifted_feature_drifts_an_unshifted_one_does_not_and_nothing_raw_is_stored(
+    store: Store, keys: dict[str, Signer]
+) -> None:
+    in_production(store, keys)
+    batch = batch_of(np.random.default_rng(42), age_shift=8.0)  # 0.8 standard deviations
+    report = record_batch(Registry(store, keys["ana"], POLICY), "churn", batch)
+    by_name = {f["feature"]: f for f in report.features}
+    assert [f["feature"] for f in report.features] == ["age", "income", "plan"]
+    assert (by_name["age"]["status"], by_name["income"]["status"]) == ("drift", "ok")
+    assert by_name["plan"]["status"] == "ok" and "unseen" not in by_name["plan"]
+    assert (report.ref, report.stage, report.rows) == ("churn:1", "production", 1000)
+    assert report.drift_share == pytest.approx(1 / 3)
+    assert report.decision == "warn"  # one feature of three: below the policy's share of 0.5
+    [row] = store.monitor_batches("churn")
+    assert row["batch_id"] == row["data_hash"] == hash_data(batch) == report.batch_id
+    assert (row["version"], row["n_rows"], row["decision"]) == (1, 1000, "warn")
+    assert row["features"] == report.features
+    assert row["profile"]["rows"] == 1000 and set(row["profile"]["columns"]) == set(batch)
+    assert row["thresholds"]["psi_drift"] == 0.25 and row["recorded_by"] == "ana"
+    stored = json.dumps(row)
+    assert str(batch["income"].iloc[17]) not in stored  # profiles, never rows
+    entry = store.audit_entries()[-1]
+    assert (entry[2], entry[3], entry[4]) == ("ana", "monitor", "churn:1")
+    payload = json.loads(entry[5])
+    assert (payload["batch"], payload["decision"], payload["drifting"]) == (
+        report.id, "warn", ["age"])  # fmt: skip
+    assert entry[8] is not None and report.signed and report.audit_entry == entry[0]
+    assert verify(store, registry=Registry(store, keys["ana"], POLICY)).ok
+
+
+def test_a_missing_column_is_a_schema_change_and_the_batch_drifts(
+    store: Store, keys: dict[str, Signer]
+) -> None:
+    in_production(store, keys)
+    batch = batch_of(np.random.default_rng(8)).drop(columns=["plan"]).assign(region="north")
+    report = record_batch(Registry(store, keys["ana"], POLICY), "churn:1", batch)
+    by_name = {f["feature"]: f for f in report.features}
+    assert by_name["plan"] == {"feature": "plan", "kind": "schema", "schema": "missing",
+                               "status": "drift", "note": "missing from this batch"}  # fmt: skip
+    assert by_name["region"]["schema"] == "new" and by_name["region"]["status"] == "warn"
+    assert report.decision == "drift"
+
+
+def test_missing_rates_and_labels_with_the_registered_models_predictions(
+    store: Store, keys: dict[str, Signer]
+) -> None:
+    in_production(store, keys)
+    rng = np.random.default_rng(9)
+    batch = batch_of(rng, 500)
+    batch.loc[:99, "income"] = np.nan  # 20 % missing, none in training
+    y_true = (rng.random(500) < 0.3).astype(int)
+    report = record_batch(Registry(store, keys["ana"], POLICY), "churn", batch, y_true=y_true)
+    income = next(f for f in report.features if f["feature"] == "income")
+    assert income["missing"] == {"reference": 0.0, "batch": 0.2} and income["status"] == "warn"
+    accuracy = report.performance["metrics"]["accuracy"]  # the model predicts 0 every time
+    assert accuracy["value"] == float((y_true == 0).mean())
+    assert accuracy["reference"] == 0.7 and accuracy["reference_metric"] == "accuracy"
+    assert report.predictions["feature"] == "churned"  # against the training labels
+    assert report.predictions["status"] == "drift" and report.decision == "drift"
+
+
+def test_without_a_key_the_recorder_is_a_label_and_the_log_still_verifies(
+    store: Store, keys: dict[str, Signer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_production(store, keys)
+    monkeypatch.setenv("MLOPS_JUPYTER_KEY", str(store.directory / "no-such-key"))
+    registry = Registry(store, None, POLICY, label="nightly-job")
+    report = record_batch(registry, "churn", batch_of(np.random.default_rng(4)))
+    assert (report.recorded_by, report.signed) == ("nightly-job", False)
+    entry = store.audit_entries()[-1]
+    assert (entry[2], entry[3], entry[8]) == ("nightly-job", "monitor", None)
+    result = verify(store, registry=registry)
+    assert result.ok and result.labelled == 1
+
+
+def test_bad_references_and_inputs_are_named(store: Store, keys: dict[str, Signer]) -> None:
+    in_production(store, keys)
+    registry = Registry(store, keys["ana"], POLICY)
+    batch = batch_of(np.random.default_rng(2), 50)
+    for model, stage, message in [
+        ("nope", "production", "no model named 'nope' is registered .registered: churn."),
+        ("churn", "staging", r"model churn has no version in staging \(its versions: 1 produc"),
+        ("churn:7", "production", "no version 7 of model 'churn'"),
+        ("churn", "live", "stage must be one of none, staging, production, archived"),
+    ]:
+        with pytest.raises(MonitoringError, match=message):
+            record_batch(registry, model, batch, stage=stage)
+    with pytest.raises(MonitoringError, match="predictions has 3 values, the batch has 50 rows"):
+        record_batch(registry, "churn", batch, predictions=[0, 1, 0])
+    with pytest.raises(MonitoringError, match="must be a table of features"):
+        record_batch(registry, "churn", np.zeros((2, 2, 2)))
+    assert store.monitor_batches("churn") == []
+
+
+@pytest.mark.slow
+def test_a_batch_is_recorded_on_a_postgresql_store(
+    pg_url: str, tmp_path: Path, keys: dict[str, Signer]
+) -> None:
+    with Store.open(pg_url, start=tmp_path) as store:
+        in_production(store, keys)
+        batch = batch_of(np.random.default_rng(42), age_shift=8.0)
+        report = record_batch(Registry(store, keys["ana"], POLICY), "churn", batch)
+        [row] = store.monitor_batches("churn", version=1)
+        assert (row["decision"], row["n_rows"], row["features"]) == ("warn", 1000, report.features)
+        assert store.audit_entries()[-1][3] == "monitor"
+        assert verify(store, registry=Registry(store, keys["ana"], POLICY)).ok
+        with pytest.raises(Exception, match="monitored batches are append-only"):
+            with store.transaction() as conn:
+                conn.execute("UPDATE monitor_batches SET decision = 'ok'")
+
+
+# ----------------------------------------------------------------------------- adapters
+def test_cli_exit_codes_table_and_errors(
+    store: Store,
+    keys: dict[str, Signer],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    in_production(store, keys)
+    monkeypatch.setenv("MLOPS_JUPYTER_KEY", str(tmp_path / "keys" / "ana"))
+    (store.directory / "policy.toml").write_text("[tiers.low.production]\nsignoffs = 1\n")
+    rng = np.random.default_rng(21)
+    calm, drifted = tmp_path / "calm.parquet", tmp_path / "drifted.csv"
+    calm_frame = batch_of(rng).assign(label=(rng.random(1000) < 0.3).astype(int))
+    calm_frame.to_parquet(calm)
+    batch_of(rng, age_shift=8.0).assign(income=lambda f: f.income * 1.5).to_csv(
+        drifted, index=False
+    )
+    base = ["--store", str(store.directory), "monitor"]
+    assert cli([*base, "churn", str(calm), "--predictions", "label"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("churn:1 (production) batch mj1-blake3:")
+    assert "1,000 rows: ok (0/3 features drifting)" in out.splitlines()[0]
+    assert [line.split()[:3] for line in out.splitlines()[2:5]] == [
+        ["age", "numeric", "ok"], ["income", "numeric", "ok"], ["plan", "categorical", "ok"]
+    ]  # fmt: skip
+    assert "audit entry" in out and "by ana (signed)" in out
+    assert cli([*base, "churn:1", str(drifted)]) == 5
+    assert ": drift (2/3 features drifting)" in capsys.readouterr().out
+    for args, message in [
+        (["nope", str(calm)], "no model named 'nope' is registered"),
+        (["churn", str(calm), "--stage", "staging"], "model churn has no version in staging"),
+        (["churn", str(tmp_path / "none.csv")], "cannot read .*none.csv: no such file"),
+        (["churn", str(calm), "--labels", "y"], "--labels y: no such column in the file"),
+    ]:
+        assert cli([*base, *args]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("mlops-jupyter: error: ") and re.search(message, err), err
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"not parquet")
+    assert cli([*base, "churn", str(broken)]) == 1
+    assert f"cannot read {broken}: " in capsys.readouterr().err
+    # no --predictions: the registered model (always "0") predicts, and its predictions drift
+    assert cli([*base, "churn", str(calm), "--json", "--labels", "label"]) == 5
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["performance"]["metrics"]["accuracy"]["value"] == float(
+        (calm_frame["label"] == 0).mean()
+    )
+    assert len(store.monitor_batches("churn")) == 3
+    assert cli(["--store", str(store.directory), "audit", "verify"]) == 0
+
+
+@pytest.mark.slow
+def test_the_magic_shows_an_escaped_report(
+    store: Store, keys: dict[str, Signer], tmp_path: Path
+) -> None:
+    from test_magics import Kernel
+
+    in_production(store, keys)
+    store.close()
+    batch = batch_of(np.random.default_rng(6), 200)
+    batch["plan"] = "<script>alert(1)</script>"
+    batch.to_parquet(tmp_path / "batch.parquet")
+    (tmp_path / "home").mkdir()
+    kernel = Kernel(tmp_path, env={"HOME": str(tmp_path / "home"), "SSH_AUTH_SOCK": "",
+                                   "MLOPS_JUPYTER_USER": "<b>ana</b>"})  # fmt: skip
+    try:
+        assert kernel.run("%load_ext mlops_jupyter")[0]["status"] == "ok"
+        reply, outputs = kernel.run(
+            "import pandas as pd\nX_batch = pd.read_parquet('batch.parquet')\n"
+            "%monitor churn --data X_batch"
+        )
+        assert reply["status"] == "ok", outputs
+        [result] = [o for o in outputs if o["type"] == "execute_result"]
+        html = result["data"]["text/html"]
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; (200)" in html
+        assert "&lt;b&gt;ana&lt;/b&gt; (label only, unsigned)" in html
+        assert "<script>" not in html and "<b>ana" not in html
+        assert [o for o in outputs if o["type"] == "stream"] == []  # nothing else printed
+        reply, outputs = kernel.run("%monitor churn --data nothing_here")
+        assert reply["status"] == "error"
+        assert "--data nothing_here: no such variable in the notebook" in reply["evalue"]
+    finally:
+        kernel.shutdown()
+    with Store.open(tmp_path / ".mlops") as reopened:
+        [row] = reopened.monitor_batches("churn")
+        assert row["recorded_by"] == "<b>ana</b>" and row["decision"] == "warn"
