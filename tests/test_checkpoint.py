@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,25 @@ def test_a_failing_checkpoint_is_recorded_not_raised_or_printed(
     assert capfd.readouterr() == ("", "")
     with Store.open(store_dir) as store:
         assert _runs_in_file_alone(store, tmp_path) == 5
+
+
+def test_a_commit_stands_when_no_thread_can_be_started(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    with Store.open(store_dir) as store:
+        monkeypatch.setattr(threading.Thread, "start", refuse)  # what a thread limit does
+        _write(store, 2)
+        monkeypatch.undo()
+        checkpointer = store.engine.checkpointer
+        assert not checkpointer.running
+        assert checkpointer.error == (
+            f"no checkpoint thread (can't start new thread); the writer checkpoints past "
+            f"{BACKSTOP_PAGES} pages"
+        )
+        assert len(store.runs()) == 2
+        _write(store, 1)  # threads again: the next commit starts one
+        assert checkpointer.wait(timeout=30) and checkpointer.running
+        assert _runs_in_file_alone(store, tmp_path) == 3

@@ -45,17 +45,26 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
 
     def nudge(self) -> None:
-        """A commit happened: checkpoint soon (starts the thread on first use)."""
+        """A commit happened: checkpoint soon (starts the thread on first use). Never raises:
+        the commit it follows has already happened."""
         with self._idle:
             if self._closing:
                 return
             if self._thread is None or not self._thread.is_alive():  # first use, or a fork
                 self._pending = 0
                 self._wake.clear()
-                self._thread = threading.Thread(
+                thread = threading.Thread(
                     target=self._run, name="mlops-jupyter checkpoint", daemon=True
                 )
-                self._thread.start()
+                try:
+                    thread.start()
+                except RuntimeError as exc:  # no thread to be had: the commit stands anyway
+                    self.error = (
+                        f"no checkpoint thread ({exc}); the writer checkpoints past "
+                        f"{BACKSTOP_PAGES} pages"
+                    )
+                    return
+                self._thread = thread
             self._pending += 1
         self._wake.set()
 
