@@ -118,3 +118,22 @@ def test_a_commit_stands_when_no_thread_can_be_started(
         _write(store, 1)  # threads again: the next commit starts one
         assert checkpointer.wait(timeout=30) and checkpointer.running
         assert _runs_in_file_alone(store, tmp_path) == 3
+
+
+def test_a_file_behind_its_header_is_not_refused_while_a_log_is_being_copied(
+    tmp_path: Path,
+) -> None:
+    """Mid-checkpoint, page 1 (the new page count) is in the file before the pages after it."""
+    from mlops_jupyter.errors import CorruptStoreError
+    from mlops_jupyter.store.connection import validate_file
+
+    db = tmp_path / "store.db"
+    header = bytearray(b"SQLite format 3\x00" + bytes(84))
+    header[16:18] = (4096).to_bytes(2, "big")
+    header[24:28] = header[92:96] = (7).to_bytes(4, "big")
+    header[28:32] = (47).to_bytes(4, "big")  # 47 pages described, 44 written so far
+    db.write_bytes(bytes(header) + bytes(44 * 4096 - 100))
+    with pytest.raises(CorruptStoreError, match="47 pages of 4096 bytes"):
+        validate_file(db)
+    (tmp_path / "store.db-wal").write_bytes(bytes(4096 + 32))  # a log with frames beside it
+    validate_file(db)
