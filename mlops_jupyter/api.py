@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -203,10 +203,17 @@ def register(run_id: str, model_name: str, risk_tier: str | None = None) -> Any:
     return sign_with().register(run_id, model_name, risk_tier)
 
 
-def request_promotion(model_name: str, version: int, to_stage: str, comment: str = "") -> Any:
-    """Run the policy gates; the request waits for sign-offs (or is blocked, with reasons)."""
+def request_promotion(
+    model_name: str,
+    version: int,
+    to_stage: str,
+    comment: str = "",
+    answers: Sequence[str] = (),
+) -> Any:
+    """Run the policy gates; the request waits for sign-offs (or is blocked, with reasons).
+    ``answers``: monitored batches (their ids) that drifted, which this version answers."""
     default_tracker().wait(timeout=120)  # a SHAP explanation still computing is not missing
-    return sign_with().request_promotion(model_name, version, to_stage, comment)
+    return sign_with().request_promotion(model_name, version, to_stage, comment, answers)
 
 
 def approve(request_id: int, comment: str = "") -> Any:
@@ -236,17 +243,21 @@ def load_model(model_name: str, stage: str = "production", version: int | None =
 
 def monitor(
     model: str,
-    data: Any,
+    data: Any = None,
     predictions: Any = None,
     y_true: Any = None,
     stage: str = "production",
     *,
     batch_id: str | None = None,
+    keep_sample: int = 0,
 ) -> Any:
     """Record a production batch against the version serving it (``model``: its name, for the
     version in ``stage``, or ``"name:version"``): hash, profile and per-feature drift against
     that version's training data profile, by the policy's ``[monitoring]`` thresholds. Returns
-    the :class:`~mlops_jupyter.monitoring.BatchReport` (``.decision``: ok, warn or drift)."""
+    the :class:`~mlops_jupyter.monitoring.BatchReport` (``.decision``: ok, warn or drift).
+
+    Labels that arrive later: ``monitor(model, y_true=y, predictions=p, batch_id=ID)`` adds
+    the performance to the recorded batch ``ID``. ``keep_sample=N`` keeps N of its rows."""
     from .monitoring import record_batch
 
     registry = sign_with(label=default_tracker().user)
@@ -258,6 +269,7 @@ def monitor(
         y_true=y_true,
         stage=stage,
         batch_id=batch_id,
+        keep_sample=keep_sample,
     )
 
 

@@ -201,6 +201,12 @@ def _print_request(request: Any) -> None:
         f"({len(request.approvals)}/{request.required_signoffs} sign-offs)"
     )
     print(f"  requested by {request.requester} ({request.requester_key or 'unsigned'})")
+    for batch in request.answers:
+        drifting = ", ".join(batch["drifting"]) or "no feature"
+        print(
+            f"  answers batch {batch['batch_id'][:24]} of {request.model}:{batch['version']}: "
+            f"{batch['decision']} ({drifting} drifting)"
+        )
     for gate in request.gates:
         print(f"  {'PASS' if gate.passed else 'FAIL'} {gate.gate}: {gate.message}")
     for s in request.signoffs:
@@ -234,7 +240,9 @@ def cmd_register(args: argparse.Namespace) -> int:
 def cmd_promote(args: argparse.Namespace) -> int:
     model, version = _model_version(args.ref)
     with _store(args) as store:
-        request = _registry(store, args).request_promotion(model, version, args.to, args.message)
+        request = _registry(store, args).request_promotion(
+            model, version, args.to, args.message, answers=args.answers
+        )
     _print_request(request)
     return 0 if request.status != "blocked" else 3
 
@@ -325,6 +333,13 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     frame = _read_table(args.file)
     labels = _take_column(frame, args.labels, "--labels")
     predictions = _take_column(frame, args.predictions, "--predictions")
+    if len(frame.columns) == 0:  # only labels and predictions: for a batch recorded before
+        if labels is None or args.batch_id is None:
+            raise ValueError(
+                f"{args.file} has no feature columns left: give --labels and --batch-id to "
+                "add labels to a recorded batch"
+            )
+        frame = None
     with _store(args) as store:
         report = record_batch(
             _registry(store, args),
@@ -334,6 +349,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             y_true=labels,
             stage=args.stage,
             batch_id=args.batch_id,
+            keep_sample=args.keep_sample,
         )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
@@ -623,6 +639,13 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("ref", metavar="MODEL:VERSION")
     promote.add_argument("--to", required=True, choices=["staging", "production", "archived"])
     promote.add_argument("-m", "--message", default="", help="why")
+    promote.add_argument(
+        "--answers",
+        action="append",
+        default=[],
+        metavar="BATCH",
+        help="a monitored batch (its id) that drifted, which this version answers (repeatable)",
+    )
     promote.add_argument("--user", help=user_help)
     promote.add_argument("--key", metavar="PATH", help=key_help)
     promote.set_defaults(func=cmd_promote)
@@ -668,7 +691,19 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["none", "staging", "production", "archived"],
         help="the stage whose version served the batch (default: production)",
     )
-    monitor.add_argument("--batch-id", metavar="ID", help="name the batch (default: its hash)")
+    monitor.add_argument(
+        "--batch-id",
+        metavar="ID",
+        help="name the batch (default: its hash); a FILE of only --labels and --predictions "
+        "adds them to the recorded batch ID",
+    )
+    monitor.add_argument(
+        "--keep-sample",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep N of the batch's rows (at random) beside its profile (default: none)",
+    )
     monitor.add_argument("--json", action="store_true", help="print JSON")
     monitor.add_argument("--user", help=user_help)
     monitor.add_argument("--key", metavar="PATH", help=key_help)

@@ -43,8 +43,10 @@ def register_magic(line: str) -> Any:
 
 
 def promote_magic(line: str) -> Any:
-    """%promote MODEL:VERSION --to STAGE [-m MESSAGE]
-    %promote RUN --model MODEL --to STAGE [-m MESSAGE]   (registers the run first)"""
+    """%promote MODEL:VERSION --to STAGE [-m MESSAGE] [--answers BATCH ...]
+    %promote RUN --model MODEL --to STAGE [-m MESSAGE]   (registers the run first)
+
+    ``--answers``: monitored batches that drifted, which the new version answers."""
     from .widgets.promotion import PromotionPanel
 
     args = _parse(
@@ -55,6 +57,7 @@ def promote_magic(line: str) -> Any:
             p.add_argument("--model"),
             p.add_argument("--to", required=True, choices=["staging", "production", "archived"]),
             p.add_argument("-m", "--message", default=""),
+            p.add_argument("--answers", nargs="+", default=[], metavar="BATCH"),
         ),
     )
     registry = _registry()
@@ -70,7 +73,7 @@ def promote_magic(line: str) -> Any:
     from .api import default_tracker
 
     default_tracker().wait(timeout=120)  # a SHAP explanation still computing is not missing
-    request = registry.request_promotion(name, number, args.to, args.message)
+    request = registry.request_promotion(name, number, args.to, args.message, args.answers)
     return PromotionPanel(registry, request)
 
 
@@ -129,7 +132,8 @@ def _variable(name: str | None, option: str) -> Any:
 
 def monitor_magic(line: str) -> Any:
     """%monitor MODEL[:VERSION] --data VAR [--labels VAR] [--predictions VAR] [--stage STAGE]
-    [--batch-id ID]: record a production batch and show its drift per feature."""
+    [--batch-id ID] [--keep-sample N]: record a production batch and show its drift per
+    feature; without --data, --labels (and --predictions) for the recorded batch --batch-id."""
     from .monitoring import record_batch
     from .monitoring.batch import STAGES
 
@@ -138,13 +142,19 @@ def monitor_magic(line: str) -> Any:
         line,
         lambda p: (
             p.add_argument("model"),
-            p.add_argument("--data", required=True),
+            p.add_argument("--data"),
             p.add_argument("--labels"),
             p.add_argument("--predictions"),
             p.add_argument("--stage", default="production", choices=list(STAGES)),
             p.add_argument("--batch-id"),
+            p.add_argument("--keep-sample", type=int, default=0, metavar="N"),
         ),
     )
+    if args.data is None and (args.labels is None or args.batch_id is None):
+        raise UsageError(
+            "%monitor: give --data VAR (a batch), or --labels VAR --predictions VAR --batch-id "
+            "ID (labels for a recorded batch)"
+        )
     from .api import default_tracker, sign_with
 
     return record_batch(
@@ -155,6 +165,7 @@ def monitor_magic(line: str) -> Any:
         y_true=_variable(args.labels, "--labels"),
         stage=args.stage,
         batch_id=args.batch_id,
+        keep_sample=args.keep_sample,
     )
 
 

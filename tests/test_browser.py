@@ -15,6 +15,7 @@ from urllib.parse import quote
 import pytest
 import requests
 from conftest import skip_or_fail
+from monitoring_helpers import FEATURES, add_labels, in_production, record_three, signers
 from server_helpers import RunningServer, running_server
 
 from mlops_jupyter.identity.allowed_signers import add_signer
@@ -544,6 +545,119 @@ def test_a_server_that_cannot_sign_says_why(
     with Store.open(store_dir, create=False) as store:
         still = Registry(store).request(request.id)
     assert (still.status, still.signoffs, still.not_counted) == ("pending", [], [])
+
+
+def test_models_view_drift_strip_opens_a_batch(
+    browser: Browser, lab: RunningServer, tmp_path: Path
+) -> None:
+    """Three batches of churn:1 in production, the second drifting in age: the Models view
+    shows a strip of 3 features by 3 batches, the share of drifting features, and the
+    drifting batch's detail (its per-feature PSI, its labels recorded later) on a click."""
+    from playwright.sync_api import expect
+
+    hostile = "<b>2030-01-02</b>"  # a batch id is the caller's text: shown, never parsed
+    store_dir = lab.root / "monitor" / ".mlops"
+    keys = signers(tmp_path / "keys", store_dir)
+    with Store.open(store_dir) as store:
+        in_production(store, keys)
+        calm, drifting, small = record_three(store, keys, drifting_id=hostile)
+        add_labels(store, keys["ana"], hostile, 0.75)
+        in_production(store, keys, model="idle")
+    (lab.root / "monitor" / "notes.txt").write_text("a text file needs no kernel\n")
+    page = browser.page
+    # by its address: "Open from Path" would also bring up the file browser in the sidebar,
+    # racing the click that brings up the panel
+    page.goto(f"{lab.url}lab/tree/monitor/notes.txt?token={lab.token}")
+    current_tab(page, "notes.txt").wait_for()
+    open_panel(browser)
+    panel = browser.panel
+    panel.locator("#mj-tab-models").click()
+    panel.locator(".mj-refresh").click()
+    expect(panel.locator(".mj-store-path")).to_have_text("monitor/.mlops")
+    expect(panel.locator(".mj-model[data-model='idle'] .mj-drift-empty")).to_have_text(
+        "No monitored batches yet: %monitor idle --data X in a notebook records one."
+    )
+    strip = panel.locator(".mj-model[data-model='churn'] .mj-drift[data-version='1']")
+    expect(strip.locator(".mj-stage")).to_have_text("production")
+    expect(strip.locator(".mj-drift-latest")).to_have_text("latest: ok")
+    expect(strip.locator(".mj-drift-count")).to_have_text("3 batches")
+    columns = strip.locator(".mj-batch-button")
+    expect(columns).to_have_text(["1", "2", "3"])
+    expect(strip.locator("tr.mj-strip-row")).to_have_count(len(FEATURES))
+    rows = strip.locator("tr.mj-strip-row")
+    assert [rows.nth(i).get_attribute("data-feature") for i in range(3)] == FEATURES
+    reports = (calm, drifting, small)
+    for name in FEATURES:
+        statuses = [next(f["status"] for f in r.features if f["feature"] == name) for r in reports]
+        cells = strip.locator(f"tr[data-feature='{name}'] td.mj-cell")
+        expect(cells).to_have_count(3)
+        expect(cells).to_have_class([re.compile(rf"\bmj-cell-{s}\b") for s in statuses])
+    assert [c.get_attribute("data-status") for c in strip.locator("td.mj-cell").all()] == [
+        "ok", "drift", "ok",  # age
+        "ok", "ok", "ok",  # income
+        "ok", "ok", "ok",  # plan
+    ]  # fmt: skip
+    age = drifting.features[0]
+    assert age["feature"] == "age" and age["status"] == "drift"
+    mark = strip.locator("tr[data-feature='age'] td.mj-cell-drift .mj-cell-mark")
+    expect(mark).to_have_text("▲")  # not colour alone
+    expect(mark).to_have_attribute("aria-label", f"age, batch 2: drift, PSI {age['psi']:.3f}")
+    expect(strip.locator(".mj-share-text")).to_have_text(["0%", "33%", "0%"])
+    expect(columns.nth(1)).to_have_attribute(
+        "aria-label", re.compile(r"^Batch 2 of 3, .*: drift, 1 of 3 features drifting\.")
+    )
+    detail = strip.locator(".mj-batch-detail")
+    expect(detail).to_be_hidden()
+
+    columns.nth(1).click()
+    expect(detail).to_be_visible()
+    expect(columns.nth(1)).to_have_attribute("aria-pressed", "true")
+    expect(detail.locator(".mj-batch-id")).to_have_text(hostile)
+    expect(detail.locator("b")).to_have_count(0)
+    expect(detail.locator(".mj-batch-rows")).to_have_text("1000")
+    expect(detail.locator(".mj-batch-decision")).to_have_text("drift")
+    expect(detail.locator(".mj-batch-share")).to_have_text("1 of 3 features (33%)")
+    expect(detail.locator(".mj-batch-recorder")).to_have_text("ana")
+    for feature in drifting.features:
+        row = detail.locator(f"tr.mj-feature-row[data-feature='{feature['feature']}']")
+        expect(row.locator(".mj-feature-psi")).to_have_text(f"{feature['psi']:.3f}")
+        expect(row.locator(".mj-feature-status")).to_have_text(
+            ("▲" if feature["status"] == "drift" else "") + feature["status"]
+        )
+    age_row = detail.locator("tr.mj-feature-row[data-feature='age']")
+    expect(age_row.locator(".mj-feature-test")).to_have_text("ks")
+    expect(age_row.locator(".mj-feature-statistic")).to_have_text(f"{age['statistic']:.3f}")
+    exponent = re.sub(r"e([+-])0*(\d)", r"e\1\2", f"{age['p_value']:.1e}")  # as JavaScript's
+    expect(age_row.locator(".mj-feature-p")).to_have_text(exponent)
+    prediction = drifting.predictions
+    assert prediction is not None
+    expect(detail.locator(".mj-batch-predictions")).to_contain_text(
+        f"churned: drift, PSI {prediction['psi']:.3f}"
+    )
+    assert drifting.performance is not None
+    accuracy = drifting.performance["metrics"]["accuracy"]
+    expect(detail.locator(".mj-batch-performance")).to_contain_text(
+        f"accuracy {accuracy['value']:.3f}"
+    )
+    expect(detail.locator(".mj-batch-labels")).to_contain_text(
+        "accuracy 0.750 [0.600, 0.800] on 1000 labelled rows: ok"
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "drift-strip.png"))
+
+    # from the keyboard: the next batch's button, then Enter
+    columns.nth(1).focus()
+    page.keyboard.press("ArrowRight")
+    expect(columns.nth(2)).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(detail.locator(".mj-batch-id")).to_have_text("2030-01-03")
+    expect(detail.locator(".mj-batch-rows")).to_have_text("500")
+    expect(columns.nth(1)).to_have_attribute("aria-pressed", "false")
+    # a refresh keeps the batch being read
+    panel.locator(".mj-refresh").click()
+    expect(strip.locator(".mj-batch-detail .mj-batch-id")).to_have_text("2030-01-03")
+    strip.locator(".mj-batch-close").click()
+    expect(strip.locator(".mj-batch-detail")).to_be_hidden()
 
 
 def test_panel_follows_the_dark_theme(browser: Browser) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from monitoring_helpers import in_production, tracked_training_run, training_frame
 from scipy import special, stats
 
 from mlops_jupyter.capture.hashing import hash_data
@@ -42,7 +43,6 @@ from mlops_jupyter.registry.policy import (
 )
 from mlops_jupyter.registry.registry import Registry
 from mlops_jupyter.store import Store
-from mlops_jupyter.tracker import Tracker, TrackOptions
 
 POLICY = parse_policy({"tiers": {"low": {"production": {"signoffs": 1}}}}, "test")
 RULES = MonitoringRules()
@@ -229,16 +229,6 @@ def test_monitoring_thresholds_default_and_are_validated(tmp_path: Path) -> None
 
 
 # -------------------------------------------------------------------- recorded batches
-def training_frame(rng: np.random.Generator, n: int = 3000) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "age": rng.normal(40, 10, n),
-            "income": rng.normal(50_000, 8_000, n),
-            "plan": rng.choice(["basic", "plus", "pro"], n, p=[0.5, 0.3, 0.2]),
-        }
-    )
-
-
 @pytest.fixture
 def keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Signer]:
     """ana and bo may sign; nobody's own key or agent is used by accident."""
@@ -249,27 +239,6 @@ def keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Signer]:
     for person, signer in made.items():
         add_signer(tmp_path / ".mlops" / "allowed_signers", person, signer.key_blob)
     return made
-
-
-def in_production(store: Store, keys: dict[str, Signer], seed: int = 0) -> pd.DataFrame:
-    """churn:1 in production: a model fitted on a generated frame (its profile recorded)."""
-    from sklearn.dummy import DummyClassifier
-
-    rng = np.random.default_rng(seed)
-    X = training_frame(rng)
-    y = pd.Series((rng.random(len(X)) < 0.3).astype(int), name="churned")
-    tracker = Tracker(store.engine.url if store.engine.name == "postgresql" else store.directory)
-    ctx = tracker.begin(TrackOptions(experiment="churn", shap=False))
-    ctx.log_data(X, "train", "X")
-    ctx.log_data(y, "train", "y")
-    ctx.log_metric("accuracy", 0.7)
-    ctx.log_model(DummyClassifier(strategy="most_frequent").fit(X, y))
-    tracker.finish(ctx)
-    tracker.close()
-    Registry(store, keys["ana"], POLICY).register(ctx.run_id, "churn", risk_tier="low")
-    request = Registry(store, keys["ana"], POLICY).request_promotion("churn", 1, "production")
-    assert Registry(store, keys["bo"], POLICY).approve(request.id).status == "applied"
-    return X
 
 
 def batch_of(rng: np.random.Generator, n: int = 1000, age_shift: float = 0.0) -> pd.DataFrame:
@@ -372,6 +341,170 @@ def test_bad_references_and_inputs_are_named(store: Store, keys: dict[str, Signe
     assert store.monitor_batches("churn") == []
 
 
+def second_version(store: Store, keys: dict[str, Signer]) -> int:
+    """churn:2, retrained on another frame, registered (not promoted)."""
+    run_id, _ = tracked_training_run(store, "churn", seed=99, accuracy=0.72)
+    return Registry(store, keys["ana"], POLICY).register(run_id, "churn").version
+
+
+def drifted(rng: np.random.Generator, n: int = 1000) -> pd.DataFrame:
+    """A batch where age and income both drift (two features of three: the batch drifts)."""
+    return batch_of(rng, n, age_shift=8.0).assign(income=lambda f: f.income * 1.5)
+
+
+def test_labels_arriving_later_join_their_batch_by_its_id(
+    store: Store, keys: dict[str, Signer]
+) -> None:
+    from mlops_jupyter.cards.monitoring import batch_summaries
+
+    in_production(store, keys)
+    registry = Registry(store, keys["ana"], POLICY)
+    rng = np.random.default_rng(12)
+    batch = batch_of(rng, 800)
+    first = record_batch(registry, "churn", batch, batch_id="2026-w47")
+    assert (first.kind, first.decision, first.performance) == ("batch", "ok", None)
+    y = (rng.random(800) < 0.3).astype(int)
+    predicted = np.where(rng.random(800) < 0.9, y, 1 - y)  # right nine times in ten
+    labels = record_batch(registry, "churn", y_true=y, predictions=predicted, batch_id="2026-w47")
+    hits = int((y == predicted).sum())
+    accuracy = labels.performance["metrics"]["accuracy"]
+    assert accuracy["value"] == hits / 800 and accuracy["interval"] == list(wilson(hits, 800))
+    assert (labels.kind, labels.labels_for, labels.version, labels.rows) == (
+        "labels", first.id, 1, 800)  # fmt: skip
+    assert (labels.data_hash, labels.batch_id, labels.features) == (
+        first.data_hash, "2026-w47", [])  # fmt: skip
+    assert labels.decision == "ok" and repr(labels).endswith("labels for 2026-w47: ok>")
+    payload = json.loads(store.audit_entries()[-1][5])
+    assert (payload["labels_for"], payload["performance_status"]) == (first.id, "ok")
+    # the same data again with labels: the registered model (always 0) predicts it
+    again = record_batch(registry, "churn", batch, y_true=y, batch_id="2026-w47")
+    assert again.kind == "labels" and again.labels_for == first.id
+    assert again.performance["metrics"]["accuracy"]["value"] == float((y == 0).mean())
+    assert again.predictions["status"] == "drift" and again.decision == "drift"
+    [summary] = batch_summaries(store, "churn", 1)  # one batch, its latest labels merged
+    assert (summary["batch_id"], summary["decision"], summary["rows"]) == ("2026-w47", "drift", 800)
+    assert summary["performance"] == again.performance and summary["labels_at"] == again.created_at
+    assert [r["kind"] for r in store.monitor_batches("churn")] == ["labels", "labels", "batch"]
+    for call, message in [
+        (lambda: record_batch(registry, "churn", y_true=y, predictions=predicted, batch_id="w99"),
+         r"no batch 'w99' of model 'churn' is recorded \(recent batches: 2026-w47\)"),
+        (lambda: record_batch(registry, "churn", y_true=y, batch_id="2026-w47"),
+         "labels for batch '2026-w47': give the predictions churn:1 made for it"),
+        (lambda: record_batch(registry, "churn", batch.iloc[:10], batch_id="2026-w47"),
+         "batch '2026-w47' of churn was recorded at .* with other data"),
+        (lambda: record_batch(registry, "churn", predictions=predicted),
+         "give the batch's data, or labels for a recorded batch"),
+    ]:  # fmt: skip
+        with pytest.raises(MonitoringError, match=message):
+            call()
+    assert len(store.monitor_batches("churn")) == 3
+    assert verify(store, registry=registry).ok
+
+
+def test_a_batch_keeps_a_seeded_sample_only_when_asked(
+    store: Store, keys: dict[str, Signer]
+) -> None:
+    from mlops_jupyter.monitoring import batch_sample
+
+    in_production(store, keys)
+    registry = Registry(store, keys["ana"], POLICY)
+    batch = batch_of(np.random.default_rng(5), 400)
+    kept = record_batch(registry, "churn", batch, keep_sample=25)
+    seed = int(kept.data_hash.rpartition(":")[2][:16], 16)
+    chosen = np.sort(np.random.default_rng(seed).choice(400, size=25, replace=False))
+    expected = batch.iloc[chosen].reset_index(drop=True)
+    pd.testing.assert_frame_equal(batch_sample(store, kept), expected)
+    [row] = store.monitor_batches("churn")
+    assert row["sample"] == kept.sample and kept.sample_rows == 25
+    pd.testing.assert_frame_equal(batch_sample(store, row), expected)
+    payload = json.loads(store.audit_entries()[-1][5])
+    assert (payload["sample"], payload["sample_rows"]) == (kept.sample, 25)
+    assert f"kept 25 rows as sample {kept.sample}" in repr(kept._repr_html_())
+    plain = record_batch(registry, "churn", batch.iloc[:50])
+    assert plain.sample is None and store.monitor_batches("churn")[0]["sample"] is None
+    with pytest.raises(MonitoringError, match="this batch kept no sample of its rows"):
+        batch_sample(store, plain)
+    everything = record_batch(registry, "churn", batch.iloc[:30], keep_sample=1000)
+    assert everything.sample_rows == 30 and len(batch_sample(store, everything)) == 30
+    with pytest.raises(MonitoringError, match="keep_sample is a number of rows, not -1"):
+        record_batch(registry, "churn", batch, keep_sample=-1)
+
+
+def test_a_promotion_request_cites_the_drift_it_answers(
+    store: Store, keys: dict[str, Signer]
+) -> None:
+    from mlops_jupyter.registry.registry import RegistryError
+
+    in_production(store, keys)
+    registry = Registry(store, keys["ana"], POLICY)
+    rng = np.random.default_rng(31)
+    calm = record_batch(registry, "churn", batch_of(rng, 300), batch_id="w47")
+    shifted = record_batch(registry, "churn", drifted(rng), batch_id="w48")
+    assert (calm.decision, shifted.decision) == ("ok", "drift")
+    assert second_version(store, keys) == 2
+    request = registry.request_promotion("churn", 2, "production", "retrained", answers=["w48"])
+    cited = {
+        "batch": shifted.id, "batch_id": "w48", "version": 1, "data_hash": shifted.data_hash,
+        "decision": "drift", "drift_share": shifted.drift_share, "drifting": ["age", "income"],
+        "recorded_at": shifted.created_at,
+    }  # fmt: skip
+    assert request.answers == [cited]
+    assert Registry(store, keys["bo"], POLICY).request(request.id).answers == [cited]  # the log
+    entry = next(e for e in reversed(store.audit_entries()) if e[3] == "request")
+    assert json.loads(entry[5])["answers"] == [cited] and entry[8] is not None  # signed
+    for answers, message in [
+        (["w49"], r"no monitored batch 'w49' of model 'churn' to answer \(recent: w48, w47\)"),
+        (["w47"], "batch 'w47' of churn:1 decided ok: there is no drift for a new version"),
+    ]:
+        with pytest.raises(RegistryError, match=message):
+            registry.request_promotion("churn", 2, "staging", answers=answers)
+    record_batch(registry, "churn:2", drifted(rng), batch_id="w50", stage="none")
+    with pytest.raises(RegistryError, match="batch 'w50' was served by churn:2 itself"):
+        registry.request_promotion("churn", 2, "staging", answers=["w50"])
+    by_row = registry.request_promotion("churn", 2, "staging", answers=[shifted.id])
+    assert by_row.answers == [cited]
+    assert verify(store, registry=registry).ok
+
+
+def test_the_version_card_has_a_monitoring_section(store: Store, keys: dict[str, Signer]) -> None:
+    from mlops_jupyter.cards.model import build_card
+
+    in_production(store, keys)
+    registry = Registry(store, keys["ana"], POLICY)
+    rng = np.random.default_rng(40)
+    calm = batch_of(rng, 500)
+    record_batch(registry, "churn", calm, batch_id="<b>w47</b>")
+    y = (rng.random(500) < 0.3).astype(int)
+    record_batch(registry, "churn", y_true=y, predictions=y, batch_id="<b>w47</b>")
+    record_batch(registry, "churn", drifted(rng), batch_id="w48")
+    card = build_card("churn:1", store=store)
+    m = card.monitoring
+    assert (m["batches"], m["counts"]) == (2, {"ok": 1, "warn": 0, "drift": 1})
+    assert [b["batch_id"] for b in m["recent"]] == ["w48", "<b>w47</b>"]
+    assert m["latest"]["drifting"] == ["age", "income"]
+    assert m["thresholds"]["psi_drift"] == 0.25 and m["answers"] == []
+    html = card.to_html()
+    section = html[html.index("<h2>Monitoring</h2>") : html.index("<h2>Governance</h2>")]
+    assert "2 batches recorded: 1 ok, 0 warn, 1 drift. Latest: <b>drift</b>" in section
+    assert (
+        "<td>&lt;b&gt;w47&lt;/b&gt;</td><td class='num'>500</td><td>ok</td><td>0%</td>" in section
+    )
+    assert "<td>age, income</td>" in section
+    assert "accuracy 1 [0.992, 1] (n=500)" in section  # the labels that arrived later
+    assert "significant (p-value below 0.01) and its PSI is ≥ 0.25 (warns from 0.1)" in section
+    md = card.to_markdown()
+    assert "## Monitoring\n" in md and "2 batches recorded: 1 ok, 0 warn, 1 drift." in md
+    assert json.loads(card.to_json(extended=True))["mlops_jupyter"]["monitoring"]["batches"] == 2
+    run_card = build_card(card.run.run_id, store=store)
+    assert run_card.monitoring is None
+    assert "this section appears on the card of <code>MODEL:VERSION</code>" in run_card.to_html()
+    second_version(store, keys)
+    registry.request_promotion("churn", 2, "production", answers=["w48"])
+    answered = build_card("churn:2", store=store).to_html()
+    assert "request #2 answers batch w48 of churn:1 (drift; age, income drifting; data " in answered
+    assert "No production batch has been recorded for this version." in answered
+
+
 @pytest.mark.slow
 def test_a_batch_is_recorded_on_a_postgresql_store(
     pg_url: str, tmp_path: Path, keys: dict[str, Signer]
@@ -383,7 +516,17 @@ def test_a_batch_is_recorded_on_a_postgresql_store(
         [row] = store.monitor_batches("churn", version=1)
         assert (row["decision"], row["n_rows"], row["features"]) == ("warn", 1000, report.features)
         assert store.audit_entries()[-1][3] == "monitor"
-        assert verify(store, registry=Registry(store, keys["ana"], POLICY)).ok
+        registry = Registry(store, keys["ana"], POLICY)
+        kept = record_batch(registry, "churn", batch.iloc[:100], keep_sample=7, batch_id="b")
+        from mlops_jupyter.monitoring import batch_sample
+
+        assert len(batch_sample(store, kept)) == 7
+        y = np.zeros(100, dtype=int)
+        labels = record_batch(registry, "churn", y_true=y, predictions=y, batch_id="b")
+        assert (labels.kind, labels.labels_for) == ("labels", kept.id)
+        assert [r["kind"] for r in store.monitor_batches("churn", batch_id="b")] == [
+            "labels", "batch"]  # fmt: skip
+        assert verify(store, registry=registry).ok
         with pytest.raises(Exception, match="monitored batches are append-only"):
             with store.transaction() as conn:
                 conn.execute("UPDATE monitor_batches SET decision = 'ok'")
@@ -438,6 +581,26 @@ def test_cli_exit_codes_table_and_errors(
         (calm_frame["label"] == 0).mean()
     )
     assert len(store.monitor_batches("churn")) == 3
+    # labels that arrive later for a named batch, in a file of only labels and predictions
+    named = tmp_path / "named.parquet"
+    batch_of(rng, 200).to_parquet(named)
+    assert cli([*base, "churn", str(named), "--batch-id", "w47", "--keep-sample", "20"]) == 0
+    assert "kept 20 rows as sample " in capsys.readouterr().out
+    later = tmp_path / "later.csv"
+    pd.DataFrame({"y": np.zeros(200, dtype=int), "p": np.zeros(200, dtype=int)}).to_csv(
+        later, index=False
+    )
+    assert (
+        cli(
+            [*base, "churn", str(later), "--labels", "y", "--predictions", "p", "--batch-id", "w47"]
+        )
+        == 5
+    )  # fmt: skip  (all-zero predictions drift)
+    out = capsys.readouterr().out
+    assert out.startswith("churn:1 (production) labels for batch w47, 200 rows: drift")
+    assert "accuracy 1 [0.981, 1]" in out
+    assert cli([*base, "churn", str(later), "--labels", "y", "--predictions", "p"]) == 1
+    assert "has no feature columns left: give --labels and --batch-id" in capsys.readouterr().err
     assert cli(["--store", str(store.directory), "audit", "verify"]) == 0
 
 

@@ -59,6 +59,33 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
+/** Unix seconds as an ISO time in UTC (null when missing or invalid). */
+export function isoTime(seconds: number | null | undefined): string | null {
+  const date = new Date((seconds ?? NaN) * 1000);
+  return seconds && !Number.isNaN(date.getTime()) ? date.toISOString() : null;
+}
+
+/** Unix seconds as a local date and time (the ISO time, in UTC, in its title). */
+export function timeNode(seconds: number): HTMLElement {
+  const node = el('time', 'mj-time');
+  const iso = isoTime(seconds);
+  if (iso === null) {
+    node.textContent = 'unknown time';
+    return node;
+  }
+  const date = new Date(iso);
+  node.dateTime = iso;
+  node.title = iso;
+  node.textContent = date.toLocaleString(undefined, {
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit'
+  });
+  return node;
+}
+
 export interface IModelVersion {
   version: number;
   stage: string;
@@ -137,4 +164,86 @@ export interface IReviewer {
 export interface IRequests {
   reviewer: IReviewer;
   requests: IPromotionRequest[];
+}
+
+/** One feature of a monitored batch against the training data profile. */
+export interface IDriftFeature {
+  feature: string;
+  kind: string | null; // numeric, categorical, schema, other
+  status: 'ok' | 'warn' | 'drift';
+  psi: number | null;
+  test: string | null; // ks or chi2
+  statistic: number | null;
+  p_value: number | null;
+  schema: string | null; // missing, new or type: a schema change
+  note: string | null;
+  missing: { reference: number; batch: number } | null;
+  unseen_rows: number | null;
+}
+
+/** The predictions of a batch against the training labels' profile. */
+export interface IPredictionDrift {
+  feature: string;
+  status: 'ok' | 'warn' | 'drift';
+  psi: number | null;
+  test: string | null;
+  statistic: number | null;
+  p_value: number | null;
+}
+
+export interface IMetricEstimate {
+  value: number | null;
+  interval?: (number | null)[];
+  reference?: number;
+  reference_metric?: string;
+}
+
+/** How the model did on a batch once its labels were known. */
+export interface IPerformance {
+  n: number;
+  task?: string;
+  status?: string;
+  metrics: Record<string, IMetricEstimate>;
+}
+
+/** Labels that arrived after their batch (the latest such row of the batch id). */
+export interface ILabels {
+  id: string;
+  created_at: number;
+  n_rows: number;
+  decision: string;
+  predictions: IPredictionDrift | null;
+  performance: IPerformance | null;
+  recorded_by: string | null;
+}
+
+export interface IMonitoredBatch {
+  id: string;
+  batch_id: string;
+  created_at: number; // unix seconds
+  n_rows: number;
+  stage: string; // the stage the version served from
+  decision: 'ok' | 'warn' | 'drift';
+  drift_share: number;
+  features: IDriftFeature[];
+  predictions: IPredictionDrift | null;
+  performance: IPerformance | null;
+  labels: ILabels | null;
+  recorded_by: string | null;
+}
+
+export interface IMonitoredVersion {
+  version: number;
+  stage: string;
+  total: number; // every batch recorded against the version
+  shown: number; // the latest ones sent, oldest first in ``batches``
+  features: string[]; // training order, then columns new in a batch
+  latest: { id: string; created_at: number; decision: string; drift_share: number };
+  batches: IMonitoredBatch[];
+}
+
+export interface IMonitoring {
+  model: string;
+  limit: number;
+  versions: IMonitoredVersion[]; // production first
 }

@@ -1,6 +1,17 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { el, IModel, IPromotionRequest, IRequests, IReviewer, ISignoff } from './api';
+import {
+  el,
+  IModel,
+  IMonitoring,
+  IPromotionRequest,
+  IRequests,
+  IReviewer,
+  ISignoff,
+  isoTime,
+  timeNode
+} from './api';
+import { DriftStrip } from './drift';
 import { requestAPI } from './request';
 
 const RECENT_DECISIONS = 10;
@@ -19,33 +30,6 @@ function fingerprintNode(fingerprint: string): HTMLElement {
   return node;
 }
 
-/** Unix seconds as an ISO time in UTC (null when missing or invalid). */
-function isoTime(seconds: number | null | undefined): string | null {
-  const date = new Date((seconds ?? NaN) * 1000);
-  return seconds && !Number.isNaN(date.getTime()) ? date.toISOString() : null;
-}
-
-/** Unix seconds as a local date and time (the ISO time, in UTC, in its title). */
-function timeNode(seconds: number): HTMLElement {
-  const node = el('time', 'mj-time');
-  const iso = isoTime(seconds);
-  if (iso === null) {
-    node.textContent = 'unknown time';
-    return node;
-  }
-  const date = new Date(iso);
-  node.dateTime = iso;
-  node.title = iso;
-  node.textContent = date.toLocaleString(undefined, {
-    year: 'numeric',
-    month: 'short',
-    day: 'numeric',
-    hour: '2-digit',
-    minute: '2-digit'
-  });
-  return node;
-}
-
 /** What the user asked to open: a model card by reference (`model:version` or a run id). */
 export interface ICardRequest {
   directory: string;
@@ -58,7 +42,8 @@ export interface ICardRequest {
  * promotion requests with their gate results, signed sign-offs and an approve/reject form, and
  * the latest decisions. Approvals are signed by the server with the key of the person it runs
  * for (its principal in the allowed-signers file), not as the Jupyter user; when the server
- * cannot sign, the view says why and the buttons are disabled.
+ * cannot sign, the view says why and the buttons are disabled. Under each model, the drift of
+ * its monitored versions over their batches (see ``DriftStrip``).
  *
  * Every string from the server is set with textContent, never parsed as HTML.
  */
@@ -111,10 +96,37 @@ export class ModelsView {
       }
       this._error.hidden = true;
       this.renderReviewer(requests.reviewer);
-      this.renderModels(models.models);
+      const boxes = this.renderModels(models.models);
       this.renderRequests(requests.requests);
+      await Promise.all(models.models.map(m => this.loadMonitoring(directory, m.model, boxes)));
     } catch (error) {
       this.showError(`Could not load the registry: ${(error as Error).message}`);
+    }
+  }
+
+  /** The drift strip of one model's monitored versions, into its box. */
+  private async loadMonitoring(
+    directory: string,
+    model: string,
+    boxes: Map<string, HTMLElement>
+  ): Promise<void> {
+    const box = boxes.get(model);
+    if (!box) {
+      return;
+    }
+    const query = new URLSearchParams({ path: directory }).toString();
+    try {
+      const monitoring = await requestAPI<IMonitoring>(
+        `models/${encodeURIComponent(model)}/monitoring?${query}`
+      );
+      if (directory !== this._directory || !box.isConnected) {
+        return; // another notebook, or a newer load, replaced this view meanwhile
+      }
+      box.replaceChildren(new DriftStrip(model, monitoring, this._selectedBatches).node);
+    } catch (error) {
+      box.replaceChildren(
+        el('p', 'mj-models-error', `Could not load the monitoring: ${(error as Error).message}`)
+      );
     }
   }
 
@@ -152,12 +164,14 @@ export class ModelsView {
     this._error.textContent = message;
   }
 
-  private renderModels(models: IModel[]): void {
+  /** The registered models; returns each model's (empty) box for its drift strip. */
+  private renderModels(models: IModel[]): Map<string, HTMLElement> {
+    const boxes = new Map<string, HTMLElement>();
     if (!models.length) {
       this._models.replaceChildren(
         el('p', 'mj-empty', 'No registered models yet: %register RUN MODEL in a notebook.')
       );
-      return;
+      return boxes;
     }
     const list = el('ul', 'mj-model-list');
     for (const model of models) {
@@ -189,10 +203,13 @@ export class ModelsView {
         );
         versions.append(row);
       }
-      item.append(head, versions);
+      const box = el('div', 'mj-monitoring-box');
+      boxes.set(model.model, box);
+      item.append(head, versions, box);
       list.append(item);
     }
     this._models.replaceChildren(list);
+    return boxes;
   }
 
   private renderRequests(requests: IPromotionRequest[]): void {
@@ -396,4 +413,5 @@ export class ModelsView {
   private _pending: HTMLElement;
   private _recent: HTMLElement;
   private _cardRequested = new Signal<this, ICardRequest>(this);
+  private _selectedBatches = new Map<string, string>(); // MODEL:VERSION -> the batch shown
 }

@@ -396,6 +396,48 @@ def _governance(card: ModelCard) -> str:
     return head + out
 
 
+def _answers_text(model: str, batch: dict[str, Any]) -> str:
+    drifting = ", ".join(batch.get("drifting") or []) or "no feature"
+    return (
+        f"request #{batch['request']} answers batch {batch['batch_id'][:24]} of "
+        f"{model}:{batch['version']} ({batch['decision']}; {drifting} drifting; data "
+        f"{batch['data_hash']})"
+    )
+
+
+def _monitoring(card: ModelCard) -> str:
+    from .monitoring import BATCH_COLUMNS, batch_rows
+
+    m = card.monitoring
+    if m is None:
+        return (
+            "<p>Production batches are monitored per registered version: this section appears "
+            "on the card of <code>MODEL:VERSION</code>.</p>"
+        )
+    out = "".join(f"<p>{esc(_answers_text(card.model_name, a))}.</p>" for a in m["answers"])
+    t = m["thresholds"]
+    plan = (
+        "<p>Batches are decided by the policy: a feature drifts when its test finds the shift "
+        f"significant (p-value below {fmt(t['p_value'])}) and its PSI is ≥ {fmt(t['psi_drift'])} "
+        f"(warns from {fmt(t['psi_warn'])}); a batch drifts when a share of "
+        f"{fmt(t['drift_share'])} of its features drift, a column is missing or changed type, or "
+        "its predictions or performance drift. Record one with <code>%monitor</code> or "
+        "<code>mlops-jupyter monitor</code>.</p>"
+    )
+    if not m["batches"]:
+        return out + "<p>No production batch has been recorded for this version.</p>" + plan
+    c = m["counts"]
+    out += (
+        f"<p>{m['batches']} batch{'es' * (m['batches'] != 1)} recorded: {c['ok']} ok, "
+        f"{c['warn']} warn, {c['drift']} drift. Latest: <b>{esc(m['latest']['decision'])}</b>, "
+        f"{esc(_time(m['latest']['created_at']))}.</p>"
+    )
+    rows = batch_rows(m, _time)
+    header = ["when", *BATCH_COLUMNS]
+    shown = f"<p>The newest {len(rows)}:</p>" if len(rows) < m["batches"] else ""
+    return out + shown + table(header, rows, {2}) + plan
+
+
 def render_html(card: ModelCard, embedded: bool = False) -> str:
     """The whole card; ``embedded`` gives a fragment for a notebook output (same content)."""
     c = card.completeness
@@ -423,6 +465,7 @@ def render_html(card: ModelCard, embedded: bool = False) -> str:
         f"<section><h2>Caveats and recommendations</h2>{human(s['caveats'])}</section>",
         f"<section><h2>Explanations</h2>{_explanations(card)}</section>",
         f"<section><h2>Reproducibility</h2>{_reproducibility(card)}</section>",
+        f"<section><h2>Monitoring</h2>{_monitoring(card)}</section>",
         f"<section><h2>Governance</h2>{_governance(card)}</section>",
     ]
     body = "".join(parts)

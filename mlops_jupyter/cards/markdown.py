@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,34 @@ def _front_matter(card: ModelCard) -> str:
     return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n"
 
 
+def _utc(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _monitoring(card: ModelCard) -> list[str]:
+    from .monitoring import BATCH_COLUMNS, batch_rows
+
+    m = card.monitoring
+    if m is None:
+        return []
+    out = ["## Monitoring\n"]
+    for a in m["answers"]:
+        drifting = ", ".join(a["drifting"]) or "no feature"
+        out.append(
+            f"Request #{a['request']} answers batch `{_md(a['batch_id'][:24])}` of "
+            f"{_md(card.model_name)}:{a['version']} ({a['decision']}; {_md(drifting)} drifting).\n"
+        )
+    if not m["batches"]:
+        return [*out, "No production batch has been recorded for this version.\n"]
+    c = m["counts"]
+    out.append(
+        f"{m['batches']} batches recorded: {c['ok']} ok, {c['warn']} warn, {c['drift']} drift.\n"
+    )
+    rows = batch_rows(m, _utc)
+    header = ["when (UTC)", *BATCH_COLUMNS]
+    return [*out, _table(header, rows)]
+
+
 def render_markdown(card: ModelCard) -> str:
     s = card.sections
     run = card.run
@@ -141,6 +170,7 @@ def render_markdown(card: ModelCard) -> str:
         parts.append(_table(["feature", "mean abs SHAP"], [[n, v] for n, v in top]))
     else:
         parts.append("No explanation stored.\n")
+    parts += _monitoring(card)
     env = run.environment
     parts += [
         "## Technical specifications\n",

@@ -161,6 +161,7 @@ def extended_document(card: ModelCard) -> dict[str, Any]:
             "earlier_cells": run.history,
         },
         "governance": card.governance,
+        "monitoring": card.monitoring,
         "completeness": card.completeness,
         "sections": {
             key: {"content": sec.content, "author": sec.author, "revision": sec.revision}

@@ -102,6 +102,7 @@ class ModelCard:
     sections: dict[str, Section]
     group_metrics: list[GroupMetrics] = field(default_factory=list)
     governance: dict[str, Any] | None = None
+    monitoring: dict[str, Any] | None = None  # a version's production batches (see .monitoring)
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
     # ------------------------------------------------------------------ content
@@ -210,6 +211,7 @@ def build_card(
         model_class = (model_artifact.meta or {}).get("class") if model_artifact else None
         model = _load_model(store, run, ref) if eval_data is not None else None
         governance = _governance(store, subject, version)
+        monitoring = _monitoring(store, subject, version, governance)
     finally:
         if own:
             store.close()
@@ -229,6 +231,7 @@ def build_card(
     model_name = subject.rpartition(":")[0] if version else (run.name or run.experiment)
     card = ModelCard(subject, run, model_name, version, model_class, sections)
     card.governance = governance
+    card.monitoring = monitoring
     if eval_data is not None:
         card.group_metrics = _group_metrics(card, model, eval_data)
     return card
@@ -297,6 +300,20 @@ def _column_values(data: Any, column: str | None) -> Any:
     return np.asarray(data[column].to_numpy())
 
 
+def _monitoring(
+    store: Store, subject: str, version: str | None, governance: dict[str, Any]
+) -> dict[str, Any] | None:
+    """A registered version's batches and the drift it answers (None for a run's card)."""
+    if version is None or "stage" not in governance:
+        return None
+    from ..registry.registry import Registry
+    from .monitoring import monitoring_summary
+
+    model = subject.rpartition(":")[0]
+    rules = Registry(store).policy.monitoring
+    return monitoring_summary(store, model, int(version), governance.get("requests", []), rules)
+
+
 def _governance(store: Store, subject: str, version: str | None) -> dict[str, Any]:
     """Stage, requests with gate results and sign-offs (each with its principal, key
     fingerprint and whether its signature verified), history, and the audit head now, all
@@ -333,6 +350,7 @@ def _governance(store: Store, subject: str, version: str | None) -> dict[str, An
                     {"principal": who, "time": when, "reason": why}
                     for who, when, why in request.not_counted
                 ],
+                "answers": request.answers,
             }
         )
     out["requests"] = requests

@@ -5,6 +5,12 @@ them (:mod:`.drift` the statistics, :mod:`.performance` metrics once labels are 
 
 from __future__ import annotations
 
-from .batch import BatchReport, MonitoringError, record_batch, resolve_version
+from .batch import BatchReport, MonitoringError, batch_sample, record_batch, resolve_version
 
-__all__ = ["BatchReport", "MonitoringError", "record_batch", "resolve_version"]
+__all__ = [
+    "BatchReport",
+    "MonitoringError",
+    "batch_sample",
+    "record_batch",
+    "resolve_version",
+]

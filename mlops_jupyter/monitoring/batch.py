@@ -5,7 +5,8 @@ feature's drift against the version's training data profile, prediction drift an
 when given, and the decision (``ok``, ``warn``, ``drift``) by the policy's ``[monitoring]``
 thresholds -- and one ``monitor`` entry in the audit log, written in the same transaction:
 signed by your principal when you have a key, else carrying your name as a label (as card
-edits do). The batch's rows are never stored.
+edits do). Labels that arrive later add a ``labels`` row to the same batch id. The batch's rows
+are never stored unless asked (``keep_sample``: a Parquet blob the audit entry names).
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ class BatchReport:
     signed: bool
     audit_entry: int = 0
     notes: list[str] = field(default_factory=list)
+    kind: str = "batch"  # or "labels": performance for the earlier batch ``batch_id``
+    labels_for: str | None = None  # the labels' batch (its row id)
+    sample: str | None = None  # the blob of kept rows (``keep_sample``)
+    sample_rows: int = 0
 
     @property
     def ref(self) -> str:
@@ -68,6 +73,8 @@ class BatchReport:
         return asdict(self)
 
     def __repr__(self) -> str:
+        if self.kind == "labels":
+            return f"<BatchReport {self.ref} labels for {self.batch_id[:24]}: {self.decision}>"
         return (
             f"<BatchReport {self.ref} ({self.stage}) {self.rows} rows: {self.decision}; "
             f"{len(self.drifting)}/{sum(f.get('schema') != 'new' for f in self.features)} "
@@ -206,32 +213,59 @@ def _author(
 def record_batch(
     registry: Registry,
     model: str,
-    data: Any,
+    data: Any = None,
     *,
     predictions: Any = None,
     y_true: Any = None,
     stage: str = "production",
     batch_id: str | None = None,
     label: str | None = None,
+    keep_sample: int = 0,
 ) -> BatchReport:
     """Compare ``data`` with the training profile of the version serving it, store the batch
     and its audit entry, and return the report. ``model`` is ``MODEL`` (its version in
     ``stage``) or ``MODEL:VERSION``. With ``y_true`` and no ``predictions`` the registered
-    model predicts the batch (loaded only after its hash matched the signed record)."""
+    model predicts the batch (loaded only after its hash matched the signed record).
+
+    Labels that arrive later go to the batch they belong to: give its ``batch_id`` with
+    ``y_true`` and either ``predictions`` or the same ``data`` again (no ``data``: the
+    predictions are needed, since the batch's rows are not stored). ``keep_sample=N`` stores
+    N of the batch's rows (drawn at random, seeded by its hash) as a Parquet blob that the
+    audit entry names; nothing else of the rows is kept."""
     from ..capture.hashing import hash_data
     from ..capture.profile import describe
 
+    if keep_sample < 0:
+        raise MonitoringError(f"keep_sample is a number of rows, not {keep_sample}")
     store = registry.store
+    if data is None:
+        if batch_id is None or y_true is None:
+            raise MonitoringError(
+                "give the batch's data, or labels for a recorded batch: y_true (with the "
+                "predictions) and its batch_id"
+            )
+        earlier = _earlier(registry, model, batch_id)
+        return _record_labels(registry, earlier, None, y_true, predictions, label)
     version = resolve_version(registry, model, stage)
     columns = as_columns(data)
     rows = len(next(iter(columns.values()))) if columns else 0
-    run = store.get_run(version.run_id)
-    features_ref, target_ref = training_data(run, list(columns))
-    rules = registry.policy.monitoring
     try:
         data_hash = hash_data(data)
     except TypeError as exc:
         raise MonitoringError(f"cannot hash the batch: {exc}") from None
+    named = batch_id or data_hash
+    recorded = _latest(store, version.model, named)
+    if recorded is not None and recorded["data_hash"] != data_hash:
+        raise MonitoringError(
+            f"batch {named!r} of {version.model} was recorded at {_when(recorded)} with other "
+            f"data (hash {recorded['data_hash'][:16]}, this data {data_hash[:16]}): a batch id "
+            "names one batch; give this one another"
+        )
+    if recorded is not None and y_true is not None:
+        return _record_labels(registry, recorded, data, y_true, predictions, label)
+    run = store.get_run(version.run_id)
+    features_ref, target_ref = training_data(run, list(columns))
+    rules = registry.policy.monitoring
     _, _, profile = describe(data)
     features = compare(features_ref.profile or {}, columns, rules)
     notes: list[str] = []
@@ -244,15 +278,7 @@ def record_batch(
     if predictions is None and y_true is not None:
         predictions = _predict(registry, version, data)
     predicted = None if predictions is None else _aligned(predictions, "predictions", rows)
-    prediction = None
-    if predicted is not None:
-        if target_ref is None:
-            notes.append("no training target snapshot: prediction drift not computed")
-        else:
-            target = target_ref.profile or {}
-            name, column = next(iter(target["columns"].items()))
-            rows_then = int(target.get("rows") or 0)
-            prediction = compare_feature(name, column, rows_then, predicted, rules)
+    prediction = _prediction_drift(target_ref, predicted, rules, notes)
     perf = None
     if y_true is not None:
         from .performance import performance
@@ -260,13 +286,13 @@ def record_batch(
         perf = performance(_aligned(y_true, "y_true", rows), predicted, run.metrics)
     others = [r["status"] for r in (prediction, perf) if r is not None]
     decision, share = decide(features, rules, *others)
-    author, sign, extra = _author(registry, label)
+    sample, sample_rows = _keep_sample(store, columns, rows, data_hash, keep_sample)
     row = {
         "id": uuid.uuid4().hex,
         "model_name": version.model,
         "version": version.version,
         "stage": version.stage,
-        "batch_id": batch_id or data_hash,
+        "batch_id": named,
         "data_hash": data_hash,
         "reference_hash": features_ref.hash,
         "created_at": time.time(),
@@ -278,35 +304,55 @@ def record_batch(
         "predictions": _finite(prediction),
         "performance": _finite(perf),
         "thresholds": asdict(rules),
-        "recorded_by": author,
+        "kind": "batch",
+        "sample": sample,
     }
-    audit = {
-        "model": version.model,
-        "version": version.version,
+    audit: dict[str, Any] = {
+        "drifting": [f["feature"] for f in features if f["status"] == "drift"],
+    }
+    if sample is not None:
+        audit.update(sample=sample, sample_rows=sample_rows)
+    return _store(registry, row, audit, label, notes, sample_rows)
+
+
+def _store(
+    registry: Registry,
+    row: dict[str, Any],
+    audit: dict[str, Any],
+    label: str | None,
+    notes: list[str],
+    sample_rows: int = 0,
+) -> BatchReport:
+    """Write the row and its ``monitor`` audit entry (one transaction), anchor, report."""
+    author, sign, extra = _author(registry, label)
+    row["recorded_by"] = author
+    entry = {
+        "model": row["model_name"],
+        "version": row["version"],
         "batch": row["id"],
         "batch_id": row["batch_id"],
-        "data_hash": data_hash,
-        "reference_hash": features_ref.hash,
-        "rows": rows,
-        "decision": decision,
-        "drift_share": share,
-        "drifting": [f["feature"] for f in features if f["status"] == "drift"],
+        "data_hash": row["data_hash"],
+        "reference_hash": row["reference_hash"],
+        "rows": row["n_rows"],
+        "decision": row["decision"],
+        "drift_share": row["drift_share"],
+        **audit,
         **extra,
     }
-    store.add_monitor_batch(row, author, audit, sign)
+    registry.store.add_monitor_batch(row, author, entry, sign)
     seq = _anchored(registry)
     return BatchReport(
         id=row["id"],
-        model=version.model,
-        version=version.version,
-        stage=version.stage,
+        model=row["model_name"],
+        version=row["version"],
+        stage=row["stage"],
         batch_id=row["batch_id"],
-        data_hash=data_hash,
-        reference_hash=features_ref.hash,
+        data_hash=row["data_hash"],
+        reference_hash=row["reference_hash"],
         created_at=row["created_at"],
-        rows=rows,
-        decision=decision,
-        drift_share=share,
+        rows=row["n_rows"],
+        decision=row["decision"],
+        drift_share=row["drift_share"],
         features=row["features"],
         predictions=row["predictions"],
         performance=row["performance"],
@@ -315,7 +361,143 @@ def record_batch(
         signed=sign is not None,
         audit_entry=seq,
         notes=notes,
+        kind=row["kind"],
+        labels_for=audit.get("labels_for"),
+        sample=row["sample"],
+        sample_rows=sample_rows,
     )
+
+
+def _record_labels(
+    registry: Registry,
+    earlier: dict[str, Any],
+    data: Any,
+    y_true: Any,
+    predictions: Any,
+    label: str | None,
+) -> BatchReport:
+    """A ``labels`` row for the recorded batch ``earlier``: the performance on it, against the
+    version that served it (whatever serves now), and the batch's decision raised by it."""
+    from .drift import worst
+    from .performance import performance
+
+    store = registry.store
+    version = registry.version(earlier["model_name"], int(earlier["version"]))
+    truth = _aligned(y_true, "y_true", len(y_true) if data is None else int(earlier["n_rows"]))
+    if predictions is None:
+        if data is None:
+            raise MonitoringError(
+                f"labels for batch {earlier['batch_id']!r}: give the predictions {version.ref} "
+                "made for it (or the batch's data again, for the registered model to predict); "
+                "the batch's rows are not stored"
+            )
+        predictions = _predict(registry, version, data)
+    predicted = _aligned(predictions, "predictions", len(truth))
+    run = store.get_run(version.run_id)
+    names = list((earlier.get("profile") or {}).get("columns") or {})
+    _, target_ref = training_data(run, names)
+    notes: list[str] = []
+    prediction = _prediction_drift(target_ref, predicted, registry.policy.monitoring, notes)
+    perf = performance(truth, predicted, run.metrics)
+    others = [r["status"] for r in (prediction, perf) if r is not None]
+    row = {
+        "id": uuid.uuid4().hex,
+        "model_name": version.model,
+        "version": version.version,
+        "stage": earlier["stage"],
+        "batch_id": earlier["batch_id"],
+        "data_hash": earlier["data_hash"],
+        "reference_hash": earlier["reference_hash"],
+        "created_at": time.time(),
+        "n_rows": len(truth),
+        "profile": {},
+        "features": [],
+        "decision": worst(earlier["decision"], *others),
+        "drift_share": earlier["drift_share"],
+        "predictions": _finite(prediction),
+        "performance": _finite(perf),
+        "thresholds": earlier["thresholds"],
+        "kind": "labels",
+        "sample": None,
+    }
+    notes.append(f"labels for batch {earlier['batch_id'][:24]} recorded at {_when(earlier)}")
+    audit = {"labels_for": earlier["id"], "performance_status": perf["status"]}
+    return _store(registry, row, audit, label, notes)
+
+
+def _prediction_drift(
+    target_ref: DatasetLink | None, predicted: Any, rules: Any, notes: list[str]
+) -> dict[str, Any] | None:
+    """The predictions against the training target's profile (None when not computable)."""
+    if predicted is None:
+        return None
+    if target_ref is None:
+        notes.append("no training target snapshot: prediction drift not computed")
+        return None
+    target = target_ref.profile or {}
+    name, column = next(iter(target["columns"].items()))
+    return compare_feature(name, column, int(target.get("rows") or 0), predicted, rules)
+
+
+def _latest(store: Any, model: str, batch_id: str) -> dict[str, Any] | None:
+    """The newest recording of the batch (not its labels; None if there is none)."""
+    found = store.monitor_batches(model, batch_id=batch_id, kind="batch", limit=1)
+    return found[0] if found else None
+
+
+def _earlier(registry: Registry, model: str, batch_id: str) -> dict[str, Any]:
+    """The recorded batch that labels name (``model``: the model, any version)."""
+    name = model.rpartition(":")[0] if model.rpartition(":")[2].isdigit() else model
+    found = _latest(registry.store, name, batch_id)
+    if found is None:
+        recent = [b["batch_id"] for b in registry.store.monitor_batches(name, limit=5)]
+        raise MonitoringError(
+            f"no batch {batch_id!r} of model {name!r} is recorded (recent batches: "
+            f"{', '.join(dict.fromkeys(recent)) or 'none'}): record the batch first"
+        )
+    return found
+
+
+def _when(row: dict[str, Any]) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(row["created_at"])))
+
+
+def _keep_sample(
+    store: Any, columns: dict[str, Any], rows: int, data_hash: str, wanted: int
+) -> tuple[str | None, int]:
+    """Store ``wanted`` rows drawn at random (seeded by the batch's hash, in the batch's
+    order) as a Parquet blob; its digest and row count (no blob when none are wanted)."""
+    if not wanted or not rows:
+        return None, 0
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    seed = int(data_hash.rpartition(":")[2][:16], 16)
+    take = min(wanted, rows)
+    chosen = np.sort(np.random.default_rng(seed).choice(rows, size=take, replace=False))
+    frame = pd.DataFrame({name: values.iloc[chosen].to_numpy() for name, values in columns.items()})
+    buffer = io.BytesIO()
+    try:
+        frame.to_parquet(buffer, index=False)
+    except Exception as exc:
+        raise MonitoringError(
+            f"cannot keep a sample of the batch as Parquet ({type(exc).__name__}: {exc})"
+        ) from None
+    return store.blobs.put_bytes(buffer.getvalue()), take
+
+
+def batch_sample(store: Any, batch: Any) -> Any:
+    """The rows a batch kept (``keep_sample``) as a DataFrame; ``batch``: a report or a row."""
+    import io
+
+    import pandas as pd
+
+    digest = batch.sample if isinstance(batch, BatchReport) else batch.get("sample")
+    if not digest:
+        raise MonitoringError("this batch kept no sample of its rows (record it with keep_sample)")
+    return pd.read_parquet(io.BytesIO(store.blobs.get_bytes(digest)))
 
 
 def _anchored(registry: Registry) -> int:

@@ -59,6 +59,12 @@ def rows(report: BatchReport) -> list[list[str]]:
 
 
 def headline(report: BatchReport) -> str:
+    if report.kind == "labels":
+        return (
+            f"{report.ref} ({report.stage}) labels for batch {report.batch_id[:24]}, "
+            f"{report.rows:,} rows: {report.decision} (with the batch's "
+            f"{report.drift_share:.0%} features drifting)"
+        )
     compared = sum(f.get("schema") != "new" for f in report.features)
     return (
         f"{report.ref} ({report.stage}) batch {report.batch_id[:24]}, {report.rows:,} rows: "
@@ -84,7 +90,12 @@ def _performance(report: BatchReport) -> list[str]:
 
 def _footer(report: BatchReport) -> list[str]:
     how = "signed" if report.signed else "label only, unsigned"
-    return [f"audit entry {report.audit_entry} by {report.recorded_by} ({how})", *report.notes]
+    kept = [f"kept {report.sample_rows:,} rows as sample {report.sample}"] if report.sample else []
+    return [
+        f"audit entry {report.audit_entry} by {report.recorded_by} ({how})",
+        *kept,
+        *report.notes,
+    ]
 
 
 def to_text(report: BatchReport) -> str:

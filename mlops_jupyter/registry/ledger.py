@@ -106,6 +106,7 @@ class RequestState:
     signoffs: list[Signoff] = field(default_factory=list)
     reason: str | None = None  # why it was refused at approval or transition
     not_counted: list[tuple[str, float, str]] = field(default_factory=list)  # who, when, why
+    answers: list[dict[str, Any]] = field(default_factory=list)  # monitored batches it answers
 
     @property
     def signed(self) -> bool:
@@ -430,6 +431,7 @@ class Ledger:
             f.get("evidence"),
             f.get("evidence_digest"),
             list(f.get("gates") or []),
+            answers=list(f.get("answers") or []),
         )
 
     def _open_request(self, f: dict[str, Any], model: str, version: int) -> RequestState:

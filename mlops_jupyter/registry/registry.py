@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,6 +91,7 @@ class PromotionRequest:
     not_counted: list[tuple[str, float, str]] = field(default_factory=list)
     reason: str | None = None
     created_at: float = 0.0
+    answers: list[dict[str, Any]] = field(default_factory=list)  # the drift it answers
 
     @property
     def passed(self) -> bool:
@@ -416,11 +418,20 @@ class Registry:
 
     # --------------------------------------------------------------- promotion
     def request_promotion(
-        self, model: str, version: int, to_stage: str, comment: str = ""
+        self,
+        model: str,
+        version: int,
+        to_stage: str,
+        comment: str = "",
+        answers: Sequence[str] = (),
     ) -> PromotionRequest:
-        """Run the gates for ``model:version`` -> ``to_stage``; open a request if they pass."""
+        """Run the gates for ``model:version`` -> ``to_stage``; open a request if they pass.
+
+        ``answers``: monitored batches of the model (batch ids or row ids) that drifted or
+        warned, which this version answers; the signed request cites them."""
         if to_stage not in STAGES:
             raise RegistryError(f"target stage must be one of {', '.join(STAGES)}")
+        cited = [self._cited_batch(model, int(version), name) for name in answers]
         principal = self.principal
         with self.store.transaction() as conn:
             ledger = self.checked()
@@ -470,11 +481,47 @@ class Registry:
                 evidence=evidence,
                 evidence_digest=digest(evidence),
                 **{"from": target.stage},
+                **({"answers": cited} if cited else {}),
             )
             if passed and rules.signoffs == 0:
                 self._transition(conn, ledger, request_id, target, to_stage, digest(evidence))
         self.anchor()
         return self.request(request_id)
+
+    def _cited_batch(self, model: str, version: int, name: str) -> dict[str, Any]:
+        """What a request cites of the monitored batch ``name`` (its batch id or row id)."""
+        rows = self.store.monitor_batches(model, batch_id=name, limit=1)
+        if not rows:
+            rows = [b for b in self.store.monitor_batches(model) if b["id"] == name]
+        if not rows:
+            recent = [b["batch_id"] for b in self.store.monitor_batches(model, limit=5)]
+            raise RegistryError(
+                f"no monitored batch {name!r} of model {model!r} to answer (recent: "
+                f"{', '.join(dict.fromkeys(recent)) or 'none'})"
+            )
+        batch = rows[0]
+        if batch["decision"] == "ok":
+            raise RegistryError(
+                f"batch {name!r} of {model}:{batch['version']} decided ok: there is no drift "
+                "for a new version to answer"
+            )
+        if int(batch["version"]) == version:
+            raise RegistryError(
+                f"batch {name!r} was served by {model}:{version} itself; a version answers "
+                "the drift of another"
+            )
+        return {
+            "batch": batch["id"],
+            "batch_id": batch["batch_id"],
+            "version": int(batch["version"]),
+            "data_hash": batch["data_hash"],
+            "decision": batch["decision"],
+            "drift_share": batch["drift_share"],
+            "drifting": [
+                f["feature"] for f in batch["features"] or [] if f.get("status") == "drift"
+            ],
+            "recorded_at": batch["created_at"],
+        }
 
     def approve(self, request_id: int, comment: str = "") -> PromotionRequest:
         """Sign off; the gates run again, and the transition applies when the required number
@@ -825,6 +872,7 @@ def _request(state: RequestState, head: str) -> PromotionRequest:
         list(state.not_counted),
         state.reason,
         state.time,
+        list(state.answers),
     )
 
 

@@ -1,4 +1,5 @@
-"""Read and review endpoints: experiments, runs, compare, cards, models, requests.
+"""Read and review endpoints: experiments, runs, compare, cards, models (and their monitored
+batches), requests.
 
 The store is resolved per request from the ``path`` argument (the notebook's directory) and
 kept open between requests. Errors: 400 malformed input, 404 unknown ids or no store yet, 403
@@ -252,6 +253,47 @@ class ModelsHandler(ReviewHandler):
         self.finish({"models": models})
 
 
+class MonitoringHandler(ReviewHandler):
+    """``GET models/<name>/monitoring``: per monitored version its latest batches (``limit``,
+    50 by default) oldest to newest with the total, as :mod:`.monitoring` shapes them. Batches
+    are append-only and every one appends to the audit log, so the shaped batches are kept per
+    open store until its audit head moves: a refresh that finds nothing new reads no batch."""
+
+    @tornado.web.authenticated
+    async def get(self, name: str) -> None:
+        from .monitoring import BATCHES_SHOWN, MAX_BATCHES_SHOWN
+
+        model = url_unescape(name)
+        limit = self.int_argument("limit", BATCHES_SHOWN, minimum=1)
+        if limit > MAX_BATCHES_SHOWN:
+            raise tornado.web.HTTPError(
+                400, "limit must be between 1 and %d, got %d", MAX_BATCHES_SHOWN, limit
+            )
+        with self.store() as store:  # off the event loop: a long history is read meanwhile
+            payload = await IOLoop.current().run_in_executor(
+                None, functools.partial(self.monitoring, store, model, limit)
+            )
+        self.finish(payload)
+
+    def monitoring(self, store: Any, model: str, limit: int) -> dict[str, Any]:
+        from .monitoring import monitoring_payload
+
+        head = store.audit_head()  # read first: a batch added meanwhile moves it again
+        registry = self.registry(store)
+        known = [m["model"] for m in registry.models()]
+        if model not in known:
+            raise tornado.web.HTTPError(404, "no model named %r is registered", model)
+        stages = {v.version: v.stage for v in registry.versions(model)}
+        key = f"monitoring:{model}"
+        signature = (head, limit, tuple(sorted(stages.items())))
+        cached = store.cache.get(key)
+        if cached is not None and cached[0] == signature:
+            return dict(cached[1])
+        payload = monitoring_payload(model, stages, store.monitor_batches(model), limit)
+        store.cache[key] = (signature, payload)
+        return payload
+
+
 def _request_json(request: Any) -> dict[str, Any]:
     return {
         "id": request.id,
@@ -352,6 +394,7 @@ def data_routes(base: str) -> list[tuple[str, type]]:
         (route("compare"), CompareHandler),
         (route(r"cards/([^/]+)"), CardHandler),
         (route("models"), ModelsHandler),
+        (route(r"models/([^/]+)/monitoring"), MonitoringHandler),
         (route("requests"), RequestsHandler),
         (route(r"requests/([0-9]+)/(approve|reject)"), RequestActionHandler),
     ]

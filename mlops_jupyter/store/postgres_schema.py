@@ -310,6 +310,21 @@ END $$;
 """
 )
 
+
+def _grants_as(source: str, table: str) -> str:
+    """SQL giving the roles that may read or add to ``source`` the same on the new ``table``
+    (a team store's roles exist before a later migration creates a table)."""
+    return f"""
+DO $$ DECLARE g record; BEGIN
+    FOR g IN SELECT DISTINCT grantee, privilege_type FROM information_schema.role_table_grants
+             WHERE table_name = '{source}' AND privilege_type IN ('SELECT', 'INSERT')
+             AND grantee <> current_user LOOP
+        EXECUTE format('GRANT %s ON {table} TO %I', g.privilege_type, g.grantee);
+    END LOOP;
+END $$;
+"""
+
+
 # 8: logged curves packed per write, as in SQLite's v8; the roles that write metrics may add
 # chunks (never change one), those that read them read them.
 _METRIC_CHUNKS = """
@@ -323,14 +338,7 @@ CREATE TABLE IF NOT EXISTS metric_chunks (
     times BYTEA NOT NULL,
     PRIMARY KEY (run_id, key, seq)
 );
-DO $$ DECLARE g record; BEGIN
-    FOR g IN SELECT DISTINCT grantee, privilege_type FROM information_schema.role_table_grants
-             WHERE table_name = 'metrics' AND privilege_type IN ('SELECT', 'INSERT')
-             AND grantee <> current_user LOOP
-        EXECUTE format('GRANT %s ON metric_chunks TO %I', g.privilege_type, g.grantee);
-    END LOOP;
-END $$;
-"""
+""" + _grants_as("metrics", "metric_chunks")
 
 # 9: as SQLite's v9, the unread index on every metric point's value goes.
 _NO_METRIC_VALUE_INDEX = "DROP INDEX IF EXISTS metrics_key_value;"
@@ -362,13 +370,14 @@ CREATE INDEX IF NOT EXISTS monitor_batches_version
     ON monitor_batches(model_name, version, created_at);
 CREATE OR REPLACE TRIGGER monitor_batches_append_only BEFORE UPDATE OR DELETE ON monitor_batches
     FOR EACH ROW EXECUTE FUNCTION mj_refuse('monitored batches are append-only');
-DO $$ DECLARE g record; BEGIN
-    FOR g IN SELECT DISTINCT grantee, privilege_type FROM information_schema.role_table_grants
-             WHERE table_name = 'model_versions' AND privilege_type IN ('SELECT', 'INSERT')
-             AND grantee <> current_user LOOP
-        EXECUTE format('GRANT %s ON monitor_batches TO %I', g.privilege_type, g.grantee);
-    END LOOP;
-END $$;
+""" + _grants_as("model_versions", "monitor_batches")
+
+# 11: as SQLite's v11, labels rows for an earlier batch and a kept sample's blob.
+_MONITOR_LABELS = """
+ALTER TABLE monitor_batches ADD COLUMN IF NOT EXISTS kind TEXT NOT NULL DEFAULT 'batch'
+    CHECK (kind IN ('batch', 'labels'));
+ALTER TABLE monitor_batches ADD COLUMN IF NOT EXISTS sample TEXT;
+CREATE INDEX IF NOT EXISTS monitor_batches_batch_id ON monitor_batches(model_name, batch_id);
 """
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -377,6 +386,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "logged curves packed per write", _METRIC_CHUNKS),
     Migration(9, "no index on every metric point's value", _NO_METRIC_VALUE_INDEX),
     Migration(10, "production batches and their drift", _MONITOR_BATCHES),
+    Migration(11, "labels arriving after their batch; kept sample rows", _MONITOR_LABELS),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -413,6 +413,15 @@ CREATE TRIGGER IF NOT EXISTS monitor_batches_no_delete BEFORE DELETE ON monitor_
 BEGIN SELECT RAISE(ABORT, 'monitored batches are append-only'); END;
 """
 
+# v11: a batch's labels may arrive later (a ``labels`` row for the same batch id, carrying the
+# performance), and a batch may keep a sample of its rows (a blob the audit entry names).
+_V11 = """
+ALTER TABLE monitor_batches ADD COLUMN kind TEXT NOT NULL DEFAULT 'batch'
+    CHECK (kind IN ('batch', 'labels'));
+ALTER TABLE monitor_batches ADD COLUMN sample TEXT;
+CREATE INDEX IF NOT EXISTS monitor_batches_batch_id ON monitor_batches(model_name, batch_id);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1),
     Migration(2, "latest metric values, indexed", _V2),
@@ -424,6 +433,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "logged curves packed per write", _V8),
     Migration(9, "no index on every metric point's value", _V9),
     Migration(10, "production batches and their drift", _V10),
+    Migration(11, "labels arriving after their batch; kept sample rows", _V11),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -74,7 +74,7 @@ _ARTIFACT_COLUMNS = (
 MONITOR_BATCH_COLUMNS = (
     "id", "model_name", "version", "stage", "batch_id", "data_hash", "reference_hash",
     "created_at", "n_rows", "profile", "features", "decision", "drift_share", "predictions",
-    "performance", "thresholds", "recorded_by",
+    "performance", "thresholds", "recorded_by", "kind", "sample",
 )  # fmt: skip
 MONITOR_JSON_COLUMNS = frozenset(
     ("profile", "features", "predictions", "performance", "thresholds")
@@ -861,13 +861,21 @@ class Store:
             audit_chain.append(conn, actor, "monitor", subject, dict(audit), sign)
 
     def monitor_batches(
-        self, model: str, version: int | None = None, limit: int | None = None
+        self,
+        model: str,
+        version: int | None = None,
+        limit: int | None = None,
+        *,
+        batch_id: str | None = None,
+        kind: str | None = None,
     ) -> list[dict[str, Any]]:
-        """The batches recorded for a model (one version, or all), newest first."""
-        args: list[Any]
-        where, args = "model_name = ?", [model]
-        if version is not None:
-            where, args = where + " AND version = ?", [model, int(version)]
+        """The rows recorded for a model's batches (one version or all; one batch id or all;
+        ``kind`` ``batch`` or ``labels``, or both), newest first."""
+        where, args = "model_name = ?", list[Any]([model])
+        for column, value in (("version", version), ("batch_id", batch_id), ("kind", kind)):
+            if value is not None:
+                where += f" AND {column} = ?"
+                args.append(int(value) if column == "version" else value)
         tail = f" LIMIT {int(limit)}" if limit is not None else ""
         rows = self._read(
             f"SELECT {', '.join(MONITOR_BATCH_COLUMNS)} FROM monitor_batches WHERE {where} "

@@ -40,8 +40,20 @@ def request_html(request: Any) -> str:
         f"{html.escape(request.to_stage)} — <b style='color:{colour}'>"
         f"{html.escape(request.status)}</b><br>Requested by {html.escape(request.requester)}; "
         f"sign-offs {len(request.approvals)}/{request.required_signoffs} ({signed})"
-        f"{gates}<small>audit head {html.escape(request.audit_head)}</small></div>"
+        f"{_answers(request)}{gates}"
+        f"<small>audit head {html.escape(request.audit_head)}</small></div>"
     )
+
+
+def _answers(request: Any) -> str:
+    """The monitored batches the request answers, one line each (empty when none)."""
+    lines = [
+        f"<br>Answers batch {html.escape(b['batch_id'][:24])} of "
+        f"{html.escape(request.model)}:{int(b['version'])}: {html.escape(b['decision'])} "
+        f"({html.escape(', '.join(b['drifting']) or 'no feature')} drifting)"
+        for b in getattr(request, "answers", [])
+    ]
+    return "".join(lines)
 
 
 class PromotionPanel:
