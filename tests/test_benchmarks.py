@@ -26,6 +26,7 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
         ("kernel_memory.py", ["| after 50 cells |", "untracked kernel"]),
         ("curves.py", ["raw sqlite3: 3,000 rows", "**mlops-jupyter** `metric_curve`"]),
         ("store_scale.py", ["| 2,000 | before |", "| 10,000 | now |"]),
+        ("monitor.py", ["**`record_batch`** end to end", "not run (--quick)"]),
     ],
 )
 def test_benchmark_quick_run(script: str, expected_rows: list[str]) -> None:
@@ -56,6 +57,7 @@ def test_benchmark_readme_has_results_from_a_full_run() -> None:
         "team-store",
         "curves",
         "store-scale",
+        "monitor",
     ):
         body = text.split(f"<!-- {section}:begin -->")[1].split(f"<!-- {section}:end -->")[0]
         assert "Machine:" in body and "| " in body, f"{section} table missing: run the benchmark"

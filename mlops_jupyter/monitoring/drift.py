@@ -3,16 +3,17 @@
 The reference is a column of a stored profile, never raw rows. For numbers: its equal-frequency
 bins (``bins``: the edges, the count of values *at* each edge and *between* consecutive ones;
 see :mod:`mlops_jupyter.capture.profile`), so the training data's distribution function is
-known exactly at the edges and taken as linear between them. For categories: the counts of the
+known exactly just below and at each edge. For categories: the counts of the
 most frequent ones and an ``other`` count. Profiles written before these summaries hold only
 min, the 5/25/50/75/95 % quantiles and max, or the top 5 categories: they are used, and each
 result made from one says so (``coarse``).
 
 Per numeric feature: the population stability index (PSI) over the reference's bins and the
-two-sample Kolmogorov-Smirnov statistic (the largest gap between the batch's distribution
-function and the reference's) with its asymptotic p-value. Per categorical feature: PSI over
-the reference's categories and Pearson's chi-squared test of the batch's counts against the
-reference's shares; categories the training data never had are reported as unseen.
+two-sample Kolmogorov-Smirnov statistic over the edges (the largest gap there between the
+batch's distribution function and the training data's) with its asymptotic p-value. Per
+categorical feature: PSI over the reference's categories and Pearson's chi-squared test of the
+batch's counts against the reference's shares; categories the training data never had are
+reported as unseen.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..capture.profile import BINS, QUANTILES
+from ..capture.profile import BINS, QUANTILES, map_columns
 
 if TYPE_CHECKING:
     from ..registry.policy import MonitoringRules
 
 EPSILON = 1e-4  # a share below this counts as this in PSI (as the registry's drift gate does)
 ATOM = 1 / (2 * BINS)  # a single value holding this share of the reference is a bin of its own
+EXACT_KS = 10_000  # samples up to this effective size get scipy's exact two-sided distribution
 SHOWN_UNSEEN = 20  # unseen categories named in a result (all are counted)
 _ORDER = {"ok": 0, "warn": 1, "drift": 2}
 
@@ -116,16 +118,21 @@ def _coarse_numeric(column: dict[str, Any], counted: int) -> NumericReference | 
     return NumericReference(edges, below, upto, counted, True)
 
 
-def _cells(edges: Any, values: Any) -> Any:
-    """Each value's cell among the edges: ``2 i`` at ``edges[i]``, ``2 i + 1`` strictly between
-    ``edges[i]`` and ``edges[i + 1]``; values outside go to the first or the last edge's cell."""
+def _cell_counts(edges: Any, values: Any) -> Any:
+    """How many values fall in each cell around the edges: cell 0 below ``edges[0]``, then
+    ``2 i + 1`` at ``edges[i]`` and ``2 i + 2`` strictly between ``edges[i]`` and ``edges[i + 1]``
+    (the last cell: above the last edge). Two vectorised comparisons of the batch per edge:
+    several times faster than a binary search of every value among 21 edges."""
     import numpy as np
 
-    k = len(edges) - 1
-    index = np.searchsorted(edges, values, side="left")
-    on_edge = edges[np.minimum(index, k)] == values
-    cells = np.where(on_edge, 2 * index, 2 * index - 1)
-    return np.clip(cells, 0, 2 * k)
+    below = np.array([np.count_nonzero(values < e) for e in edges], dtype=np.int64)
+    upto = np.array([np.count_nonzero(values <= e) for e in edges], dtype=np.int64)
+    cells = np.empty(2 * len(edges) + 1, dtype=np.int64)
+    cells[0] = below[0]
+    cells[1::2] = upto - below
+    cells[2:-1:2] = below[1:] - upto[:-1]
+    cells[-1] = len(values) - upto[-1]
+    return cells
 
 
 def bin_shares(ref: NumericReference) -> tuple[Any, Any]:
@@ -172,54 +179,58 @@ def psi(expected: Any, actual: Any) -> float:
 
 
 def numeric_psi(ref: NumericReference, values: Any) -> float:
+    """PSI of a batch's finite values over the reference's bins."""
+    import numpy as np
+
+    return _psi_of_cells(ref, _cell_counts(np.asarray(ref.edges), values))
+
+
+def _psi_of_cells(ref: NumericReference, cells: Any) -> float:
+    """PSI over the reference's bins of a batch counted by :func:`_cell_counts` (values below
+    the first edge or above the last count as at that edge)."""
     import numpy as np
 
     bin_of, expected = bin_shares(ref)
-    edges = np.asarray(ref.edges)
-    counts = np.bincount(bin_of[_cells(edges, values)], minlength=len(expected))
-    return psi(expected, counts / max(len(values), 1))
-
-
-def reference_cdf(ref: NumericReference, x: Any, *, left: bool = False) -> Any:
-    """The reference's distribution function at ``x`` (``left``: just below ``x``)."""
-    import numpy as np
-
-    edges, below, upto = (np.asarray(v, dtype=np.float64) for v in (ref.edges, ref.below, ref.upto))
-    k = len(edges) - 1
-    index = np.searchsorted(edges, x, side="left")
-    at = np.minimum(index, k)
-    on_edge = edges[at] == x
-    lo = np.clip(index - 1, 0, k)
-    span = edges[at] - edges[lo]
-    t = np.divide(x - edges[lo], span, out=np.zeros(np.shape(x)), where=span > 0)
-    inside = upto[lo] + t * (below[at] - upto[lo])
-    out = np.where(on_edge, below[at] if left else upto[at], inside)
-    out = np.where((index == 0) & ~on_edge, 0.0, out)
-    return np.where(index > k, 1.0, out)
+    inner = cells[1:-1].copy()
+    inner[0] += cells[0]
+    inner[-1] += cells[-1]
+    counts = np.bincount(bin_of, weights=inner, minlength=len(expected))
+    return psi(expected, counts / max(int(cells.sum()), 1))
 
 
 def ks_test(ref: NumericReference, values: Any) -> tuple[float, float]:
-    """Kolmogorov-Smirnov statistic of the batch against the reference's distribution
-    function, and its p-value (asymptotic, as ``scipy.stats.ks_2samp(method="asymp")``)."""
+    """Kolmogorov-Smirnov statistic of the batch against the training data at the reference's
+    edges, and its p-value (asymptotic, as ``scipy.stats.ks_2samp(method="asymp")``).
+
+    The training data's distribution function is known exactly only at the edges (just below
+    and at each), so the statistic is the largest gap between the two samples' distribution
+    functions over those points: the two-sample statistic restricted to them. It is never
+    above the full statistic, so its p-value is conservative: an unchanged batch is not made
+    significant by how the reference was summarised, however large the batch (interpolating
+    between edges was, by up to a few per cent of the distribution). No sort: one binary search
+    of the batch among the edges, shared with PSI."""
+    import numpy as np
+
+    return _ks_of_cells(ref, _cell_counts(np.asarray(ref.edges), values))
+
+
+def _ks_of_cells(ref: NumericReference, cells: Any) -> tuple[float, float]:
     import numpy as np
     from scipy import stats
 
-    ordered = np.sort(values)
-    m = len(ordered)
-    distinct = ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
-    gap = 0.0
-    for points in (distinct, np.asarray(ref.edges)):  # the gap is largest at a jump of either
-        right = np.searchsorted(ordered, points, side="right") / m
-        left = np.searchsorted(ordered, points, side="left") / m
-        gap = max(
-            gap,
-            float(np.max(np.abs(right - reference_cdf(ref, points)))),
-            float(np.max(np.abs(left - reference_cdf(ref, points, left=True)))),
-        )
-    if not ref.n:
+    m = int(cells.sum())
+    seen = np.cumsum(cells) / max(m, 1)
+    below, upto = seen[0::2][:-1], seen[1::2]  # just below and at each edge
+    gap = float(max(np.max(np.abs(below - np.asarray(ref.below))), np.max(np.abs(upto - ref.upto))))
+    if not ref.n or not m:
         return gap, math.nan
-    effective = round(ref.n * m / (ref.n + m))
-    return gap, float(stats.kstwo.sf(gap, max(effective, 1)))
+    effective = max(round(ref.n * m / (ref.n + m)), 1)
+    if effective <= EXACT_KS:
+        return gap, float(stats.kstwo.sf(gap, effective))
+    # Kolmogorov's limit with Stephens' correction: within 0.2 % of kstwo there, and at a
+    # million values a microsecond, not a tenth of a second
+    root = math.sqrt(effective)
+    return gap, float(stats.kstwobign.sf(gap * (root + 0.12 + 0.11 / root)))
 
 
 def category_counts(values: Any) -> dict[str, int]:
@@ -307,8 +318,9 @@ def compare_feature(
         numbers = numbers[np.isfinite(numbers)]
         if not len(numbers):
             return {**out, "status": "drift", "note": "no finite value in this batch"}
-        value = numeric_psi(ref, numbers)
-        statistic, p = ks_test(ref, numbers)
+        cells = _cell_counts(np.asarray(ref.edges), numbers)
+        value = _psi_of_cells(ref, cells)
+        statistic, p = _ks_of_cells(ref, cells)
         out.update(psi=value, test="ks", statistic=statistic, p_value=p, coarse=ref.coarse)
         return {**out, "status": worst(status(value, p, rules), moved)}
     counts = category_counts(present)
@@ -332,12 +344,20 @@ def compare(
     the batch is a schema change), then the batch's columns the training data did not have."""
     columns = reference.get("columns") or {}
     rows = int(reference.get("rows") or 0)
-    results = []
-    for name, column in columns.items():
-        if name not in batch:
-            results.append(_schema(name, "missing", "drift", "missing from this batch"))
-            continue
-        results.append(compare_feature(name, column, rows, batch[name], rules))
+    present = [(name, column) for name, column in columns.items() if name in batch]
+
+    def one(item: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+        return compare_feature(item[0], item[1], rows, batch[item[0]], rules)
+
+    batch_rows = max((len(values) for values in batch.values()), default=0)
+    compared = map_columns(one, present, batch_rows)
+    found = {name: result for (name, _), result in zip(present, compared, strict=True)}
+    results = [
+        found[name]
+        if name in found
+        else _schema(name, "missing", "drift", "missing from this batch")
+        for name in columns
+    ]
     for name in batch:
         if name not in columns:
             results.append(_schema(name, "new", "warn", "not in the training data"))
