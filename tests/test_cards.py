@@ -103,8 +103,12 @@ def test_card_content_equals_the_store(store_with_run: tuple[Store, dict[str, An
         "sklearn.ensemble._forest.RandomForestClassifier"
     )
     assert card.run.explanation is not None and card.run.explanation.status == "ok"
-    assert page.count("<svg") == 2  # one SHAP chart per class
-    assert "<figcaption>Class 0" in page and "<figcaption>Class 1" in page
+    mean_abs = card.run.explanation.mean_abs
+    assert isinstance(mean_abs, dict) and len(mean_abs) == 2  # a binary model
+    first, second = (np.asarray(v, dtype=float) for v in mean_abs.values())
+    assert np.allclose(first, second)  # which is why one chart is enough
+    assert page.count("<svg") == 1 and "<figcaption>Class 1" in page
+    assert "Binary model: the other class's importances are the same." in page
 
 
 def test_completeness_reports_every_gap(store_with_run: tuple[Store, dict[str, Any]]) -> None:
@@ -120,7 +124,8 @@ def test_completeness_reports_every_gap(store_with_run: tuple[Store, dict[str, A
     page = card.to_html()
     # six text sections show a gap box; owners and license are fields of the details table
     assert page.count("<b>Not written yet.</b>") == 6
-    assert page.count("— (not written yet)") == 2
+    assert page.count("— (not written yet)") == 3  # and the owner in the summary
+    assert "— (the overview is not written yet)" in page
     for key, text in SECTIONS.items():
         store.set_card_section(made["run_id"], key, text, "reviewer")
     done = build_card(made["run_id"], store=store)
@@ -179,24 +184,136 @@ def test_markdown_front_matter(store_with_run: tuple[Store, dict[str, Any]]) -> 
     assert "# Model card for churn" in text
 
 
-def test_per_group_metrics_need_the_tracked_data(
+def bootstrap(truth: np.ndarray, predicted: np.ndarray, metric: Any, seed: Any) -> list[float]:
+    """The 95 % percentile interval of 1,000 resamples drawn at once with ``seed``."""
+    idx = np.random.default_rng(seed).integers(0, len(truth), size=(1000, len(truth)))
+    values = np.array([metric(truth[i], predicted[i]) for i in idx], dtype=float)
+    return list(np.percentile(values[~np.isnan(values)], [2.5, 97.5]))
+
+
+def test_reviewer_grade_numbers_are_recomputed_independently(
     store_with_run: tuple[Store, dict[str, Any]],
 ) -> None:
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_score, recall_score
+
     store, made = store_with_run
     store.set_card_section(made["run_id"], "sensitive_column", "region", "reviewer")
     X, y = made["X_test"], made["y_test"]
     card = build_card(made["run_id"], store=store, eval_data=(X, y))
-    [group] = card.group_metrics
-    predictions = made["model"].predict(X)
+    e = card.evaluation
+    assert e is not None and (e.task, e.n, e.seed, e.resamples) == ("classification", 100, 0, 1000)
+    truth, predicted = y.to_numpy(), made["model"].predict(X)
+
+    def fpr(t: np.ndarray, p: np.ndarray) -> float:
+        return float(((p == 1) & (t == 0)).sum() / (t == 0).sum()) if (t == 0).any() else np.nan
+
+    def tpr(t: np.ndarray, p: np.ndarray) -> float:
+        return float(recall_score(t, p, zero_division=np.nan))
+
     expected = {
-        str(v): float((predictions[(X["region"] == v).to_numpy()] == y[X["region"] == v]).mean())
-        for v in sorted(X["region"].unique())
+        "accuracy": accuracy_score,
+        "tpr": tpr,
+        "fpr": fpr,
+        "precision": lambda t, p: precision_score(t, p, zero_division=np.nan),
     }
-    assert group.groups == expected
-    assert group.gap == max(expected.values()) - min(expected.values())
-    assert "Largest gap between groups" in card.to_html()
+    assert list(e.metrics) == list(expected)
+    for name, metric in expected.items():
+        assert e.metrics[name]["value"] == pytest.approx(metric(truth, predicted), abs=1e-12)
+        interval = bootstrap(truth, predicted, metric, 0)
+        assert e.metrics[name]["interval"] == pytest.approx(interval, abs=1e-12), name
+    assert (e.labels, e.positive) == (["0", "1"], "1")
+    assert e.confusion == confusion_matrix(truth, predicted, labels=[0, 1]).tolist()
+    [g] = card.group_metrics
+    region = X["region"].to_numpy()
+    assert list(g.counts) == ["0.0", "1.0", "2.0"]
+    for i, value in enumerate([0.0, 1.0, 2.0]):
+        mask = region == value
+        name = str(value)
+        assert g.counts[name] == int(mask.sum())
+        assert g.groups[name] == pytest.approx(accuracy_score(truth[mask], predicted[mask]))
+        assert g.rates["tpr"][name] == pytest.approx(tpr(truth[mask], predicted[mask]))
+        assert g.rates["fpr"][name] == pytest.approx(fpr(truth[mask], predicted[mask]))
+        own = bootstrap(truth[mask], predicted[mask], accuracy_score, [0, i])
+        assert g.intervals[name] == pytest.approx(own, abs=1e-12)
+    assert g.rate_gap("fpr") == pytest.approx(
+        max(g.rates["fpr"].values()) - min(g.rates["fpr"].values())
+    )
+    page = card.to_html()
+    accuracy = e.metrics["accuracy"]
+    low, high = accuracy["interval"]
+    assert (
+        f"accuracy {accuracy['value']:.3g}, 95 % interval [{low:.3g}, {high:.3g}], n = 100" in page
+    )
+    best = max(g.groups, key=g.groups.__getitem__)
+    assert f"<mark>{g.groups[best]:.3g}</mark>" in page
+    assert "1,000 resamples, seed 0" in page
+    import jsonschema
+
+    mct = json.loads(card.to_json())
+    jsonschema.validate(mct, json.loads(schema_path().read_text()))
+    performance = mct["quantitative_analysis"]["performance_metrics"]
+    overall = next(m for m in performance if m.get("slice") == "all evaluation rows (n=100)")
+    assert overall["type"] == "accuracy"
+    bounds = overall["confidence_interval"]
+    assert (float(bounds["lower_bound"]), float(bounds["upper_bound"])) == pytest.approx(
+        (low, high), rel=1e-6
+    )
+    sliced = {m.get("slice") for m in performance if m["type"] == "fpr"}
+    assert sliced == {"all evaluation rows (n=100)"} | {
+        f"region={k} (n={g.counts[k]})" for k in g.counts
+    }
+    markdown = card.to_markdown()
+    [[tn, fp], [fn, tp]] = e.confusion
+    assert f"| true 0 | {tn} | {fp} |" in markdown and f"| true 1 | {fn} | {tp} |" in markdown
+    assert "## Summary" in markdown and "n = 100" in markdown
     with pytest.raises(ValueError, match="not the evaluation data"):
         build_card(made["run_id"], store=store, eval_data=(made["X_train"], y))
+
+
+def test_the_sensitive_column_section_names_its_codes() -> None:
+    from mlops_jupyter.cards.model import _named, sensitive_column
+
+    assert sensitive_column("region") == ("region", {})
+    assert sensitive_column(" region: 0=north, 1 = south\n2=east ") == (
+        "region",
+        {"0": "north", "1": "south", "2": "east"},
+    )
+    names = sensitive_column("region: 0=north, 1=south")[1]
+    assert [_named(v, names) for v in (0, 1.0, "1", 7, None)] == [
+        "north",
+        "south",
+        "south",
+        7,
+        None,
+    ]
+
+
+def test_a_regressors_numbers_and_residuals() -> None:
+    from sklearn.metrics import mean_absolute_error, r2_score
+
+    from mlops_jupyter.cards.evaluation import evaluate
+
+    rng = np.random.default_rng(8)
+    truth = rng.normal(10, 2, 500)
+    predicted = truth + rng.normal(0.3, 1, 500)
+    e = evaluate(truth, predicted, classifier=False, seed=7, resamples=1000)
+    assert (e.task, e.n, e.confusion, e.headline) == ("regression", 500, None, "mae")
+    rmse = lambda t, p: float(np.sqrt(np.mean((p - t) ** 2)))  # noqa: E731
+    for name, metric in {"mae": mean_absolute_error, "rmse": rmse, "r2": r2_score}.items():
+        assert e.metrics[name]["value"] == pytest.approx(metric(truth, predicted), rel=1e-12)
+        interval = bootstrap(truth, predicted, metric, 7)
+        assert e.metrics[name]["interval"] == pytest.approx(interval, rel=1e-9), name
+    error = predicted - truth
+    assert e.residuals == pytest.approx(
+        {
+            "mean": error.mean(),
+            "std": error.std(ddof=1),
+            "p05": np.quantile(error, 0.05),
+            "median": np.median(error),
+            "p95": np.quantile(error, 0.95),
+            "max_abs": np.abs(error).max(),
+        }
+    )
 
 
 def test_save_picks_the_format_from_the_suffix(
@@ -315,7 +432,10 @@ def test_reference_notebook_and_the_nbconvert_exporter(tmp_path: Path) -> None:
     jsonschema.validate(written, json.loads(schema_path().read_text()))
     metrics = written["quantitative_analysis"]["performance_metrics"]
     assert metrics[0] == {"type": "accuracy", "value": str(card.run.metrics["accuracy"])}
-    assert {m["slice"] for m in metrics[1:]} == {f"region={i}" for i in range(4)}
+    regions = ["north", "south", "east", "west"]  # the codes 0-3, named in the card section
+    assert {m["slice"].split(" (n=")[0] for m in metrics[1:]} == {"all evaluation rows"} | {
+        f"region={name}" for name in regions
+    }
     assert written["model_details"] == json.loads(card.to_json())["model_details"]
     # the notebook saved its card with the evaluation data (per-group metrics); the magic not
     assert "Largest gap between groups" in (tmp_path / "churn_card.html").read_text()

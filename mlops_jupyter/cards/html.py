@@ -10,6 +10,8 @@ import html
 import math
 from typing import TYPE_CHECKING, Any
 
+from .evaluation import interval_text, short
+
 if TYPE_CHECKING:
     from .model import ModelCard, Section
 
@@ -47,9 +49,16 @@ figcaption { color: var(--muted); font-size: .85rem; }
 svg text { font: 12px system-ui, sans-serif; fill: var(--fg); }
 svg .bar { fill: var(--accent); }
 details summary { cursor: pointer; color: var(--accent); }
+.summary { border: 1px solid var(--line); border-left: 4px solid var(--accent);
+           padding: .2rem 1rem .4rem; margin: 1rem 0; }
+.summary h2 { border: 0; margin-top: .6rem; }
+.summary th { width: 11rem; }
+mark { background: #fff8c5; color: inherit; font-weight: 600; }
+.keep { break-inside: avoid; }
 @media print {
   body { margin: 0; max-width: none; font-size: 11pt; }
-  h2 { break-after: avoid; } table, figure, pre { break-inside: avoid; }
+  h2, h3 { break-after: avoid; break-inside: avoid; }
+  table, figure, pre, .keep, .summary { break-inside: avoid; }
   details { display: block; } details > summary { display: none; }
   .badge { border: 1px solid #000; color: #000; }
 }
@@ -64,6 +73,8 @@ EMBEDDED_CSS = """
 .mlops-jupyter-card svg .bar { fill: #0969da; }
 .mlops-jupyter-card svg text { font: 12px sans-serif; fill: currentColor; }
 .mlops-jupyter-card pre { white-space: pre-wrap; }
+.mlops-jupyter-card .summary { border-left: 4px solid #0969da; padding: 0 .8rem; }
+.mlops-jupyter-card mark { background: #fff8c5; color: #1f2328; font-weight: 600; }
 """
 
 
@@ -115,8 +126,9 @@ def human(section: Section) -> str:
         f"<p>{esc(p).replace(chr(10), '<br>')}</p>"
         for p in str(section.content).strip().split("\n\n")
     )
+    where = f" on run {esc(section.written_on[:8])}" if section.written_on else ""
     who = (
-        f"<p class='written'>Written by {esc(section.author or 'unknown')}, "
+        f"<p class='written'>Written by {esc(section.author or 'unknown')}{where}, "
         f"{esc(_time(section.written_at))}, revision {esc(section.revision)}.</p>"
     )
     return paragraphs + who
@@ -172,10 +184,46 @@ def _details(card: ModelCard) -> str:
         + "".join(f"<tr><th scope='row'>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
         + "</tbody></table>"
     )
-    overview = f"<h3>Overview</h3>{human(card.sections['overview'])}"
+    overview = f"<div class='keep'><h3>Overview</h3>{human(card.sections['overview'])}</div>"
+    count = len(run.params)
+    listed = f"{count} parameters, listed in the appendix." if count else "None recorded."
+    return body + overview + f"<h3>Parameters</h3><p>{listed}</p>"
+
+
+def _hyperparameters(card: ModelCard) -> str:
+    run = card.run
     rows = [[k, v, run.param_sources.get(k, "")] for k, v in sorted(run.params.items())]
-    params = table(["parameter", "value", "source"], rows) if rows else "<p>None recorded.</p>"
-    return body + overview + "<h3>Parameters</h3>" + params
+    return table(["parameter", "value", "source"], rows) if rows else "<p>None recorded.</p>"
+
+
+def _summary(card: ModelCard) -> str:
+    """The box a reviewer reads first (see :mod:`.summary`)."""
+    from .summary import headline_text, summary
+
+    s = summary(card)
+
+    def hashes(items: list[tuple[str, str]]) -> str:
+        shown = "<br>".join(
+            f"{esc(name)}: <span class='hash'>{esc(digest)}</span>" for name, digest in items
+        )
+        return shown or "none recorded"
+
+    stage = s["stage"] or ("not registered (a tracked run)" if card.version is None else "none")
+    rows = [
+        ("Purpose", esc(s["purpose"] or "— (the overview is not written yet)")),
+        ("Owner", esc(s["owner"] or "— (not written yet)")),
+        ("Stage", esc(stage)),
+        ("Risk tier", esc(s["risk_tier"] or "—")),
+        ("Headline metric", esc(headline_text(s["headline"]))),
+        ("Training data", hashes(s["training_data"])),
+        ("Evaluation data", hashes(s["evaluation_data"])),
+        ("Sign-off", esc(s["signoffs"])),
+    ]
+    body = "".join(f"<tr><th scope='row'>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    return (
+        "<section class='summary' aria-label='Summary'><h2>Summary</h2>"
+        f"<table><tbody>{body}</tbody></table></section>"
+    )
 
 
 def _metrics(card: ModelCard) -> str:
@@ -250,24 +298,89 @@ def _data(datasets: list[Any], what: str) -> str:
 
 
 def _analyses(card: ModelCard) -> str:
+    from .model import sensitive_column
+
+    e = card.evaluation
+    if e is None:
+        return (
+            "<p>Intervals, the confusion matrix and per-group results are computed from the "
+            "evaluation data the run recorded: build the card with it "
+            "(<code>model_card(ref, eval_data=(X, y))</code>; its hash is checked first).</p>"
+        )
+    out = (
+        f"<p>On the {e.n:,} evaluation rows. Intervals: 95 % percentile bootstrap, "
+        f"{e.resamples:,} resamples, seed {esc(e.seed)}.</p>"
+    )
+    rows = [
+        [name, short(m["value"]), interval_text(m["interval"]), e.n]
+        for name, m in e.metrics.items()
+    ]
+    out += table(["metric", "value", "95 % interval", "n"], rows, numeric={1, 3})
+    if e.confusion is not None:
+        head = "".join(f"<th scope='col'>predicted {esc(label)}</th>" for label in e.labels)
+        body = "".join(
+            f"<tr><th scope='row'>true {esc(label)}</th>"
+            + "".join(f"<td class='num'>{count:,}</td>" for count in row)
+            + "</tr>"
+            for label, row in zip(e.labels, e.confusion, strict=True)
+        )
+        positive = f" Positive class: {esc(e.positive)}." if e.positive is not None else ""
+        out += (
+            f"<div class='keep'><h3>Confusion matrix</h3><table><thead><tr><th></th>{head}"
+            f"</tr></thead><tbody>{body}</tbody></table><p>{positive.strip()}</p></div>"
+        )
+    if e.residuals is not None:
+        r = e.residuals
+        rows = [[k, short(r[k])] for k in ("mean", "std", "p05", "median", "p95", "max_abs")]
+        out += "<div class='keep'><h3>Residuals (predicted − true)</h3>"
+        out += table(["statistic", "value"], rows, numeric={1}) + "</div>"
+    column = card.sections["sensitive_column"]
     if not card.group_metrics:
-        column = card.sections["sensitive_column"]
         why = (
-            "name a sensitive column in the card and pass the evaluation data "
-            "(<code>model_card(ref, eval_data=(X, y))</code>)"
+            "name a sensitive column in the card's <i>Sensitive column</i> section"
             if column.missing
-            else f"pass the evaluation data to compute per-group metrics on "
-            f"<code>{esc(column.content)}</code>"
+            else "the evaluation data has no column "
+            f"<code>{esc(sensitive_column(column.content)[0])}</code>"
         )
-        return f"<p>Overall metrics are above. Per-group metrics: {why}.</p>"
-    out = ""
+        return out + f"<p>Per-group results: {why}.</p>"
     for g in card.group_metrics:
-        rows = [[k, g.counts[k], v] for k, v in g.groups.items()]
-        out += f"<h3>{esc(g.metric)} by {esc(g.column)}</h3>" + table(
-            [g.column, "rows", g.metric], rows, numeric={1, 2}
-        )
-        out += f"<p>Largest gap between groups: <b>{esc(fmt(g.gap))}</b>.</p>"
+        out += _group_table(g)
     return out
+
+
+def _group_table(g: Any) -> str:
+    """One row per group; the groups with the highest and lowest value of each column marked."""
+    rates = list(g.rates)
+    columns = [g.metric, *rates]
+
+    def extremes(values: dict[str, float]) -> set[str]:
+        finite = {k: v for k, v in values.items() if not math.isnan(v)}
+        if len(finite) < 2:
+            return set()
+        return {max(finite, key=finite.__getitem__), min(finite, key=finite.__getitem__)}
+
+    marked = {c: extremes(g.groups if c == g.metric else g.rates[c]) for c in columns}
+    head = "".join(
+        f"<th scope='col'>{esc(h)}</th>"
+        for h in [g.column, "rows", g.metric, "95 % interval", *(r.upper() for r in rates)]
+    )
+    body = ""
+    for name in g.groups:
+        cells = [f"<th scope='row'>{esc(name)}</th>", f"<td class='num'>{g.counts[name]:,}</td>"]
+        for c in columns:
+            value = short(g.groups[name] if c == g.metric else g.rates[c].get(name))
+            shown = f"<mark>{value}</mark>" if name in marked[c] else value
+            cells.append(f"<td class='num'>{shown}</td>")
+            if c == g.metric:
+                cells.append(f"<td class='num'>{interval_text(g.intervals.get(name))}</td>")
+        body += "<tr>" + "".join(cells) + "</tr>"
+    gaps = [f"{esc(g.metric)} <b>{short(g.gap)}</b>"]
+    gaps += [f"{esc(r.upper())} <b>{short(g.rate_gap(r))}</b>" for r in rates]
+    return (
+        f"<div class='keep'><h3>By {esc(g.column)}</h3><table><thead><tr>{head}</tr></thead>"
+        f"<tbody>{body}</tbody></table><p>Largest gap between groups: {', '.join(gaps)} "
+        "(highest and lowest marked).</p></div>"
+    )
 
 
 def _explanations(card: ModelCard) -> str:
@@ -281,6 +394,13 @@ def _explanations(card: ModelCard) -> str:
         f"<p>Global importance: mean absolute SHAP value per feature, from {esc(e.explainer)} "
         f"on {esc(e.n_rows)} evaluation rows.</p>"
     )
+    if isinstance(e.mean_abs, dict) and len(e.mean_abs) == 2:
+        # a binary model's two classes have the same mean |SHAP| (one is minus the other)
+        label, values = list(e.mean_abs.items())[-1]
+        note = "<p>Binary model: the other class's importances are the same.</p>"
+        return (
+            intro + note + bar_chart(f"Class {label}", names, [float(v) for v in values], "shap-0")
+        )
     if isinstance(e.mean_abs, dict):
         charts = "".join(
             bar_chart(f"Class {label}", names, [float(v) for v in values], f"shap-{n}")
@@ -452,6 +572,7 @@ def render_html(card: ModelCard, embedded: bool = False) -> str:
         f"<header><h1>Model card: {esc(card.model_name)}</h1><p class='sub'>"
         f"{esc(card.subject)} · generated {esc(_time(card.generated_at))} by mlops-jupyter</p>"
         f"<p>{badge}</p></header>",
+        _summary(card),
         f"<section><h2>Model details</h2>{_details(card)}</section>",
         f"<section><h2>Intended use</h2>{human(s['intended_use'])}"
         f"<h3>Out-of-scope uses</h3>{human(s['out_of_scope'])}</section>",
@@ -467,6 +588,7 @@ def render_html(card: ModelCard, embedded: bool = False) -> str:
         f"<section><h2>Reproducibility</h2>{_reproducibility(card)}</section>",
         f"<section><h2>Monitoring</h2>{_monitoring(card)}</section>",
         f"<section><h2>Governance</h2>{_governance(card)}</section>",
+        f"<section><h2>Appendix: hyperparameters</h2>{_hyperparameters(card)}</section>",
     ]
     body = "".join(parts)
     if embedded:  # inside a notebook: only styles scoped to the card, the page keeps its own

@@ -40,6 +40,16 @@ def _risks(text: str | None) -> list[dict[str, str]]:
     return risks
 
 
+def _metric(kind: str, value: float, interval: list[float] | None, at: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": kind, "value": _number(float(value)), "slice": at}
+    if interval:
+        out["confidence_interval"] = {
+            "lower_bound": _number(interval[0]),
+            "upper_bound": _number(interval[1]),
+        }
+    return out
+
+
 def _number(value: float) -> str:
     return str(value) if math.isfinite(value) else repr(value)
 
@@ -78,11 +88,21 @@ def mct_document(card: ModelCard) -> dict[str, Any]:
     metrics = [
         {"type": key, "value": _number(float(value))} for key, value in sorted(run.metrics.items())
     ]
-    for group in card.group_metrics:
+    e = card.evaluation
+    if e is not None:  # recomputed on the evaluation data, with the schema's own interval
+        everything = f"all evaluation rows (n={e.n})"
         metrics += [
-            {"type": group.metric, "value": _number(v), "slice": f"{group.column}={k}"}
-            for k, v in group.groups.items()
+            _metric(name, m["value"], m["interval"], everything) for name, m in e.metrics.items()
         ]
+    for group in card.group_metrics:
+        for k, v in group.groups.items():
+            at = f"{group.column}={k} (n={group.counts[k]})"
+            metrics.append(_metric(group.metric, v, group.intervals.get(k), at))
+            metrics += [
+                _metric(rate, values[k], None, at)
+                for rate, values in group.rates.items()
+                if k in values and not math.isnan(values[k])
+            ]
     considerations: dict[str, Any] = {}
     if not s["intended_use"].missing:
         considerations["use_cases"] = [

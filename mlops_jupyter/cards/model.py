@@ -12,8 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .evaluation import Evaluation, GroupMetrics
+
 if TYPE_CHECKING:
     from ..store import Run, Store
+
+__all__ = ["Evaluation", "GroupMetrics", "ModelCard", "Section", "build_card"]
 
 # section key -> (title, required for completeness, what to write)
 HUMAN_SECTIONS: dict[str, tuple[str, bool, str]] = {
@@ -32,7 +36,8 @@ HUMAN_SECTIONS: dict[str, tuple[str, bool, str]] = {
     "sensitive_column": (
         "Sensitive column",
         False,
-        "The evaluation-data column to report per-group metrics on (e.g. sex).",
+        "The evaluation-data column to report per-group results on (e.g. sex), with the names "
+        "of its codes if it holds codes: 'region: 0=north, 1=south, 2=east, 3=west'.",
     ),
 }
 
@@ -49,25 +54,11 @@ class Section:
     author: str | None = None
     revision: int | None = None
     written_at: float | None = None
+    written_on: str | None = None  # the run it was written on, when the card is a version's
 
     @property
     def missing(self) -> bool:
         return not (self.content and self.content.strip())
-
-
-@dataclass
-class GroupMetrics:
-    """Metrics per value of a sensitive column, and the largest gap between groups."""
-
-    column: str
-    metric: str
-    groups: dict[str, float]
-    counts: dict[str, int]
-
-    @property
-    def gap(self) -> float:
-        values = list(self.groups.values())
-        return max(values) - min(values) if values else 0.0
 
 
 _FORMATS = {"html": "html", "htm": "html", "json": "json", "md": "md", "markdown": "md"}
@@ -101,6 +92,7 @@ class ModelCard:
     model_class: str | None
     sections: dict[str, Section]
     group_metrics: list[GroupMetrics] = field(default_factory=list)
+    evaluation: Evaluation | None = None  # numbers with intervals, from eval_data
     governance: dict[str, Any] | None = None
     monitoring: dict[str, Any] | None = None  # a version's production batches (see .monitoring)
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
@@ -206,7 +198,7 @@ def build_card(
     try:
         subject, run_id, version = resolve_subject(store, ref)
         run = store.get_run(run_id)
-        stored = store.card_sections(subject)
+        stored = store.card_sections_of(subject, run_id)  # the gates read the same
         model_artifact = next((a for a in run.artifacts if a.kind == "model"), None)
         model_class = (model_artifact.meta or {}).get("class") if model_artifact else None
         model = _load_model(store, run, ref) if eval_data is not None else None
@@ -227,13 +219,14 @@ def build_card(
             row.get("author"),
             row.get("revision"),
             row.get("created_at"),
+            row.get("on") if row.get("on") != subject else None,
         )
     model_name = subject.rpartition(":")[0] if version else (run.name or run.experiment)
     card = ModelCard(subject, run, model_name, version, model_class, sections)
     card.governance = governance
     card.monitoring = monitoring
     if eval_data is not None:
-        card.group_metrics = _group_metrics(card, model, eval_data)
+        card.evaluation, card.group_metrics = _evaluate(card, model, eval_data)
     return card
 
 
@@ -248,8 +241,13 @@ def _load_model(store: Store, run: Run, ref: str) -> Any:
     return pickle.loads(store.blobs.get_bytes(artifact.blob))
 
 
-def _group_metrics(card: ModelCard, model: Any, eval_data: tuple[Any, Any]) -> list[GroupMetrics]:
+def _evaluate(
+    card: ModelCard, model: Any, eval_data: tuple[Any, Any]
+) -> tuple[Evaluation, list[GroupMetrics]]:
+    """The model's numbers on ``eval_data``, once it is shown to be the data the run recorded
+    for evaluation (by hash): overall with intervals, and per group of the sensitive column."""
     from ..capture.hashing import hash_data
+    from .evaluation import by_group, evaluate, positive_class
 
     X, y = eval_data
     recorded = {d.hash for d in card.evaluation_data}
@@ -259,26 +257,48 @@ def _group_metrics(card: ModelCard, model: Any, eval_data: tuple[Any, Any]) -> l
                 f"eval_data {name} is not the evaluation data run {card.run.run_id[:8]} recorded "
                 "(its hash differs): per-group metrics must come from the tracked data"
             )
-    column = (card.sections["sensitive_column"].content or "").strip()
-    values = _column_values(X, column) if column else None
-    if values is None:
-        return []
     import numpy as np
 
     predictions = np.asarray(model.predict(X))
     truth = _column_values(y, None)
     classifier = hasattr(model, "classes_")
-    groups: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    present = [v for v in values.tolist() if v is not None and v == v]  # NaN != NaN
-    for value in sorted(set(present), key=str):
-        mask = np.array([v == value for v in values.tolist()], dtype=bool)
-        counts[str(value)] = int(mask.sum())
-        if classifier:
-            groups[str(value)] = float((predictions[mask] == truth[mask]).mean())
-        else:
-            groups[str(value)] = float(np.abs(predictions[mask] - truth[mask]).mean())
-    return [GroupMetrics(column, "accuracy" if classifier else "mae", groups, counts)]
+    overall = evaluate(truth, predictions, classifier=classifier)
+    column, names = sensitive_column(card.sections["sensitive_column"].content)
+    values = _column_values(X, column) if column else None
+    if values is None:
+        return overall, []
+    if names:
+        values = np.array([_named(v, names) for v in values.tolist()], dtype=object)
+    positive = positive_class(truth.tolist(), predictions.tolist())
+    groups = by_group(column, values, truth, predictions, classifier=classifier, positive=positive)
+    return overall, [groups]
+
+
+def sensitive_column(text: str | None) -> tuple[str, dict[str, str]]:
+    """``"region: 0=north, 1=south"`` -> ``("region", {"0": "north", "1": "south"})``: the
+    column and the names of its codes (pairs split by commas or new lines)."""
+    column, _, rest = (text or "").strip().partition(":")
+    names: dict[str, str] = {}
+    for pair in rest.replace("\n", ",").split(","):
+        code, sep, name = pair.partition("=")
+        if sep and code.strip() and name.strip():
+            names[code.strip()] = name.strip()
+    return column.strip(), names
+
+
+def _named(value: Any, names: dict[str, str]) -> Any:
+    """A code's name; a number matches its code written either way (``2`` and ``2.0``)."""
+    if value is None or value != value:  # missing stays missing
+        return value
+    if str(value) in names:
+        return names[str(value)]
+    for code, name in names.items():
+        try:
+            if float(code) == float(value):
+                return name
+        except (TypeError, ValueError):
+            continue
+    return value
 
 
 def _column_values(data: Any, column: str | None) -> Any:

@@ -694,8 +694,8 @@ class Registry:
         rules = self.policy.for_stage(tier, to_stage)
         run = self.store.get_run(target.run_id)
         ref = f"{target.model}:{target.version}"
-        sections = {k: v["content"] for k, v in self.store.card_sections(run.run_id).items()}
-        sections.update({k: v["content"] for k, v in self.store.card_sections(ref).items()})
+        written = self.store.card_sections_of(ref, run.run_id)  # what the version's card shows
+        sections = {k: v["content"] for k, v in written.items()}
         current = ledger.production(target.model)
         production = None
         if current is not None and current is not target:

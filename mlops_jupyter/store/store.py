@@ -922,6 +922,15 @@ class Store:
             for section, content, author, rev, ts in rows
         }
 
+    def card_sections_of(self, subject: str, run_id: str) -> dict[str, dict[str, Any]]:
+        """The sections the card of ``subject`` shows and the policy gates judge: those written
+        on the run behind it, each replaced by a revision written on ``subject`` itself (a
+        registered version), if any. Each says which subject it was written on (``on``)."""
+        merged = {k: {**v, "on": run_id} for k, v in self.card_sections(run_id).items()}
+        if subject != run_id:
+            merged.update({k: {**v, "on": subject} for k, v in self.card_sections(subject).items()})
+        return dict(sorted(merged.items()))
+
     def card_section_history(self, subject: str, section: str) -> list[dict[str, Any]]:
         """Every revision of one section, oldest first (who wrote what, when)."""
         rows = self._read(
