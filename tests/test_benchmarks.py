@@ -18,7 +18,7 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
         ("hashing.py", ["**hash_data** (mlops-jupyter)", "memory copy (np.copyto)"]),
         ("store_writes.py", ["raw sqlite3, executemany", "tracked cell"]),
         ("track_overhead.py", ["**`%%track --no-shap`**, no data", "**first `%%track` cell**"]),
-        ("card_generation.py", ["**HTML** (read + render)", "MCT JSON (read + render)"]),
+        ("card_generation.py", ["**HTML** (read + render)", "**HTML with intervals**"]),
         ("runs_query.py", ["by a param, 80 % and 50 % together", "compare 10 runs"]),
         ("signing.py", ["**`sshsig.sign`** of the statement", "**`audit.verify`** of the"]),
         ("store_size.py", ["| 100 |", "| 1,000 |"]),

@@ -180,8 +180,37 @@ def test_markdown_front_matter(store_with_run: tuple[Store, dict[str, Any]]) -> 
     front = yaml.safe_load(text.split("---\n")[1])
     results = front["model-index"][0]["results"][0]
     assert {m["type"]: m["value"] for m in results["metrics"]} == run.metrics
-    assert results["dataset"] == {"name": "X_test", "type": hash_data(made["X_test"])}
+    assert results["dataset"] == {
+        "name": "X_test",
+        "type": "X_test",
+        "split": "evaluation",
+        "revision": hash_data(made["X_test"]),
+    }
     assert "# Model card for churn" in text
+
+
+def test_hugging_face_parses_the_markdown_card(
+    store_with_run: tuple[Store, dict[str, Any]],
+) -> None:
+    from huggingface_hub import ModelCard
+
+    store, made = store_with_run
+    logged = ModelCard(build_card(made["run_id"], store=store).to_markdown())
+    assert {r.metric_type: r.metric_value for r in logged.data.eval_results} == (
+        store.get_run(made["run_id"]).metrics
+    )
+    card = build_card(made["run_id"], store=store, eval_data=(made["X_test"], made["y_test"]))
+    parsed = ModelCard(card.to_markdown())
+    assert card.evaluation is not None
+    [result, *_] = parsed.data.eval_results
+    assert (parsed.data.model_name, result.task_type) == ("churn", "tabular-classification")
+    assert (result.dataset_name, result.dataset_split) == ("X_test", "evaluation")
+    assert result.dataset_revision == hash_data(made["X_test"])
+    values = {r.metric_type: r.metric_value for r in parsed.data.eval_results}
+    assert values == {k: m["value"] for k, m in card.evaluation.metrics.items()}
+    low, high = card.evaluation.metrics["accuracy"]["interval"]
+    names = {r.metric_type: r.metric_name for r in parsed.data.eval_results}
+    assert names["accuracy"] == f"accuracy (95 % interval [{low:.3g}, {high:.3g}], n=100)"
 
 
 def bootstrap(truth: np.ndarray, predicted: np.ndarray, metric: Any, seed: Any) -> list[float]:
@@ -268,6 +297,35 @@ def test_reviewer_grade_numbers_are_recomputed_independently(
     assert "## Summary" in markdown and "n = 100" in markdown
     with pytest.raises(ValueError, match="not the evaluation data"):
         build_card(made["run_id"], store=store, eval_data=(made["X_train"], y))
+
+
+def test_a_curve_is_an_svg_chart_with_its_numbers_in_words(tmp_path: Path) -> None:
+    from mlops_jupyter.cards.html import MAX_CURVE_POINTS, curve_points
+
+    loss = [1.0 / (1 + step / 20) for step in range(200)]
+    loss[150] = 3.5  # a spike
+    tracker = Tracker(tmp_path / ".mlops")
+    ctx = tracker.begin(api.TrackOptions(experiment="curves", name="c", shap=False))
+    for value in loss:
+        ctx.log_metric("loss", value)
+    tracker.finish(ctx)
+    tracker.close()
+    with Store.open(tmp_path / ".mlops", create=False) as store:
+        page = build_card(ctx.run_id, store=store).to_html()
+    low = min(range(200), key=lambda i: loss[i])
+    said = (
+        f"200 values from step 0 to 199: first 1, lowest {loss[low]:.6g} at step {low}, "
+        f"highest 3.5 at step 150, last {loss[199]:.6g}"
+    )
+    assert f"<figcaption>loss: {said}.</figcaption>" in page
+    [points] = re.findall(r"<polyline class='curve' points='([^']+)'", page)
+    assert len(points.split()) == 200
+    assert "<details class='screen'>" in page and "details.screen { display: none; }" in page
+    long = [float(i % 97) for i in range(10_000)]
+    long[6_543] = 1e6
+    thinned = curve_points([float(i) for i in range(10_000)], long)
+    assert len(thinned) <= MAX_CURVE_POINTS + 2 and (6_543.0, 1e6) in thinned
+    assert thinned[0] == (0.0, 0.0) and thinned[-1] == (9_999.0, float(9_999 % 97))
 
 
 def test_the_sensitive_column_section_names_its_codes() -> None:

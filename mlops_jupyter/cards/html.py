@@ -48,6 +48,8 @@ figure { margin: 1rem 0; }
 figcaption { color: var(--muted); font-size: .85rem; }
 svg text { font: 12px system-ui, sans-serif; fill: var(--fg); }
 svg .bar { fill: var(--accent); }
+svg .curve { fill: none; stroke: var(--accent); stroke-width: 1.5; }
+svg .axis { stroke: var(--line); }
 details summary { cursor: pointer; color: var(--accent); }
 .summary { border: 1px solid var(--line); border-left: 4px solid var(--accent);
            padding: .2rem 1rem .4rem; margin: 1rem 0; }
@@ -60,6 +62,7 @@ mark { background: #fff8c5; color: inherit; font-weight: 600; }
   h2, h3 { break-after: avoid; break-inside: avoid; }
   table, figure, pre, .keep, .summary { break-inside: avoid; }
   details { display: block; } details > summary { display: none; }
+  details.screen { display: none; }  /* a curve's values: its chart and caption say enough */
   .badge { border: 1px solid #000; color: #000; }
 }
 """
@@ -71,6 +74,8 @@ EMBEDDED_CSS = """
 .mlops-jupyter-card .written { opacity: .7; font-size: .8em; }
 .mlops-jupyter-card .hash { word-break: break-all; }
 .mlops-jupyter-card svg .bar { fill: #0969da; }
+.mlops-jupyter-card svg .curve { fill: none; stroke: #0969da; stroke-width: 1.5; }
+.mlops-jupyter-card svg .axis { stroke: #888; }
 .mlops-jupyter-card svg text { font: 12px sans-serif; fill: currentColor; }
 .mlops-jupyter-card pre { white-space: pre-wrap; }
 .mlops-jupyter-card .summary { border-left: 4px solid #0969da; padding: 0 .8rem; }
@@ -164,6 +169,69 @@ def bar_chart(title: str, names: list[str], values: list[float], chart_id: str) 
     )
 
 
+MAX_CURVE_POINTS = 400  # a longer curve is drawn from each bucket's lowest and highest value
+
+
+def curve_points(steps: list[float], values: list[float]) -> list[tuple[float, float]]:
+    """The points a curve is drawn through: all of them, or the first and last value and each
+    bucket's lowest and highest (in step order), so spikes survive the thinning."""
+    points = [(s, v) for s, v in zip(steps, values, strict=True) if math.isfinite(v)]
+    if len(points) <= MAX_CURVE_POINTS:
+        return points
+    size = math.ceil(len(points) / (MAX_CURVE_POINTS // 2))
+    kept = {0, len(points) - 1}
+    for start in range(0, len(points), size):
+        bucket = range(start, min(start + size, len(points)))
+        kept.add(min(bucket, key=lambda i: points[i][1]))
+        kept.add(max(bucket, key=lambda i: points[i][1]))
+    return [points[i] for i in sorted(kept)]
+
+
+def line_chart(title: str, steps: list[float], values: list[float], chart_id: str) -> str:
+    """A metric's curve over steps as inline SVG, with its first, lowest, highest and last
+    values as the text alternative (the full list in a table only on screen)."""
+    points = curve_points(steps, values)
+    if not points:
+        return f"<p>{esc(title)}: no finite value.</p>"
+    width, height, left, bottom, pad = 600, 180, 60, 24, 8
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(ys), max(ys)
+    sx = (width - left - pad) / ((x1 - x0) or 1)
+    sy = (height - bottom - pad) / ((y1 - y0) or 1)
+    path = " ".join(
+        f"{left + (x - x0) * sx:.1f},{height - bottom - (y - y0) * sy:.1f}" for x, y in points
+    )
+    finite = [(s, v) for s, v in zip(steps, values, strict=True) if math.isfinite(v)]
+    low = min(finite, key=lambda p: p[1])
+    high = max(finite, key=lambda p: p[1])
+    said = (
+        f"{len(finite)} values from step {fmt(finite[0][0])} to {fmt(finite[-1][0])}: first "
+        f"{fmt(finite[0][1])}, lowest {fmt(low[1])} at step {fmt(low[0])}, highest "
+        f"{fmt(high[1])} at step {fmt(high[0])}, last {fmt(finite[-1][1])}"
+    )
+    axes = (
+        f"<line class='axis' x1='{left}' y1='{height - bottom}' x2='{width - pad}' "
+        f"y2='{height - bottom}'/><line class='axis' x1='{left}' y1='{pad}' x2='{left}' "
+        f"y2='{height - bottom}'/>"
+        f"<text x='{left - 4}' y='{pad + 10}' text-anchor='end'>{esc(fmt(y1))}</text>"
+        f"<text x='{left - 4}' y='{height - bottom}' text-anchor='end'>{esc(fmt(y0))}</text>"
+        f"<text x='{left}' y='{height - 6}'>step {esc(fmt(x0))}</text>"
+        f"<text x='{width - pad}' y='{height - 6}' text-anchor='end'>{esc(fmt(x1))}</text>"
+    )
+    svg = (
+        f"<svg xmlns='http://www.w3.org/2000/svg' role='img' aria-labelledby='{chart_id}-t' "
+        f"width='100%' viewBox='0 0 {width} {height}'><title id='{chart_id}-t'>{esc(title)}: "
+        f"{esc(said)}</title>{axes}<polyline class='curve' points='{path}'/></svg>"
+    )
+    values_table = table(["step", "value"], [list(p) for p in finite], numeric={0, 1})
+    return (
+        f"<figure class='keep'>{svg}<figcaption>{esc(title)}: {esc(said)}.</figcaption>"
+        f"<details class='screen'><summary>Values as a table</summary>{values_table}</details>"
+        "</figure>"
+    )
+
+
 def _details(card: ModelCard) -> str:
     run = card.run
     owners = card.sections["owners"]
@@ -235,10 +303,9 @@ def _metrics(card: ModelCard) -> str:
     rows = [[k, v] for k, v in sorted(run.metrics.items())]
     out = table(["metric", "value"], rows, numeric={1})
     curves = {k: pts for k, pts in run.metric_history.items() if len(pts) > 1}
-    for key, points in sorted(curves.items()):
-        out += f"<h3>{esc(key)} by step</h3>" + table(
-            ["step", "value"], [[p.step, p.value] for p in points], numeric={0, 1}
-        )
+    for n, (key, points) in enumerate(sorted(curves.items())):
+        steps, values = [float(p.step) for p in points], [float(p.value) for p in points]
+        out += f"<h3>{esc(key)} by step</h3>" + line_chart(key, steps, values, f"curve-{n}")
     return out
 
 

@@ -59,19 +59,23 @@ def _front_matter(card: ModelCard) -> str:
         for k, v in sorted(run.metrics.items())
         if math.isfinite(float(v))
     ]
+    e = card.evaluation
+    if e is not None:  # recomputed on the hash-checked evaluation data: these, not the logged
+        task = f"tabular-{e.task}"
+        metrics = [
+            {"type": k, "name": f"{k} (95 % interval {interval_text(m['interval'])}, n={e.n})",
+             "value": m["value"]}
+            for k, m in e.metrics.items()
+            if math.isfinite(m["value"])
+        ]  # fmt: skip
+    variable = eval_data[0].variable if eval_data else "unrecorded"
+    dataset = {"name": variable, "type": variable, "split": "evaluation"}
+    if eval_data:
+        dataset["revision"] = eval_data[0].hash  # the content hash names the exact rows
     meta["model-index"] = [
         {
             "name": card.model_name,
-            "results": [
-                {
-                    "task": {"type": task},
-                    "dataset": {
-                        "name": eval_data[0].variable if eval_data else "unrecorded",
-                        "type": eval_data[0].hash if eval_data else "unrecorded",
-                    },
-                    "metrics": metrics,
-                }
-            ],
+            "results": [{"task": {"type": task}, "dataset": dataset, "metrics": metrics}],
         }
     ]
     return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n"
