@@ -567,3 +567,48 @@ def test_per_group_metrics_on_polars_evaluation_data(tmp_path: Path) -> None:
         for v in (0.0, 1.0, 2.0)
     }
     assert group.counts == {str(v): int((region == v).sum()) for v in (0.0, 1.0, 2.0)}
+
+
+@pytest.mark.browser
+def test_printed_to_pdf_no_page_ends_on_a_heading(
+    store_with_run: tuple[Store, dict[str, Any]], tmp_path: Path
+) -> None:
+    import io
+
+    import pypdf
+    from conftest import skip_or_fail
+    from playwright.sync_api import sync_playwright
+
+    chromium = os.environ.get("MLOPS_JUPYTER_CHROMIUM") or shutil.which("chromium")
+    if not chromium:
+        skip_or_fail("Chromium not found (apt-get install chromium)")
+    store, made = store_with_run
+    for key, text in SECTIONS.items():
+        store.set_card_section(made["run_id"], key, text, "reviewer")
+    store.set_card_section(made["run_id"], "sensitive_column", "region: 0=north, 1=south", "r")
+    card = build_card(made["run_id"], store=store, eval_data=(made["X_test"], made["y_test"]))
+    path = card.save(tmp_path / "card.html")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page()
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(path.as_uri())
+        headings = {h.strip() for h in page.locator("h2, h3").all_inner_texts()}
+        assert page.locator("script").count() == 0
+        pdf = page.pdf(format="A4")
+        browser.close()
+    assert requests == [path.as_uri()]
+    pages = [
+        [line.strip() for line in p.extract_text().splitlines() if line.strip()]
+        for p in pypdf.PdfReader(io.BytesIO(pdf)).pages
+    ]
+    assert len(pages) >= 2 and {"Summary", "Intended use", "By region"} <= headings
+    for number, lines in enumerate(pages[:-1], 1):
+        assert lines and lines[-1] not in headings, f"page {number} ends on {lines[-1]!r}"
+    first = next(i for i, lines in enumerate(pages) if "Intended use" in lines)
+    appendix = next(i for i, lines in enumerate(pages) if "Appendix: hyperparameters" in lines)
+    assert first <= 1 < appendix  # the uses come first; the hyperparameters at the end
+    assert pages[0][0] == "Model card: churn" and "Summary" in pages[0]  # read first
