@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         set_card_sections,
         sign_with,
         start_run,
+        techdoc,
         use_key,
         wait,
     )
@@ -72,6 +73,7 @@ __all__ = [
     "explain",
     "wait",
     "model_card",
+    "techdoc",
     "last_run_id",
     "set_card_sections",
     "register",
@@ -110,6 +112,7 @@ _LAZY = {
     "explain": ".api",
     "wait": ".api",
     "model_card": ".api",
+    "techdoc": ".api",
     "last_run_id": ".api",
     "set_card_sections": ".api",
     "register": ".api",

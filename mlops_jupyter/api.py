@@ -132,6 +132,24 @@ def model_card(ref: str, *, eval_data: tuple[Any, Any] | None = None, store: Any
     return build_card(ref, store=store, eval_data=eval_data)
 
 
+def techdoc(ref: str, *, eval_data: tuple[Any, Any] | None = None, store: Any = None) -> Any:
+    """The EU AI Act technical documentation (Annex IV) of a registered ``"model:version"``.
+
+    Filled from the store like :func:`model_card` (``eval_data`` adds intervals and per-group
+    results); ``doc.missing`` lists what a person still has to write. Render with
+    ``doc.to_html()``, ``to_markdown()`` or ``doc.save(path)``.
+    """
+    from .cards.model import build_card
+    from .cards.techdoc import build_techdoc, check_versioned
+
+    check_versioned(ref)
+    if store is None:
+        tracker = default_tracker()
+        tracker.wait(timeout=60)  # an explanation still being computed belongs in it
+        store = tracker.store
+    return build_techdoc(build_card(ref, store=store, eval_data=eval_data))
+
+
 def last_run_id() -> str:
     """The id of the run this process finished last (the previous tracked cell's)."""
     run_id = default_tracker().last_run_id

@@ -145,6 +145,19 @@ def cmd_card(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_techdoc(args: argparse.Namespace) -> int:
+    from .cards.model import build_card
+    from .cards.techdoc import build_techdoc, check_versioned, techdoc_format
+
+    kind = techdoc_format(args.output, args.format, "--format html|md")  # before the work
+    check_versioned(args.ref)
+    with _store(args) as store:
+        doc = build_techdoc(build_card(args.ref, store=store))
+    path = doc.save(args.output, kind)
+    print(f"wrote {path} (Annex IV points 1-9; {len(doc.missing)} items to be written by a person)")
+    return 0
+
+
 def cmd_card_sections(args: argparse.Namespace) -> int:
     import yaml
 
@@ -606,6 +619,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=["html", "json", "md"], help="default: from the file's suffix"
     )
     card.set_defaults(func=cmd_card)
+
+    techdoc = commands.add_parser(
+        "techdoc",
+        parents=[common],
+        help="write the EU AI Act technical documentation (Annex IV) of a model:version",
+    )
+    techdoc.add_argument("ref", metavar="MODEL:VERSION", help="a registered model version")
+    techdoc.add_argument("-o", "--output", required=True, metavar="PATH", help="file to write")
+    techdoc.add_argument("--format", choices=["html", "md"], help="default: from the file's suffix")
+    techdoc.set_defaults(func=cmd_techdoc)
 
     sections = commands.add_parser(
         "card-sections",

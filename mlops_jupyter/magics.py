@@ -331,10 +331,12 @@ def runs(line: str) -> Any:
 
 
 def model_card_magic(line: str) -> Any:
-    """%model_card REF [-o PATH] [--format html|json|md] [--edit]
+    """%model_card REF [-o PATH] [--format html|json|md] [--edit] [--techdoc]
 
     Show the model card of a run (id or unique prefix) or MODEL:VERSION; write it with -o;
-    --edit shows a form for the human-written sections (saved to the store, versioned).
+    --edit shows a form for the human-written sections (saved to the store, versioned);
+    --techdoc shows (or writes, as .html or .md) a MODEL:VERSION's EU AI Act technical
+    documentation (Annex IV) instead.
     """
     import argparse
     import shlex
@@ -352,7 +354,10 @@ def model_card_magic(line: str) -> Any:
     parser.add_argument("-o", "--output")
     parser.add_argument("--format", choices=["html", "json", "md"])
     parser.add_argument("--edit", action="store_true")
+    parser.add_argument("--techdoc", action="store_true")
     args = parser.parse_args(shlex.split(line))
+    if args.techdoc:
+        return _techdoc(args)
     tracker = _extension.tracker if _extension is not None else Tracker()
     tracker.wait(timeout=60)  # an explanation still being computed belongs on the card
     card = build_card(args.ref, store=tracker.store)
@@ -367,6 +372,25 @@ def model_card_magic(line: str) -> Any:
         print(f"wrote {path}")
     display(card)
     return None
+
+
+def _techdoc(args: Any) -> None:
+    """``%model_card MODEL:VERSION --techdoc [-o PATH]``: the Annex IV documentation."""
+    from IPython.display import display
+
+    from .cards.model import build_card
+    from .cards.techdoc import build_techdoc, check_versioned, techdoc_format
+
+    if args.edit:
+        raise UsageError("%model_card: --techdoc and --edit do not go together")
+    kind = techdoc_format(args.output, args.format, "--format html|md") if args.output else None
+    check_versioned(args.ref)
+    tracker = _extension.tracker if _extension is not None else Tracker()
+    tracker.wait(timeout=60)  # an explanation still being computed belongs in it
+    doc = build_techdoc(build_card(args.ref, store=tracker.store))
+    if args.output:
+        print(f"wrote {doc.save(args.output, kind)}")
+    display(doc)
 
 
 def load_ipython_extension(shell: Any) -> None:

@@ -309,6 +309,25 @@ def _metrics(card: ModelCard) -> str:
     return out
 
 
+PROFILE_HEADER = ["column", "dtype", "nulls", "min", "max", "mean", "top values"]
+
+
+def profile_rows(columns: dict[str, Any]) -> list[list[Any]]:
+    """One row per profiled column, in ``PROFILE_HEADER``'s order (three top values)."""
+    return [
+        [
+            name,
+            col.get("dtype", ""),
+            col.get("nulls", ""),
+            col.get("min", ""),
+            col.get("max", ""),
+            col.get("mean", ""),
+            ", ".join(f"{k} ({n})" for k, n in col.get("top", [])[:3]),
+        ]
+        for name, col in columns.items()
+    ]
+
+
 def _dataset(d: Any) -> str:
     profile = d.profile or {}
     facts = [
@@ -332,24 +351,11 @@ def _dataset(d: Any) -> str:
     )
     columns = profile.get("columns") or {}
     if columns:
-        rows = []
-        for name, col in columns.items():
-            top = ", ".join(f"{k} ({n})" for k, n in col.get("top", [])[:3])
-            rows.append(
-                [
-                    name,
-                    col.get("dtype", ""),
-                    col.get("nulls", ""),
-                    col.get("min", ""),
-                    col.get("max", ""),
-                    col.get("mean", ""),
-                    top,
-                ]
-            )
+        rows = profile_rows(columns)
         body += (
             "<details><summary>Schema and profile</summary>"
             + table(
-                ["column", "dtype", "nulls", "min", "max", "mean", "top values"],
+                PROFILE_HEADER,
                 rows,
                 numeric={2, 3, 4, 5},
             )
@@ -657,14 +663,20 @@ def render_html(card: ModelCard, embedded: bool = False) -> str:
         f"<section><h2>Governance</h2>{_governance(card)}</section>",
         f"<section><h2>Appendix: hyperparameters</h2>{_hyperparameters(card)}</section>",
     ]
-    body = "".join(parts)
-    if embedded:  # inside a notebook: only styles scoped to the card, the page keeps its own
+    return document(f"Model card: {card.model_name}", "".join(parts), embedded)
+
+
+def document(title: str, body: str, embedded: bool = False) -> str:
+    """One offline HTML file (inline CSS, a Content-Security-Policy that allows no request and
+    no script) around ``body``; ``embedded``: a fragment for a notebook output, only styles
+    scoped to it (the page keeps its own)."""
+    if embedded:
         return f"<div class='mlops-jupyter-card'><style>{EMBEDDED_CSS}</style>{body}</div>"
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
         "style-src 'unsafe-inline'; img-src data:\">"
-        f"<title>Model card: {esc(card.model_name)}</title><style>{CSS}</style></head>"
+        f"<title>{esc(title)}</title><style>{CSS}</style></head>"
         f"<body><main>{body}</main></body></html>"
     )
