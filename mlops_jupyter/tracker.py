@@ -742,7 +742,15 @@ class Tracker:
         shape = schema = profile = None
         if not self.store.has_dataset(digest):
             shape, schema, profile = describe(obj)
-        return DatasetLink(digest, role, variable, kind_of(obj), shape, schema, profile)
+        rows_blob = None
+        if role == "eval" and not self.store.has_dataset_rows(digest):
+            from .store.rows import encode_rows
+
+            encoded = encode_rows(obj, digest)  # None: not kept (too large, not writable)
+            rows_blob = self.store.blobs.put_bytes(encoded) if encoded is not None else None
+        return DatasetLink(
+            digest, role, variable, kind_of(obj), shape, schema, profile, rows_blob=rows_blob
+        )
 
     def _store_model_blob(self, model: Any) -> tuple[str, bytes]:
         """Pickle the model into a blob; return its digest and bytes (the explainer's copy)."""

@@ -52,6 +52,7 @@ class GroupMetrics:
     counts: dict[str, int]
     intervals: dict[str, list[float]] = field(default_factory=dict)
     rates: dict[str, dict[str, float]] = field(default_factory=dict)  # "tpr"/"fpr" -> group -> v
+    precision: dict[str, float] = field(default_factory=dict)  # a binary classifier's, per group
 
     @property
     def gap(self) -> float:
@@ -221,7 +222,7 @@ def by_group(
     resamples: int = RESAMPLES,
 ) -> GroupMetrics:
     """Per value of ``values`` (the sensitive column, missing values left out): rows, the
-    headline metric with its interval, and the binary error rates (TPR, FPR)."""
+    headline metric with its interval, and the binary rates (TPR, FPR; precision apart)."""
     import numpy as np
 
     truth, predicted = np.asarray(truth), np.asarray(predicted)
@@ -233,6 +234,7 @@ def by_group(
     counts: dict[str, int] = {}
     intervals: dict[str, list[float]] = {}
     rates: dict[str, dict[str, float]] = {"tpr": {}, "fpr": {}} if positive is not None else {}
+    precision: dict[str, float] = {}
     metric = "accuracy" if classifier else "mae"
     for i, value in enumerate(sorted(set(present), key=_order)):
         mask = objects == value
@@ -251,7 +253,9 @@ def by_group(
             intervals[name] = result.metrics[metric]["interval"]
         for rate in rates:
             rates[rate][name] = result.metrics[rate]["value"]
-    return GroupMetrics(column, metric, groups, counts, intervals, rates)
+        if positive is not None:
+            precision[name] = result.metrics["precision"]["value"]
+    return GroupMetrics(column, metric, groups, counts, intervals, rates, precision)
 
 
 def positive_class(truth: Any, predicted: Any) -> Any:

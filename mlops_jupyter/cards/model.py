@@ -202,6 +202,13 @@ def build_card(
         model_artifact = next((a for a in run.artifacts if a.kind == "model"), None)
         model_class = (model_artifact.meta or {}).get("class") if model_artifact else None
         model = _load_model(store, run, ref) if eval_data is not None else None
+        if eval_data is None and version is not None and has_stored_eval_data(run):
+            # a registered version: its stored evaluation rows (hash-verified) and its model
+            # loaded only through the signed register statement's hash
+            from ..registry.registry import Registry
+
+            eval_data = stored_eval_data(store, run)
+            model = Registry(store).load_model(subject.rpartition(":")[0], version=int(version))
         governance = _governance(store, subject, version)
         monitoring = _monitoring(store, subject, version, governance)
     finally:
@@ -241,6 +248,36 @@ def _load_model(store: Store, run: Run, ref: str) -> Any:
     return pickle.loads(store.blobs.get_bytes(artifact.blob))
 
 
+def has_stored_eval_data(run: Run) -> bool:
+    """Whether the run's evaluation data was stored with its rows (a 2-D X and a 1-D y)."""
+    kept = [d for d in run.datasets if d.role == "eval" and d.rows_blob and d.shape]
+    return any(len(d.shape or ()) == 2 for d in kept) and any(len(d.shape or ()) == 1 for d in kept)
+
+
+def stored_eval_data(store: Store, run: Run) -> tuple[Any, Any]:
+    """``(X, y)``: the run's evaluation rows read back from the store, each checked to hash to
+    the snapshot the run recorded (X the 2-D one, y the 1-D one); ``LookupError`` without."""
+    kept = [d for d in run.datasets if d.role == "eval" and d.rows_blob and d.shape]
+    X = next((d for d in kept if len(d.shape or ()) == 2), None)
+    y = next((d for d in kept if len(d.shape or ()) == 1), None)
+    if X is None or y is None:
+        raise LookupError(
+            f"run {run.run_id[:8]} stored no evaluation rows (a 2-D X and a 1-D y): track the "
+            "cell that evaluates the model (predict/score on X, y) to keep them"
+        )
+    return store.dataset_rows(X.hash), store.dataset_rows(y.hash)
+
+
+def group_values(X: Any, column: str, names: dict[str, str]) -> Any:
+    """The values of ``column`` of ``X`` with their codes named; None without such a column."""
+    import numpy as np
+
+    values = _column_values(X, column)
+    if values is None or not names:
+        return values
+    return np.array([_named(v, names) for v in values.tolist()], dtype=object)
+
+
 def _evaluate(
     card: ModelCard, model: Any, eval_data: tuple[Any, Any]
 ) -> tuple[Evaluation, list[GroupMetrics]]:
@@ -264,11 +301,9 @@ def _evaluate(
     classifier = hasattr(model, "classes_")
     overall = evaluate(truth, predictions, classifier=classifier)
     column, names = sensitive_column(card.sections["sensitive_column"].content)
-    values = _column_values(X, column) if column else None
+    values = group_values(X, column, names) if column else None
     if values is None:
         return overall, []
-    if names:
-        values = np.array([_named(v, names) for v in values.tolist()], dtype=object)
     positive = positive_class(truth.tolist(), predictions.tolist())
     groups = by_group(column, values, truth, predictions, classifier=classifier, positive=positive)
     return overall, [groups]

@@ -7,9 +7,10 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..capture.metric_values import lower_is_better
-from .policy import StageRules
+from .policy import FairnessRule, StageRules
 
 if TYPE_CHECKING:
+    from ..cards.evaluation import GroupMetrics
     from ..store import Run
 
 _PROBABILITIES = [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0]
@@ -116,6 +117,45 @@ def _no_regression(metrics: tuple[str, ...], run: Run, production: Run | None) -
         "no regression on " + ", ".join(metrics)
         if not worse
         else "regression: " + "; ".join(worse),
+    )
+
+
+def fairness(rule: FairnessRule, groups: GroupMetrics) -> GateResult:
+    """The fairness gate from the model's results per group of the rule's attribute."""
+    values: dict[str, float] | None
+    if rule.metric in ("accuracy", "mae"):
+        fits = groups.metric == rule.metric
+        values = groups.groups if fits else None
+        need = "a classifier" if rule.metric == "accuracy" else "a regression model"
+    else:
+        values = (
+            groups.precision
+            if rule.metric == "precision"
+            else groups.rates.get("tpr" if rule.metric == "recall" else "fpr")
+        )
+        values = values or None
+        need = "a binary classifier"
+    if values is None:
+        return GateResult("fairness", False, f"{rule.metric} by {rule.attribute} needs {need}")
+    finite = [v for v in values.values() if not math.isnan(v)]
+    if len(finite) < 2:
+        return GateResult(
+            "fairness",
+            False,
+            f"{rule.metric} by {rule.attribute}: fewer than two groups with a value "
+            f"({', '.join(values) or 'none'}); evaluate on data holding every group",
+        )
+    gap = max(finite) - min(finite)
+    ok = gap <= rule.max_gap + 1e-12  # 0.90 - 0.85 is 0.05000000000000004: within 0.05
+    shown = ", ".join(
+        f"{name} {'—' if math.isnan(v) else f'{v:.3g}'} (n={groups.counts.get(name, 0)})"
+        for name, v in values.items()
+    )
+    return GateResult(
+        "fairness",
+        ok,
+        f"{rule.metric} by {rule.attribute}: {shown}; gap {gap:.3g} "
+        f"{'<=' if ok else '>'} {rule.max_gap:g}",
     )
 
 

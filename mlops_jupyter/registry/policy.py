@@ -28,7 +28,9 @@ _FIELDS = {
     "metrics",
     "no_regression",
     "drift",
+    "fairness",
 }
+FAIRNESS_METRICS = ("accuracy", "recall", "fpr", "precision", "mae")
 
 
 class PolicyError(MLOpsError):
@@ -56,6 +58,15 @@ class Threshold:
 
 
 @dataclass(frozen=True)
+class FairnessRule:
+    """The largest gap allowed in ``metric`` between the groups of ``attribute``."""
+
+    attribute: str
+    metric: str
+    max_gap: float
+
+
+@dataclass(frozen=True)
 class StageRules:
     signoffs: int = 0
     approvers: tuple[str, ...] = ()
@@ -65,6 +76,7 @@ class StageRules:
     metrics: tuple[Threshold, ...] = ()
     no_regression: tuple[str, ...] = ()
     drift: float | None = None
+    fairness: FairnessRule | None = None
 
 
 @dataclass(frozen=True)
@@ -214,6 +226,7 @@ def _stage_rules(spec: dict[str, Any], at: str, sections: set[str]) -> StageRule
         isinstance(drift, int | float) and not isinstance(drift, bool) and drift > 0
     )
     _expect(ok, f"{at}.drift", "a positive number (largest PSI allowed)", drift)
+    fairness = _fairness(spec["fairness"], f"{at}.fairness") if "fairness" in spec else None
     return StageRules(
         signoffs=signoffs,
         approvers=_strings(spec, "approvers", at),
@@ -223,7 +236,25 @@ def _stage_rules(spec: dict[str, Any], at: str, sections: set[str]) -> StageRule
         metrics=tuple(thresholds),
         no_regression=_strings(spec, "no_regression", at),
         drift=float(drift) if drift is not None else None,
+        fairness=fairness,
     )
+
+
+def _fairness(spec: Any, at: str) -> FairnessRule:
+    _expect(isinstance(spec, dict), at, "a table {attribute, metric, max_gap}", spec)
+    unknown = sorted(set(spec) - {"attribute", "metric", "max_gap"})
+    first = unknown[0] if unknown else ""
+    _expect(not unknown, f"{at}.{first}", "one of attribute, metric, max_gap", first)
+    attribute = spec.get("attribute")
+    ok = isinstance(attribute, str) and bool(attribute.strip())
+    _expect(ok, f"{at}.attribute", "a non-empty string (the column to group by)", attribute)
+    metric = spec.get("metric")
+    metrics = ", ".join(FAIRNESS_METRICS)
+    _expect(metric in FAIRNESS_METRICS, f"{at}.metric", f"one of {metrics}", metric)
+    gap = spec.get("max_gap")
+    ok = isinstance(gap, int | float) and not isinstance(gap, bool) and gap >= 0
+    _expect(ok, f"{at}.max_gap", "a number >= 0 (largest gap allowed between groups)", gap)
+    return FairnessRule(str(attribute), str(metric), float(gap))
 
 
 def default_policy() -> Policy:

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BlobIntegrityError, IdentityError, MLOpsError
 from ..store import audit_chain
 from .anchor import ANCHOR_FILENAME, read_anchor, write_anchor
-from .gates import GateResult, evaluate
+from .gates import GateResult, evaluate, fairness
 from .ledger import Ledger, RequestState, Signoff, VersionState, replay, row_findings
-from .policy import STAGES, TIERS, Policy, governance_dir, load_policy
+from .policy import STAGES, TIERS, FairnessRule, Policy, governance_dir, load_policy
 from .statements import IMPORT, digest
 
 if TYPE_CHECKING:
@@ -701,6 +701,8 @@ class Registry:
         if current is not None and current is not target:
             production = self.store.get_run(current.run_id)
         gates = evaluate(rules, run, sections, production)
+        if rules.fairness is not None:
+            gates.append(self._fairness(rules.fairness, target, run, sections))
         explanation = run.explanation
         evidence = {
             "run_id": run.run_id,
@@ -717,6 +719,46 @@ class Registry:
             "gates": digest([g.to_dict() for g in gates]),
         }
         return evidence, gates
+
+    def _fairness(
+        self, rule: FairnessRule, target: VersionState, run: Any, sections: dict[str, Any]
+    ) -> GateResult:
+        """The fairness gate, on the evaluation rows stored with the run (hash-verified) and
+        the model loaded only through the signed register statement's hash."""
+        import numpy as np
+
+        from ..cards.evaluation import by_group, positive_class
+        from ..cards.model import _column_values, group_values, sensitive_column, stored_eval_data
+
+        try:
+            X, y = stored_eval_data(self.store, run)
+        except LookupError as exc:
+            return GateResult("fairness", False, str(exc))
+        except BlobIntegrityError as exc:
+            return GateResult("fairness", False, f"stored evaluation rows refused: {exc}")
+        column, names = sensitive_column(sections.get("sensitive_column"))
+        values = group_values(X, rule.attribute, names if column == rule.attribute else {})
+        if values is None:
+            return GateResult(
+                "fairness",
+                False,
+                f"the evaluation data has no column {rule.attribute!r}: evaluate on data that "
+                "carries it (or name the policy's fairness attribute after one of its columns)",
+            )
+        try:
+            model = self._verified_model(target)
+            predictions = np.asarray(model.predict(X))
+        except Exception as exc:  # refused, unpicklable here, or predict failed
+            return GateResult(
+                "fairness", False, f"could not load or run {target.model}:{target.version}: {exc}"
+            )
+        truth = _column_values(y, None)
+        classifier = hasattr(model, "classes_")
+        positive = positive_class(truth.tolist(), predictions.tolist()) if classifier else None
+        groups = by_group(
+            rule.attribute, values, truth, predictions, classifier=classifier, positive=positive
+        )
+        return fairness(rule, groups)
 
     def _refuse(
         self,
@@ -787,10 +829,6 @@ class Registry:
     ) -> Any:
         """Unpickle a registered model, only after checking its blob against the hash in the
         signed ``register`` statement."""
-        import pickle
-
-        from ..errors import BlobIntegrityError
-
         if version is not None:
             target = self.version(model, version)
         else:
@@ -798,13 +836,20 @@ class Registry:
             if found is None:
                 raise RegistryError(f"model {model} has no version in {stage}")
             target = found
+        return self._verified_model(target)
+
+    def _verified_model(self, target: ModelVersion | VersionState) -> Any:
+        """Unpickle a version's model once its blob hashes to the signed statement's hash."""
+        import pickle
+
+        ref = f"{target.model}:{target.version}"
         if not target.blob:
-            raise RegistryError(f"{target.ref} has no model blob")
+            raise RegistryError(f"{ref} has no model blob")
         try:
             data = self.store.blobs.get_bytes(target.blob)
         except BlobIntegrityError as exc:
             raise RegistryError(
-                f"refusing to load {target.ref}: its model file does not match its recorded "
+                f"refusing to load {ref}: its model file does not match its recorded "
                 f"hash ({exc}); nothing was unpickled"
             ) from None
         return pickle.loads(data)

@@ -380,6 +380,19 @@ ALTER TABLE monitor_batches ADD COLUMN IF NOT EXISTS sample TEXT;
 CREATE INDEX IF NOT EXISTS monitor_batches_batch_id ON monitor_batches(model_name, batch_id);
 """
 
+# 12: as SQLite's v12, an evaluation snapshot's rows blob; a writer may fill it in on a row
+# stored without it (the only update of a data snapshot a writer may make).
+_DATASET_ROWS = """
+ALTER TABLE datasets ADD COLUMN IF NOT EXISTS rows_blob TEXT;
+DO $$ DECLARE g record; BEGIN
+    FOR g IN SELECT DISTINCT grantee FROM information_schema.role_table_grants
+             WHERE table_name = 'datasets' AND privilege_type = 'INSERT'
+             AND grantee <> current_user LOOP
+        EXECUTE format('GRANT UPDATE (rows_blob) ON datasets TO %I', g.grantee);
+    END LOOP;
+END $$;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "the whole store (the SQLite schema at version 6)", _TABLES + _RULES),
     Migration(7, "a change number per run, for the listing index", _RUN_CHANGES),
@@ -387,6 +400,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "no index on every metric point's value", _NO_METRIC_VALUE_INDEX),
     Migration(10, "production batches and their drift", _MONITOR_BATCHES),
     Migration(11, "labels arriving after their batch; kept sample rows", _MONITOR_LABELS),
+    Migration(12, "evaluation snapshots keep their rows", _DATASET_ROWS),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -434,4 +448,5 @@ GRANT UPDATE ON {", ".join(_UPDATED)} TO {writer};
 GRANT UPDATE, DELETE ON explanations TO {writer};
 REVOKE UPDATE, DELETE, TRUNCATE ON {", ".join(_APPEND_ONLY)} FROM {writer};
 GRANT USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {writer};
+GRANT UPDATE (rows_blob) ON datasets TO {writer};
 """

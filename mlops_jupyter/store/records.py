@@ -33,6 +33,7 @@ class DatasetLink:
     profile: dict[str, Any] | None = None
     source_path: str | None = None
     source_hash: str | None = None
+    rows_blob: str | None = None  # an evaluation snapshot's kept rows (``store/rows.py``)
 
 
 @dataclass(frozen=True)

@@ -422,6 +422,10 @@ ALTER TABLE monitor_batches ADD COLUMN sample TEXT;
 CREATE INDEX IF NOT EXISTS monitor_batches_batch_id ON monitor_batches(model_name, batch_id);
 """
 
+# v12: an evaluation snapshot may keep its rows (a content-addressed blob, Parquet or .npy, read
+# back only when its hash_data equals the snapshot's hash), for gates computed on stored data.
+_V12 = "ALTER TABLE datasets ADD COLUMN rows_blob TEXT;"
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1),
     Migration(2, "latest metric values, indexed", _V2),
@@ -434,6 +438,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "no index on every metric point's value", _V9),
     Migration(10, "production batches and their drift", _V10),
     Migration(11, "labels arriving after their batch; kept sample rows", _V11),
+    Migration(12, "evaluation snapshots keep their rows", _V12),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

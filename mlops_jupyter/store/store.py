@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .._version import __version__
 from ..errors import (
     AmbiguousRunError,
+    BlobIntegrityError,
     ImmutableArtifactError,
     MetricNotFoundError,
     RunNotFoundError,
@@ -65,7 +66,8 @@ _PARAM_KEY = ("run_id", "key")
 _METRIC_COLUMNS = ("run_id", "key", "step", "value", "flag", "timestamp")
 _METRIC_KEY = ("run_id", "key", "step")
 _DATASET_COLUMNS = (
-    "hash", "kind", "shape", "schema", "profile", "source_path", "source_hash", "created_at"
+    "hash", "kind", "shape", "schema", "profile", "source_path", "source_hash", "created_at",
+    "rows_blob",
 )  # fmt: skip
 _ARTIFACT_COLUMNS = (
     "run_id", "name", "kind", "blob", "size", "media_type", "meta", "created_at"
@@ -685,8 +687,14 @@ class Store:
                 link.source_path,
                 link.source_hash,
                 now,
+                link.rows_blob,
             ),
         )
+        if link.rows_blob:  # a snapshot stored before without its rows gets them
+            conn.execute(
+                "UPDATE datasets SET rows_blob = ? WHERE hash = ? AND rows_blob IS NULL",
+                (link.rows_blob, link.hash),
+            )
         conn.execute(
             insert_new("run_datasets", ("run_id", "dataset_hash", "role", "variable")),
             (run_id, link.hash, link.role, link.variable),
@@ -953,6 +961,36 @@ class Store:
     def has_dataset(self, digest: str) -> bool:
         """Whether a data snapshot with this hash is already stored (its profile too)."""
         return bool(self._read("SELECT 1 FROM datasets WHERE hash = ?", (digest,)))
+
+    def has_dataset_rows(self, digest: str) -> bool:
+        """Whether the data snapshot with this hash is stored with its rows."""
+        return bool(
+            self._read("SELECT 1 FROM datasets WHERE hash = ? AND rows_blob IS NOT NULL", (digest,))
+        )
+
+    def dataset_rows(self, digest: str) -> Any:
+        """The stored rows of a data snapshot, decoded (never unpickled) and checked:
+        ``hash_data`` of what is returned equals ``digest``, or ``BlobIntegrityError``."""
+        from ..capture.hashing import hash_data
+        from .rows import decode_rows
+
+        found = self._read("SELECT rows_blob FROM datasets WHERE hash = ?", (digest,))
+        if not found or not found[0][0]:
+            raise StoreError(
+                f"data snapshot {digest} is stored without its rows; record the run again "
+                "with this version of mlops-jupyter to keep them"
+            )
+        blob = str(found[0][0])
+        try:
+            rows = decode_rows(self.blobs.get_bytes(blob))
+        except ValueError as exc:
+            raise BlobIntegrityError(f"rows blob {blob} of {digest}: {exc}") from None
+        if hash_data(rows) != digest:
+            raise BlobIntegrityError(
+                f"the rows in blob {blob} do not hash to data snapshot {digest}: "
+                "they were changed after they were stored"
+            )
+        return rows
 
     def mark_unsaved(self, run_id: str, reason: str) -> None:
         """A run whose results could not be stored (e.g. the disk was full) -> failed."""
@@ -1231,7 +1269,7 @@ class Store:
             ).fetchall()
             data_rows = conn.execute(
                 "SELECT d.hash, rd.role, rd.variable, d.kind, d.shape, d.schema, d.profile, "
-                "d.source_path, d.source_hash FROM run_datasets rd JOIN datasets d "
+                "d.source_path, d.source_hash, d.rows_blob FROM run_datasets rd JOIN datasets d "
                 "ON d.hash = rd.dataset_hash WHERE rd.run_id = ? ORDER BY rd.role DESC, "
                 "rd.variable",
                 (full_id,),
@@ -1289,9 +1327,18 @@ class Store:
             metric_history=history,
             datasets=[
                 DatasetLink(
-                    h, role, var, kind, _unjson(shape), _unjson(schema), _unjson(prof), spath, shash
+                    h,
+                    role,
+                    var,
+                    kind,
+                    _unjson(shape),
+                    _unjson(schema),
+                    _unjson(prof),
+                    spath,
+                    shash,
+                    rows,
                 )
-                for h, role, var, kind, shape, schema, prof, spath, shash in data_rows
+                for h, role, var, kind, shape, schema, prof, spath, shash, rows in data_rows
             ],
             explanation=(
                 Explanation(

@@ -42,7 +42,8 @@ PER_RUN = {
     "artifacts": ("run_id", "name", "kind", "blob", "size", "media_type", "meta", "created_at"),
 }  # fmt: skip
 DATASET_COLUMNS = (
-    "hash", "kind", "shape", "schema", "profile", "source_path", "source_hash", "created_at"
+    "hash", "kind", "shape", "schema", "profile", "source_path", "source_hash", "created_at",
+    "rows_blob",
 )  # fmt: skip
 ENVIRONMENT_COLUMNS = ("id", "python", "platform", "packages", "created_at")
 SECTION_COLUMNS = ("subject", "section", "content", "author", "revision", "created_at")
@@ -175,14 +176,18 @@ def _copy_batch(source: Any, target: Any, ids: list[str], report: SyncReport) ->
         )
         per_run = {t: _select(source, t, cols, "run_id", new_ids) for t, cols in PER_RUN.items()}
         hashes = sorted({r[1] for r in per_run["run_datasets"]})
-        if hashes:
-            conn.executemany(
-                insert_new("datasets", DATASET_COLUMNS),
-                _select(source, "datasets", DATASET_COLUMNS, "hash", hashes),
+        snapshots = _select(source, "datasets", DATASET_COLUMNS, "hash", hashes) if hashes else []
+        if snapshots:
+            conn.executemany(insert_new("datasets", DATASET_COLUMNS), snapshots)
+            conn.executemany(  # a snapshot the target holds without its rows gets them
+                "UPDATE datasets SET rows_blob = ? WHERE hash = ? AND rows_blob IS NULL",
+                [(row[8], row[0]) for row in snapshots if row[8]],
             )
-        blobs = {r[3] for r in per_run["artifacts"]} | {
-            r[9] for r in per_run["explanations"] if r[9]
-        }
+        blobs = (
+            {r[3] for r in per_run["artifacts"]}
+            | {r[9] for r in per_run["explanations"] if r[9]}
+            | {row[8] for row in snapshots if row[8]}
+        )
         for digest in sorted(blobs):
             _copy_blob(source, target, digest, report)
         for table, columns in PER_RUN.items():
