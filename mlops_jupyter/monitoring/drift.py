@@ -195,7 +195,56 @@ def _psi_of_cells(ref: NumericReference, cells: Any) -> float:
     inner[0] += cells[0]
     inner[-1] += cells[-1]
     counts = np.bincount(bin_of, weights=inner, minlength=len(expected))
-    return psi(expected, counts / max(int(cells.sum()), 1))
+    return psi(expected, counts / (float(cells.sum()) or 1.0))
+
+
+def profile_psi(
+    expected: dict[str, Any], actual: dict[str, Any], expected_rows: int, actual_rows: int
+) -> float | None:
+    """PSI between two stored profiles of one column (the registry's drift gate compares two
+    versions' training data this way; neither has its rows). ``expected``'s bins or categories
+    are the reference; ``actual``'s share of each is read from its own distribution function,
+    exact at its edges and linear between them, so identical profiles give exactly 0 (discrete
+    columns too). ``*_rows``: the profiles' row counts. None: not comparable (no summary, or a
+    number in one and categories in the other)."""
+    ref = reference_of(expected, expected_rows - int(expected.get("nulls") or 0))
+    other = reference_of(actual, actual_rows - int(actual.get("nulls") or 0))
+    if ref is None or other is None or type(ref) is not type(other):
+        return None
+    if isinstance(ref, CategoricalReference) and isinstance(other, CategoricalReference):
+        counts = dict(other.counts)
+        if other.other:  # not among the reference's categories either (nor named)
+            counts["\0other"] = other.other
+        return categorical_psi(ref, counts)
+    assert isinstance(ref, NumericReference) and isinstance(other, NumericReference)
+    return _psi_of_cells(ref, _profile_cells(ref.edges, other))
+
+
+def _profile_cells(edges: list[float], other: NumericReference) -> Any:
+    """The shares of ``other`` in :func:`_cell_counts`' cells around ``edges``."""
+    import bisect
+
+    import numpy as np
+
+    def cdf(x: float) -> tuple[float, float]:  # other's shares below and at-or-below x
+        j = bisect.bisect_left(other.edges, x)
+        if j < len(other.edges) and other.edges[j] == x:
+            return other.below[j], other.upto[j]
+        if j == 0:
+            return 0.0, 0.0
+        if j == len(other.edges):
+            return 1.0, 1.0
+        lo, hi = other.edges[j - 1], other.edges[j]
+        share = other.upto[j - 1] + (other.below[j] - other.upto[j - 1]) * (x - lo) / (hi - lo)
+        return share, share
+
+    below, upto = (np.array(v) for v in zip(*(cdf(e) for e in edges), strict=True))
+    cells = np.empty(2 * len(edges) + 1)
+    cells[0] = below[0]
+    cells[1::2] = upto - below
+    cells[2:-1:2] = below[1:] - upto[:-1]
+    cells[-1] = 1.0 - upto[-1]
+    return np.clip(cells, 0.0, None)
 
 
 def ks_test(ref: NumericReference, values: Any) -> tuple[float, float]:

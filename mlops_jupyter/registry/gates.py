@@ -13,8 +13,6 @@ if TYPE_CHECKING:
     from ..cards.evaluation import GroupMetrics
     from ..store import Run
 
-_PROBABILITIES = [0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0]
-
 
 @dataclass(frozen=True)
 class GateResult:
@@ -159,39 +157,10 @@ def fairness(rule: FairnessRule, groups: GroupMetrics) -> GateResult:
     )
 
 
-def psi(expected: dict[str, Any], actual: dict[str, Any]) -> float | None:
-    """Population stability index of one numeric column, from two stored profiles.
-
-    The profiles hold min, 5/25/50/75/95 % quantiles and max; production's quantiles define
-    the bins (so each holds a known share of production's rows) and this version's share in
-    each bin comes from interpolating its own quantile function.
-    """
-    import numpy as np
-
-    def points(profile: dict[str, Any]) -> list[float] | None:
-        q = profile.get("quantiles") or {}
-        values = [
-            profile.get("min"),
-            q.get("0.05"),
-            q.get("0.25"),
-            q.get("0.5"),
-            q.get("0.75"),
-            q.get("0.95"),
-            profile.get("max"),
-        ]
-        numbers = [float(v) for v in values if v is not None]
-        return numbers if len(numbers) == len(values) else None
-
-    edges, mine = points(expected), points(actual)
-    if edges is None or mine is None:
-        return None
-    expected_share = np.diff(_PROBABILITIES)
-    # this version's CDF at production's edges (monotone interpolation of its quantile function)
-    cdf = np.interp(edges, np.maximum.accumulate(mine), _PROBABILITIES, left=0.0, right=1.0)
-    cdf[0], cdf[-1] = 0.0, 1.0
-    actual_share = np.clip(np.diff(cdf), 1e-4, None)
-    expected_share = np.clip(expected_share, 1e-4, None)
-    return float(np.sum((actual_share - expected_share) * np.log(actual_share / expected_share)))
+def _rows(link: Any) -> int:
+    """A training data profile's row count (its shape's first number in old profiles)."""
+    rows = (link.profile or {}).get("rows")
+    return int(rows if rows is not None else (link.shape or [0])[0])
 
 
 def _drift(limit: float, run: Run, production: Run | None) -> GateResult:
@@ -203,16 +172,19 @@ def _drift(limit: float, run: Run, production: Run | None) -> GateResult:
         return GateResult(
             "drift", False, "no training data profile on this version or on production"
         )
+    from ..monitoring.drift import profile_psi
+
     mine_cols = (mine.profile or {}).get("columns", {})
     their_cols = (theirs.profile or {}).get("columns", {})
+    mine_rows, their_rows = _rows(mine), _rows(theirs)
     scores = {}
     for column, expected in their_cols.items():
         if column in mine_cols:
-            value = psi(expected, mine_cols[column])
+            value = profile_psi(expected, mine_cols[column], their_rows, mine_rows)
             if value is not None:
                 scores[column] = value
     if not scores:
-        return GateResult("drift", False, "no numeric feature in common to compare")
+        return GateResult("drift", False, "no feature in common to compare")
     column, worst = max(scores.items(), key=lambda item: item[1])
     ok = worst <= limit
     return GateResult(
