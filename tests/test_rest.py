@@ -178,6 +178,21 @@ def test_runs_filters(server: tuple[RunningServer, dict[str, Any]]) -> None:
         if r.metrics["accuracy"] >= 0.5 and r.params["model"] == "rf" and r.experiment == "exp-a"
     }
     assert get(running, "runs", status="failed").json()["total"] == 0
+    line = get(running, "runs", filter="metrics.accuracy >= 0.5 params.model = rf", limit=100)
+    assert line.json()["total"] == sum(
+        1 for r in runs if r.metrics["accuracy"] >= 0.5 and r.params["model"] == "rf"
+    )
+    assert all(r["tags"] == {} for r in line.json()["runs"])
+
+
+def test_run_columns(server: tuple[RunningServer, dict[str, Any]]) -> None:
+    running, _ = server
+    everything = {"params": ["depth", "model"], "metrics": ["accuracy", "loss", "val loss"],
+                  "tags": []}  # fmt: skip
+    assert get(running, "columns").json() == everything
+    assert get(running, "columns", experiment="exp-b").json() == {
+        "params": ["depth", "model"], "metrics": ["accuracy", "loss"], "tags": []
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -188,6 +203,7 @@ def test_runs_filters(server: tuple[RunningServer, dict[str, Any]]) -> None:
         ({"offset": -1}, "offset must be >= 0, got -1"),
         ({"filter": "depth=4"}, "bad filter 'depth=4'"),
         ({"filter": "metrics.accuracy>=high"}, "a metric compares with a number"),
+        ({"filter": "tags.owner >= ana"}, "tags compare with = or !="),
         ({"sort": "-nonsense"}, "cannot order runs by '-nonsense'"),
     ],
 )
@@ -366,7 +382,8 @@ def test_on_a_hub_server_only_its_owner_may_sign(tmp_path: Path) -> None:
 def test_auth_paths_and_broken_stores(server: tuple[RunningServer, dict[str, Any]]) -> None:
     running, _ = server
     for endpoint in (
-        "experiments", "runs", "compare", "models", "requests", "cards/abcd", "runs/abcd/metrics/x"
+        "experiments", "runs", "columns", "compare", "models", "requests", "cards/abcd",
+        "runs/abcd/metrics/x",
     ):  # fmt: skip
         assert requests.get(running.api(API + endpoint), timeout=30).status_code == 403
     assert requests.post(running.api(API + "requests/1/approve"), timeout=30).status_code == 403

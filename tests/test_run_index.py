@@ -3,6 +3,7 @@ writes made through other connections (and only committed ones), and stays bound
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from mlops_jupyter.store import Store
-from mlops_jupyter.store.queries import SORT_COLUMNS, run_page
+from mlops_jupyter.store.queries import SORT_COLUMNS, run_columns, run_page
 from mlops_jupyter.store.run_index import MAX_COLUMNS, RunIndex
 
 
@@ -133,3 +134,91 @@ def test_a_bad_filter_is_refused_before_anything_is_read(any_store: Store, bad: 
     with pytest.raises(ValueError, match="bad filter"):
         run_page(any_store, filters=[bad])
     assert any_store._run_index is None
+
+
+# ------------------------------------------------------------------ filter lines and tags
+def _tagged(store: Store) -> list[str]:
+    """12 runs over two experiments with params, a metric and tags (some without)."""
+    ids = []
+    for i in range(12):
+        ids.append(
+            store.record_run(
+                "churn" if i % 3 else "fraud",
+                name=f"r{i}",
+                params={"feature_set": ["base", "base+usage"][i % 2], "depth": i % 4},
+                metrics={"val_auc": 0.8 + i / 100},
+                tags={"owner": ["ana", "bo", "cy"][i % 3]} if i % 4 else None,
+                started_at=1_800_000_000 + i,
+            )
+        )
+    return ids
+
+
+def test_a_filter_line_with_params_metrics_and_tags(any_store: Store) -> None:
+    store = any_store
+    ids = _tagged(store)
+    line = "metrics.val_auc >= 0.85 params.feature_set = base+usage tags.owner = ana"
+    want = [
+        ids[i] for i in range(12) if 0.8 + i / 100 >= 0.85 and i % 2 == 1 and i % 4 and i % 3 == 0
+    ]
+    assert want  # the data has such runs
+    page = run_page(store, filters=[line], sort="started_at")
+    assert (page["total"], _ids(page)) == (len(want), want)
+    with_and = run_page(store, filters=[line.replace(" params", " and params")])
+    assert with_and["total"] == len(want)
+    assert run_page(store, filters=["tags.owner != ana"])["total"] == sum(
+        1 for i in range(12) if not (i % 4 and i % 3 == 0)
+    )  # runs without the tag too, as parameters' != does
+    assert run_page(store, filters=['tags.owner = "bo"'])["total"] == sum(
+        1 for i in range(12) if i % 4 and i % 3 == 1
+    )
+    shown = run_page(store, filters=["tags.owner = cy"])["runs"]
+    assert {r["name"]: r["tags"] for r in shown} == {
+        f"r{i}": {"owner": "cy"} for i in range(12) if i % 4 and i % 3 == 2
+    }
+
+
+def test_sort_by_a_tag_and_the_index_follows_tag_edits(any_store: Store) -> None:
+    store = any_store
+    ids = _tagged(store)
+    by_owner = _ids(run_page(store, sort="tags.owner", limit=100))
+    owners = {ids[i]: ["ana", "bo", "cy"][i % 3] for i in range(12) if i % 4}
+    tagged = sorted(owners, key=lambda r: (owners[r], -ids.index(r)))  # ties newest first
+    untagged = [ids[i] for i in reversed(range(12)) if not i % 4]
+    assert by_owner == tagged + untagged
+    store.add_tags(ids[0], {"owner": "aaron"})
+    assert _ids(run_page(store, sort="tags.owner", limit=1)) == [ids[0]]
+    assert run_page(store, filters=["tags.owner = aaron"])["total"] == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("val_auc > 3", "bad filter 'val_auc > 3': use params.KEY = VALUE, metrics.KEY >= NUMBER"),
+        ("metrics.val_auc >=", "a value is missing after >="),
+        ("oops metrics.val_auc > 0.5", "bad filter 'oops'"),
+        ("metrics.val_auc > high", "a metric compares with a number"),
+        ("tags.owner > ana", "tags compare with = or !="),
+        ("params.depth >= 3", "parameters compare with = or !="),
+    ],
+)
+def test_bad_filter_lines_say_why(any_store: Store, line: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        run_page(any_store, filters=[line])
+
+
+def test_run_columns_per_experiment(any_store: Store) -> None:
+    store = any_store
+    _tagged(store)
+    store.record_run("other", params={"lr": 0.1}, metrics={"loss": 1.0}, tags={"team": "x"})
+    assert run_columns(store) == {
+        "params": ["depth", "feature_set", "lr"],
+        "metrics": ["loss", "val_auc"],
+        "tags": ["owner", "team"],
+    }
+    assert run_columns(store, "churn") == {
+        "params": ["depth", "feature_set"],
+        "metrics": ["val_auc"],
+        "tags": ["owner"],
+    }
+    assert run_columns(store, "nope") == {"params": [], "metrics": [], "tags": []}

@@ -126,6 +126,21 @@ class RunsHandler(DataHandler):
         self.finish(page)
 
 
+class ColumnsHandler(DataHandler):
+    """The keys the runs table can show: ``{"params", "metrics", "tags"}``."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        from ..store.queries import run_columns
+
+        experiment = self.get_argument("experiment", None)
+        with self.store() as store:
+            columns = await IOLoop.current().run_in_executor(
+                None, functools.partial(run_columns, store, experiment)
+            )
+        self.finish(columns)
+
+
 class RunHandler(DataHandler):
     @tornado.web.authenticated
     def get(self, run_id: str) -> None:
@@ -389,6 +404,7 @@ def data_routes(base: str) -> list[tuple[str, type]]:
     return [
         (route("experiments"), ExperimentsHandler),
         (route("runs"), RunsHandler),
+        (route("columns"), ColumnsHandler),
         (route(r"runs/([0-9a-fA-F]{4,64})"), RunHandler),
         (route(r"runs/([0-9a-fA-F]{4,64})/metrics/([^/]+)"), CurveHandler),
         (route("compare"), CompareHandler),

@@ -17,12 +17,18 @@ if TYPE_CHECKING:
     from .store import Store
 
 MAX_PAGE = 1000
-_FILTER = re.compile(r"^(params|metrics)\.([^=<>!]+?)\s*(=|!=|>=|<=|>|<)\s*(.*)$")
+_FILTER = re.compile(r"^(params|metrics|tags)\.([^=<>!]+?)\s*(=|!=|>=|<=|>|<)\s*(.*)$", re.S)
+_CONDITION_START = re.compile(r"(?:^|\s)(?:and\s+)?(?=(?:params|metrics|tags)\.)", re.I)
+FILTER_SYNTAX = (
+    "params.KEY = VALUE, metrics.KEY >= NUMBER or tags.KEY = TEXT, one after the other "
+    "(operators =, !=, >, >=, <, <=; parameters and tags compare with = or !=)"
+)
 
 
 @dataclass(frozen=True)
 class RunFilter:
-    """``params.max_depth=4``, ``metrics.accuracy>=0.9``, ``params.model!=rf``."""
+    """``params.max_depth=4``, ``metrics.accuracy>=0.9``, ``params.model!=rf``,
+    ``tags.owner = ana``."""
 
     kind: str
     key: str
@@ -33,11 +39,11 @@ class RunFilter:
     def parse(cls, text: str) -> RunFilter:
         match = _FILTER.match(text.strip())
         if match is None:
-            raise ValueError(
-                f"bad filter {text!r}: use params.KEY=VALUE or metrics.KEY>=NUMBER "
-                "(operators =, !=, >, >=, <, <=)"
-            )
+            raise ValueError(f"bad filter {text.strip()!r}: use {FILTER_SYNTAX}")
         kind, key, op, raw = match.groups()
+        raw = raw.strip()
+        if not raw:
+            raise ValueError(f"bad filter {text.strip()!r}: a value is missing after {op}")
         if kind == "metrics":
             try:
                 value: Any = float(raw)
@@ -45,12 +51,32 @@ class RunFilter:
                 raise ValueError(f"bad filter {text!r}: a metric compares with a number") from None
         else:
             if op not in ("=", "!="):
-                raise ValueError(f"bad filter {text!r}: parameters compare with = or !=")
-            try:
-                value = json.loads(raw)
-            except ValueError:
-                value = raw
+                what = "parameters" if kind == "params" else "tags"
+                raise ValueError(f"bad filter {text.strip()!r}: {what} compare with = or !=")
+            if kind == "tags":
+                quoted = len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'"
+                value = raw[1:-1] if quoted else raw
+            else:
+                try:
+                    value = json.loads(raw)
+                except ValueError:
+                    value = raw
         return cls(kind, key.strip(), op, value)
+
+    @classmethod
+    def parse_all(cls, text: str) -> list[RunFilter]:
+        """Every condition of a filter line, e.g. ``metrics.val_auc >= 0.88
+        params.feature_set = base+usage tags.owner = ana`` (an ``and`` between is allowed); a
+        value runs up to the next condition."""
+        starts = [m.end() for m in _CONDITION_START.finditer(text)]
+        if not text.strip():
+            return []
+        head = text[: starts[0]] if starts else text
+        if not starts or head.strip():
+            bad = head.strip() or text.strip()
+            raise ValueError(f"bad filter {bad!r}: use {FILTER_SYNTAX}")
+        parts = [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
+        return [cls.parse(re.sub(r"\s+and\s*$", "", part, flags=re.I)) for part in parts]
 
     def mask(self, index: RunIndex, store: Store) -> np.ndarray:
         """Which indexed runs this filter selects (a metric without a value never does; a
@@ -59,8 +85,12 @@ class RunFilter:
             values = index.metric(store, self.key)
             with np.errstate(invalid="ignore"):
                 return np.asarray(_COMPARE[self.op](values, self.value))
-        labels = index.param(store, self.key)
-        code = labels.code_of.get(encode_param(self.value)[0], -2)  # as it is stored
+        if self.kind == "tags":
+            labels = index.tag(store, self.key)
+            code = labels.code_of.get(str(self.value), -2)
+        else:
+            labels = index.param(store, self.key)
+            code = labels.code_of.get(encode_param(self.value)[0], -2)  # as it is stored
         codes = labels.codes[: index.n]
         return codes != code if self.op == "!=" else codes == code
 
@@ -95,7 +125,7 @@ def run_page(
         raise ValueError(f"offset must be >= 0, got {offset}")
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
-    parsed = [RunFilter.parse(text) for text in filters or []]
+    parsed = [condition for text in filters or [] for condition in RunFilter.parse_all(text)]
     with store._lock, store.snapshot():
         index = store.run_index()
         mask = np.ones(index.n, dtype=bool)
@@ -138,8 +168,9 @@ def run_page(
                 "train_hash": hashes.get(run_id),
                 "params": params.get(run_id, {}),
                 "metrics": {k: json_number(v) for k, v in metrics.get(run_id, {}).items()},
+                "tags": json.loads(tags) if tags else {},
             }
-            for run_id, exp, name, run_status, started, duration in (rows[i] for i in ids)
+            for run_id, exp, name, run_status, started, duration, tags in (rows[i] for i in ids)
         ],
     }
 
@@ -149,7 +180,7 @@ def _run_rows(store: Store, ids: list[str]) -> dict[str, tuple[Any, ...]]:
         return {}
     among, args = store.dialect.among("r.id", ids)
     rows = store.conn.execute(
-        "SELECT r.id, e.name, r.name, r.status, r.started_at, r.duration_s FROM runs r "
+        "SELECT r.id, e.name, r.name, r.status, r.started_at, r.duration_s, r.tags FROM runs r "
         f"JOIN experiments e ON e.id = r.experiment_id WHERE {among}",
         args,
     ).fetchall()
@@ -175,6 +206,9 @@ def _order(store: Store, index: RunIndex, sort: str | None) -> list[tuple[np.nda
     if key.startswith("params.") and len(key) > 7:
         ranks = index.param(store, key[7:]).rank(n)
         return _with_nulls_last(ranks >= 0, (ranks, sign), newest)
+    if key.startswith("tags.") and len(key) > 5:
+        ranks = index.tag(store, key[5:]).rank(n)
+        return _with_nulls_last(ranks >= 0, (ranks, sign), newest)
     if key == "name":
         ranks = index.run_column(store, "name").rank(n)  # type: ignore[union-attr]
         return _with_nulls_last(ranks >= 0, (ranks, sign), newest)
@@ -195,7 +229,7 @@ def _order(store: Store, index: RunIndex, sort: str | None) -> list[tuple[np.nda
     else:
         raise ValueError(
             f"cannot order runs by {sort!r}; use one of {', '.join(sorted(SORT_COLUMNS))}, "
-            "'metrics.<key>' or 'params.<key>', with a leading '-' for descending"
+            "'metrics.<key>', 'params.<key>' or 'tags.<key>', with a leading '-' for descending"
         )
     return _with_nulls_last(~np.isnan(values), (values, sign), newest)
 
@@ -263,3 +297,52 @@ def smallest(positions: np.ndarray, keys: Keys, k: int) -> np.ndarray:
     return np.concatenate(
         [smallest(before, keys, len(before)), smallest(tied, keys[1:], k - len(before))]
     )
+
+
+def _keys(store: Store, table: str) -> list[str]:
+    """The distinct keys of ``params`` or ``latest_metrics``: one index probe per key (a
+    skip scan of the ``(key, value)`` index), not a pass over every value."""
+    sql = (
+        f"WITH RECURSIVE k(key) AS (SELECT MIN(key) FROM {table} UNION ALL "
+        f"SELECT (SELECT MIN(key) FROM {table} WHERE key > k.key) FROM k WHERE k.key IS NOT NULL) "
+        "SELECT key FROM k WHERE key IS NOT NULL"
+    )
+    return [str(row[0]) for row in store.conn.execute(sql).fetchall()]
+
+
+def run_columns(store: Store, experiment: str | None = None) -> dict[str, list[str]]:
+    """The keys a runs table can show as columns, sorted: ``{"params", "metrics", "tags"}``
+    of every run, or of one experiment's runs."""
+    with store._lock, store.snapshot():
+        found = None
+        if experiment is not None:
+            found = store.conn.execute(
+                "SELECT id FROM experiments WHERE name = ?", (experiment,)
+            ).fetchone()
+            if found is None:
+                return {"params": [], "metrics": [], "tags": []}
+        out: dict[str, list[str]] = {}
+        for kind, table in (("params", "params"), ("metrics", "latest_metrics")):
+            keys = _keys(store, table)
+            if found is not None:
+                keys = [
+                    key
+                    for key in keys
+                    if store.conn.execute(
+                        f"SELECT 1 FROM {table} t JOIN runs r ON r.id = t.run_id "
+                        "WHERE t.key = ? AND r.experiment_id = ? LIMIT 1",
+                        (key, found[0]),
+                    ).fetchone()
+                ]
+            out[kind] = keys
+        sql = "SELECT DISTINCT tags FROM runs WHERE tags IS NOT NULL"
+        args: tuple[Any, ...] = ()
+        if found is not None:
+            sql, args = sql + " AND experiment_id = ?", (found[0],)
+        tags: set[str] = set()
+        for (text,) in store.conn.execute(sql, args).fetchall():
+            value = json.loads(text)
+            if isinstance(value, dict):
+                tags.update(str(k) for k in value)
+        out["tags"] = sorted(tags)
+    return out

@@ -31,7 +31,7 @@ _BASE = f"SELECT id, experiment_id, CASE status {_STATUS_CODE} END, started_at F
 _TEXT_COLUMNS = {"name"}
 _FLOAT_COLUMNS = {"ended_at", "duration_s"}
 _CHUNK = 5000  # run ids per IN/ANY query
-Column = tuple[str, str]  # ("params" | "latest_metrics" | "runs", key or column name)
+Column = tuple[str, str]  # ("params" | "latest_metrics" | "runs" | "tags", key or column)
 
 
 @dataclass
@@ -166,6 +166,13 @@ class RunIndex:
             ).fetchall()
             for i, key in enumerate(run_columns, 1):
                 self._fill(("runs", key), [(row[0], row[i]) for row in rows if row[i] is not None])
+        tag_keys = [key for table, key in self.columns if table == "tags"]
+        if tag_keys:
+            rows = store.conn.execute(
+                f"SELECT id, tags FROM runs WHERE tags IS NOT NULL AND {among}", args
+            ).fetchall()
+            for key in tag_keys:
+                self._fill(("tags", key), _tag_values(rows, key))
         for table in ("params", "latest_metrics"):
             keys = [key for t, key in self.columns if t == table]
             if not keys:
@@ -258,6 +265,10 @@ class RunIndex:
         """A metric's latest values per run (NaN: no value, or NaN)."""
         return self._column(store, ("latest_metrics", key))[: self.n]  # type: ignore[index]
 
+    def tag(self, store: Store, key: str) -> Labels:
+        """A tag's column (its text per run)."""
+        return self._column(store, ("tags", key))  # type: ignore[return-value]
+
     def run_column(self, store: Store, name: str) -> Labels | np.ndarray:
         """``name``, ``ended_at`` or ``duration_s`` per run (NaN or -1: none)."""
         if name not in _TEXT_COLUMNS | _FLOAT_COLUMNS:
@@ -267,7 +278,9 @@ class RunIndex:
     def _column(self, store: Store, column: Column) -> Labels | np.ndarray:
         if column not in self.columns:
             size = max(self.n, 1024)
-            text = column[0] == "params" or column[1] in _TEXT_COLUMNS
+            text = column[0] in ("params", "tags") or (
+                column[0] == "runs" and column[1] in _TEXT_COLUMNS
+            )
             self.columns[column] = (
                 Labels(np.full(size, -1, dtype=np.int32)) if text else np.full(size, np.nan)
             )
@@ -280,6 +293,10 @@ class RunIndex:
     def _load(self, store: Store, column: Column) -> None:
         """Read a column's values of every run."""
         table, key = column
+        if table == "tags":
+            rows = store.conn.execute("SELECT id, tags FROM runs WHERE tags IS NOT NULL")
+            self._fill(column, _tag_values(rows.fetchall(), key))
+            return
         if table == "runs":
             sql, args = f"SELECT id, {key} FROM runs WHERE {key} IS NOT NULL", []
         else:
@@ -298,3 +315,15 @@ class RunIndex:
             target.set(positions[keep], np.asarray(values, dtype=object)[keep])
         else:
             target[positions[keep]] = np.asarray(values, dtype=np.float64)[keep]
+
+
+def _tag_values(rows: Sequence[Any], key: str) -> list[tuple[str, str]]:
+    """(run id, the tag's text) of the runs among ``(id, tags JSON)`` rows that have it."""
+    import json
+
+    out = []
+    for run_id, text in rows:
+        tags = json.loads(text) if text else None
+        if isinstance(tags, dict) and key in tags:
+            out.append((run_id, str(tags[key])))
+    return out
