@@ -6,10 +6,11 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import pytest
@@ -279,6 +280,129 @@ def test_runs_table_compare_view_and_card_tab(browser: Browser, lab: RunningServ
     card = page.frame_locator(".mj-card-frame")
     expect(card.locator("h1")).to_have_text("Model card: forest-depth-8")
     page.screenshot(path=str(ARTIFACTS / "card-tab.png"))
+
+
+def wait_for_saved_panel_state(
+    lab: RunningServer, done: Callable[[dict[str, Any]], bool], seconds: float = 30
+) -> None:
+    """Wait until JupyterLab has written the panel's state into the workspace (it saves the
+    state database after a short debounce), so that a reload finds it."""
+    url = lab.api("lab/api/workspaces/default")
+    deadline = time.monotonic() + seconds
+    state: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        answer = requests.get(url, headers={"Authorization": f"token {lab.token}"}, timeout=30)
+        state = answer.json().get("data", {}).get("mlops-jupyter:panel", {})
+        if done(state):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the panel state saved in the workspace is still {state}")
+
+
+CHOSEN = ["status", "name", "started_at", "duration_s", "metrics.val_auc", "params.depth",
+          "tags.owner"]  # fmt: skip
+
+
+def test_runs_table_columns_sort_by_a_param_and_filter(
+    browser: Browser, lab: RunningServer
+) -> None:
+    """Choose a parameter and a tag as columns, sort by the parameter, filter with a line of
+    conditions (the count changes), see a bad filter's error beside the box, and find the
+    filter and the columns again after a reload."""
+    from playwright.sync_api import expect
+
+    owners = ["ana", "bo", "cy"]
+    runs = []
+    with Store.open(lab.root / "analysis" / ".mlops") as store:
+        for i in range(30):
+            depth, auc, owner = 1 + (i * 7) % 9, 0.85 + ((i * 11) % 13) / 200 + 1e-7, owners[i % 3]
+            store.record_run(
+                "tuning",
+                name=f"t{i:02d}",
+                params={"depth": depth, "feature_set": ["base", "base+usage"][i % 2]},
+                metrics={"val_auc": auc, "train_time_s": 0.0001669 * (i + 1)},
+                tags={"owner": owner},
+                started_at=1_800_000_000 + i,
+                ended_at=1_800_000_000 + i + 2.5,
+            )
+            runs.append((f"t{i:02d}", depth, auc, owner, i % 2))
+    (lab.root / "analysis" / "notes.txt").write_text("a text file needs no kernel\n")
+    page = browser.page
+    page.goto(f"{lab.url}lab/tree/analysis/notes.txt?token={lab.token}")
+    current_tab(page, "notes.txt").wait_for()
+    open_panel(browser)
+    panel = browser.panel
+    panel.locator("#mj-tab-runs").click()
+    panel.locator(".mj-refresh").click()
+    expect(panel.locator(".mj-store-path")).to_have_text("analysis/.mlops")
+    rows = panel.locator("tr.mj-run")
+    expect(panel.locator(".mj-page")).to_have_text("1–30 of 30")
+    heads = panel.locator(".mj-runs thead th[data-column]")
+    expect(heads).to_have_count(6)  # status, name, started, duration, the 2 metrics
+    started = panel.locator("button.mj-sort[data-sort='started_at']")
+    if "▼" not in (started.text_content() or ""):  # an earlier test sorted by a metric
+        started.click()
+    expect(started).to_contain_text("▼")
+    newest = rows.first  # t29: readable numbers, durations with units
+    expect(newest.locator(".mj-card-button")).to_have_text("t29")
+    expect(newest.locator("td[data-column='metrics.train_time_s']")).to_have_text("0.00501")
+    expect(newest.locator("td[data-column='metrics.val_auc']")).to_have_text(
+        f"{float(f'{runs[29][2]:.3g}'):g}"
+    )
+    expect(newest.locator("td.mj-num").first).to_have_text("2.5 s")
+
+    panel.locator(".mj-columns-button").click()
+    menu = panel.locator(".mj-columns-menu")
+    expect(menu.locator("input[data-column]")).to_have_count(5)  # 2 params, 2 metrics, 1 tag
+    menu.locator("input[data-column='params.depth']").check()
+    menu.locator("input[data-column='tags.owner']").check()
+    menu.locator("input[data-column='metrics.train_time_s']").uncheck()
+    expect(heads).to_have_count(7)
+    assert [h.get_attribute("data-column") for h in heads.all()] == CHOSEN
+    panel.locator("button.mj-sort[data-sort='params.depth']").click()  # deepest first
+    expect(panel.locator("button.mj-sort[data-sort='params.depth']")).to_contain_text("▼")
+    by_depth = [r[0] for r in sorted(runs, key=lambda r: (-r[1], -int(r[0][1:])))]
+    expect(rows.locator(".mj-card-button")).to_have_text(by_depth)
+    expect(rows.first.locator("td[data-column='tags.owner']")).to_have_text(
+        next(r[3] for r in runs if r[0] == by_depth[0])
+    )
+
+    box = panel.locator(".mj-filter")
+    box.fill("metrics.val_auc >= 0.88 params.feature_set = base+usage tags.owner = ana")
+    box.press("Enter")
+    chosen = [r for r in runs if r[2] >= 0.88 and r[4] == 1 and r[3] == "ana"]
+    assert 0 < len(chosen) < 30
+    expect(panel.locator(".mj-page")).to_have_text(f"1–{len(chosen)} of {len(chosen)}")
+    expect(rows).to_have_count(len(chosen))
+    error = panel.locator(".mj-filter-error")
+    expect(error).to_be_hidden()
+    box.fill("val_auc > 0.88")
+    box.press("Enter")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("bad filter 'val_auc > 0.88': use params.KEY = VALUE")
+    expect(box).to_have_attribute("aria-invalid", "true")
+    expect(rows).to_have_count(len(chosen))  # the last good listing stays, dimmed
+    box.fill("tags.owner = bo")
+    box.press("Enter")
+    expect(error).to_be_hidden()
+    bo = sum(1 for r in runs if r[3] == "bo")
+    expect(panel.locator(".mj-page")).to_have_text(f"1–{bo} of {bo}")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "runs-columns-filter.png"))
+
+    wait_for_saved_panel_state(lab, lambda state: state.get("filter") == "tags.owner = bo")
+    page.reload()
+    page.wait_for_selector("#jp-main-dock-panel")
+    open_panel(browser)
+    expect(panel.locator(".mj-filter")).to_have_value("tags.owner = bo")
+    expect(panel.locator(".mj-page")).to_have_text(f"1–{bo} of {bo}")
+    expect(heads).to_have_count(7)
+    assert [h.get_attribute("data-column") for h in heads.all()] == CHOSEN
+    box = panel.locator(".mj-filter")
+    box.fill("")
+    box.press("Enter")  # later tests see every run again, after their own reloads too
+    expect(panel.locator(".mj-page")).to_have_text("1–30 of 30")
+    wait_for_saved_panel_state(lab, lambda state: state.get("filter") == "")
 
 
 def current_tab(page: Page, label: str) -> Locator:
@@ -713,3 +837,75 @@ def test_a_project_on_a_team_store_shows_it_in_the_panel(
     panel.locator("button.mj-sort[data-sort='metrics.accuracy']").click()
     names = panel.locator("tr.mj-run .mj-card-button")
     expect(names).to_have_text(["bo-tuned", "ana-baseline"])
+
+
+def test_notebook_7_follows_the_notebook_compares_and_opens_a_card(
+    browser: Browser, lab: RunningServer
+) -> None:
+    """In Notebook 7 (the same server's /notebooks page) the panel opens from the palette,
+    shows the notebook's own store, and Compare and a run's card open beside the notebook
+    (Notebook 7's main area holds only the notebook: they open in the right sidebar)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect
+
+    (lab.root / "nb7").mkdir()
+    (lab.root / "nb7" / "seven.ipynb").write_text(json.dumps(EMPTY_NOTEBOOK))
+    with Store.open(lab.root / "nb7" / ".mlops") as store:
+        for i in range(3):
+            store.record_run(
+                "seven", name=f"s{i}", params={"depth": i + 2}, started_at=1_800_000_000 + i
+            )
+    chromium = browser.page.context.browser
+    assert chromium is not None
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})  # its own session
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(f"{exc}\n{exc.stack or ''}"))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    try:
+        page.set_default_timeout(60_000)
+        page.goto(f"{lab.url}notebooks/nb7/seven.ipynb?token={lab.token}")
+        page.wait_for_selector(".jp-NotebookPanel")
+        expect(page.locator(".jp-Notebook")).to_be_visible()
+        # the kernel's start moves the focus into the notebook, which closes an open palette:
+        # open it from the View menu and run the command until the panel shows
+        palette = page.locator(".lm-CommandPalette-input")
+        ours = ".lm-CommandPalette-item.lm-mod-active[data-command='mlops-jupyter:open-panel']"
+        for attempt in range(5):
+            try:
+                page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^View$")).click()
+                page.locator(".lm-Menu-itemLabel", has_text="Activate Command Palette").click()
+                palette.fill("Open MLOps runs panel", timeout=5000)
+                page.locator(ours).wait_for(timeout=5000)
+                palette.press("Enter", timeout=5000)
+                page.locator(PANEL).wait_for(state="visible", timeout=5000)
+                break
+            except PlaywrightTimeout:
+                page.keyboard.press("Escape")
+                if attempt == 4:
+                    raise
+        panel = page.locator(PANEL)
+        expect(panel.locator(".mj-store-path")).to_have_text("nb7/.mlops")
+        rows = panel.locator("tr.mj-run")
+        expect(rows).to_have_count(3)
+        for name in ("s0", "s2"):
+            rows.filter(has=page.locator(".mj-card-button", has_text=name)).locator(
+                ".mj-select"
+            ).check()
+        panel.locator(".mj-compare").click()
+        view = page.locator(".mj-compare-view")
+        expect(view).to_be_visible()
+        depth = view.locator("tr.mj-diff[data-param='depth'] td")
+        expect(depth).to_have_count(2)
+        assert sorted(depth.all_text_contents()) == ["2", "4"]
+        rows.filter(has=page.locator(".mj-card-button", has_text="s1")).locator(
+            ".mj-card-button"
+        ).click()
+        card = page.frame_locator(".mj-card-frame:visible")
+        expect(card.locator("h1")).to_have_text("Model card: s1")
+        assert page.url.startswith(f"{lab.url}notebooks/nb7/seven.ipynb")  # no page change
+        page.screenshot(path=str(ARTIFACTS / "notebook7-card.png"))
+    finally:
+        context.close()
+        browser.page.bring_to_front()  # JupyterLab's page again
+    assert [e for e in errors if "mlops" in e.lower()] == []

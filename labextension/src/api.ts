@@ -10,6 +10,14 @@ export interface IRunSummary {
   train_hash: string | null;
   params: Record<string, unknown>;
   metrics: Record<string, number | string>;
+  tags: Record<string, string>;
+}
+
+/** What `GET columns` answers: the keys a runs table can show. */
+export interface IRunColumns {
+  params: string[];
+  metrics: string[];
+  tags: string[];
 }
 
 export interface IRunPage {
@@ -41,6 +49,45 @@ export function show(value: unknown): string {
     return Number.isInteger(value) ? String(value) : value.toPrecision(4);
   }
   return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/**
+ * A number as a person reads it in a table: about three significant figures (0.835,
+ * 0.000167 as 1.67e-4), whole numbers whole, anything else as `show` gives it.
+ */
+export function readable(value: unknown): string {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    return show(value);
+  }
+  const size = Math.abs(value);
+  if (Number.isInteger(value) && size < 1e6) {
+    return String(value);
+  }
+  if (size !== 0 && (size < 1e-3 || size >= 1e6)) {
+    return value.toExponential(2).replace(/\.?0+e/, 'e');
+  }
+  return size >= 1000 ? String(Math.round(value)) : String(Number(value.toPrecision(3)));
+}
+
+/** A duration in seconds with its unit: 167 µs, 0.25 ms, 4.2 s, 3 min 20 s, 2 h 5 min. */
+export function duration(seconds: unknown): string {
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) {
+    return '—';
+  }
+  const three = (x: number) => String(Number(x.toPrecision(3)));
+  if (seconds < 1e-3) {
+    return `${three(seconds * 1e6)} µs`;
+  }
+  if (seconds < 1) {
+    return `${three(seconds * 1e3)} ms`;
+  }
+  if (seconds < 60) {
+    return `${three(seconds)} s`;
+  }
+  if (seconds < 3600) {
+    return `${Math.floor(seconds / 60)} min ${Math.floor(seconds % 60)} s`;
+  }
+  return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
 }
 
 /** Build an element with a class and text (never HTML). */

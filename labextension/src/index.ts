@@ -90,7 +90,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
       namespace: 'mlops-jupyter-card'
     });
 
-    /** Activate the tab showing ``id``, or open ``make()`` in a new main-area tab. */
+    /**
+     * Activate the tab showing ``id``, or open ``make()`` in a new main-area tab. Notebook 7's
+     * main area holds its one document (it ignores a second widget), so there the view opens
+     * in the right sidebar, beside the notebook.
+     */
     const showInMain = <T extends Widget>(
       tracker: WidgetTracker<MainAreaWidget<T>>,
       id: string,
@@ -106,7 +110,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
       view.title.label = view.content.title.label;
       view.title.icon = runsIcon;
       void tracker.add(view);
-      app.shell.add(view, 'main');
+      if (labShell) {
+        app.shell.add(view, 'main');
+      } else {
+        view.addClass('mj-in-sidebar');
+        app.shell.add(view, 'right', { rank: 900 });
+      }
       app.shell.activateById(view.id);
     };
 
@@ -219,9 +228,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
         follow(change.newValue);
         watch(change.newValue);
       });
-      follow(labShell.currentWidget);
-      watch(labShell.currentWidget);
+    } else {
+      // Notebook 7: its shell says when its one document is in place (with no arguments)
+      app.shell.currentChanged?.connect(() => {
+        follow(app.shell.currentWidget);
+        watch(app.shell.currentWidget);
+      });
     }
+    follow(app.shell.currentWidget);
+    watch(app.shell.currentWidget);
     void panel.refresh();
   }
 };

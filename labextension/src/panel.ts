@@ -2,7 +2,7 @@ import { Message } from '@lumino/messaging';
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { el, IExperiment, IRunPage, show } from './api';
+import { duration, el, IExperiment, IRunColumns, IRunPage, readable } from './api';
 import { ICardRequest, ModelsView } from './models';
 import { requestAPI } from './request';
 
@@ -27,7 +27,17 @@ export interface IPanelState {
   view: 'runs' | 'models';
   experiment: string;
   sort: string;
+  /** The filter line (the REST `filter=` syntax). */
+  filter?: string;
+  /** The columns chosen per store directory and experiment: `params.KEY`, `metrics.KEY`... */
+  columns?: Record<string, string[]>;
 }
+
+const KINDS = [
+  ['params', 'Parameters'],
+  ['metrics', 'Metrics'],
+  ['tags', 'Tags']
+] as const;
 
 /**
  * The MLOps runs side panel: the store the server resolved for the current notebook's
@@ -73,8 +83,31 @@ export class RunsPanel extends Widget {
       this._offset = 0;
       this._chosenExperiment = this._experiment.value;
       this.emitState();
-      void this.loadRuns();
+      void this.loadColumns().then(() => this.loadRuns());
     });
+    this._columnsButton = el('button', 'mj-columns-button jp-Button', 'Columns');
+    this._columnsButton.title = 'Choose the parameters, metrics and tags shown';
+    this._columnsButton.setAttribute('aria-expanded', 'false');
+    this._columnsButton.addEventListener('click', () => this.toggleColumnMenu());
+    this._columnMenu = el('div', 'mj-columns-menu');
+    this._columnMenu.hidden = true;
+    this._filter = el('input', 'mj-filter jp-mod-styled');
+    this._filter.type = 'search';
+    this._filter.placeholder = 'metrics.auc >= 0.8 params.model = rf tags.owner = ana';
+    this._filter.title =
+      'Filter: params.KEY = VALUE, metrics.KEY >= NUMBER, tags.KEY = TEXT (=, !=, >, >=, <, <=); Enter to apply';
+    this._filter.setAttribute('aria-label', 'Filter runs');
+    this._filter.addEventListener('keydown', event => {
+      if (event.key === 'Enter') {
+        this.applyFilter();
+      }
+    });
+    this._filter.addEventListener('search', () => this.applyFilter()); // the clear button
+    this._filterError = el('div', 'mj-filter-error');
+    this._filterError.setAttribute('role', 'alert');
+    this._filterError.hidden = true;
+    const controls = el('div', 'mj-controls');
+    controls.append(this._experiment, this._columnsButton);
     this._table = el('table', 'mj-runs');
     const pager = el('div', 'mj-pager');
     this._prev = el('button', 'mj-prev jp-Button', '‹');
@@ -91,7 +124,15 @@ export class RunsPanel extends Widget {
       this._compareRequested.emit({ directory: this._directory, ids: [...this._selected] });
     });
     this._runsBox = el('div', 'mj-runs-box');
-    this._runsBox.append(this._experiment, this._table, pager, this._compareButton);
+    this._runsBox.append(
+      controls,
+      this._columnMenu,
+      this._filter,
+      this._filterError,
+      this._table,
+      pager,
+      this._compareButton
+    );
     this._models.cardRequested.connect((_, request) => this._cardRequested.emit(request));
 
     const tabs = el('div', 'mj-tabs');
@@ -133,13 +174,25 @@ export class RunsPanel extends Widget {
 
   /** The view, experiment and sort shown. */
   get state(): IPanelState {
-    return { view: this._view, experiment: this._chosenExperiment, sort: this._sort };
+    return {
+      view: this._view,
+      experiment: this._chosenExperiment,
+      sort: this._sort,
+      filter: this._filterText,
+      columns: { ...this._chosenColumns }
+    };
   }
 
   set state(value: IPanelState) {
     this._view = value.view === 'models' ? 'models' : 'runs';
     this._chosenExperiment = value.experiment || '';
     this._sort = value.sort || '-started_at';
+    this._filterText = typeof value.filter === 'string' ? value.filter : '';
+    this._filter.value = this._filterText;
+    const columns = value.columns && typeof value.columns === 'object' ? value.columns : {};
+    this._chosenColumns = Object.fromEntries(
+      Object.entries(columns).filter(([, v]) => Array.isArray(v))
+    );
     this.markView();
     void this.refresh();
   }
@@ -223,6 +276,7 @@ export class RunsPanel extends Widget {
         await this._models.load(this._directory);
       } else if (info.exists) {
         await this.loadExperiments();
+        await this.loadColumns();
         await this.loadRuns();
       }
     } catch (error) {
@@ -259,6 +313,20 @@ export class RunsPanel extends Widget {
     this._chosenExperiment = this._experiment.value;
   }
 
+  /** The keys the column chooser offers, for the chosen experiment. */
+  async loadColumns(): Promise<void> {
+    const params: Record<string, string> = {};
+    if (this._experiment.value) {
+      params.experiment = this._experiment.value;
+    }
+    try {
+      this._available = await requestAPI<IRunColumns>(`columns?${this.query(params)}`);
+    } catch {
+      this._available = { params: [], metrics: [], tags: [] }; // the listing still works
+    }
+    this.renderColumnMenu();
+  }
+
   async loadRuns(): Promise<void> {
     const params: Record<string, string> = {
       sort: this._sort,
@@ -268,13 +336,107 @@ export class RunsPanel extends Widget {
     if (this._experiment.value) {
       params.experiment = this._experiment.value;
     }
+    if (this._filterText.trim()) {
+      params.filter = this._filterText;
+    }
+    const request = ++this._runRequests;
     try {
-      this._page = await requestAPI<IRunPage>(`runs?${this.query(params)}`);
+      const page = await requestAPI<IRunPage>(`runs?${this.query(params)}`);
+      if (request !== this._runRequests) {
+        return;
+      }
+      this._page = page;
+      this.showFilterError('');
       this.renderRuns();
     } catch (error) {
+      if (request !== this._runRequests) {
+        return;
+      }
+      const status = (error as { response?: Response }).response?.status;
+      if (status === 400 && this._filterText.trim()) {
+        this.showFilterError((error as Error).message); // the filter's syntax: said beside it
+        return;
+      }
       this._error.hidden = false;
       this._error.textContent = `Could not list runs: ${(error as Error).message}`;
     }
+  }
+
+  private applyFilter(): void {
+    if (this._filter.value !== this._filterText) {
+      this._filterText = this._filter.value;
+      this._offset = 0;
+      this.emitState();
+    }
+    void this.loadRuns();
+  }
+
+  private showFilterError(message: string): void {
+    this._filterError.textContent = message;
+    this._filterError.hidden = !message;
+    this._filter.setAttribute('aria-invalid', String(Boolean(message)));
+    this._table.classList.toggle('mj-stale', Boolean(message));
+  }
+
+  /** Where the column choice is remembered: this store's directory and experiment. */
+  private columnsKey(): string {
+    return `${this._directory}\n${this._chosenExperiment}`;
+  }
+
+  /** The columns chosen for the experiment shown (the first three metrics by default). */
+  private chosenColumns(): string[] {
+    const chosen = this._chosenColumns[this.columnsKey()];
+    if (chosen) {
+      return chosen;
+    }
+    const onPage = new Set((this._page?.runs ?? []).flatMap(r => Object.keys(r.metrics)));
+    const metrics = this._available.metrics.length ? this._available.metrics : [...onPage];
+    return [...metrics]
+      .sort()
+      .slice(0, METRIC_COLUMNS)
+      .map(k => `metrics.${k}`);
+  }
+
+  private toggleColumnMenu(): void {
+    this._columnMenu.hidden = !this._columnMenu.hidden;
+    this._columnsButton.setAttribute('aria-expanded', String(!this._columnMenu.hidden));
+    if (!this._columnMenu.hidden) {
+      this.renderColumnMenu();
+    }
+  }
+
+  private renderColumnMenu(): void {
+    const chosen = new Set(this.chosenColumns());
+    const groups: HTMLElement[] = [];
+    for (const [kind, title] of KINDS) {
+      const keys = this._available[kind];
+      const group = el('fieldset', 'mj-columns-group');
+      group.dataset.kind = kind;
+      group.append(el('legend', '', title));
+      if (!keys.length) {
+        group.append(el('span', 'mj-empty', 'none'));
+      }
+      for (const key of keys) {
+        const column = `${kind}.${key}`;
+        const label = el('label', 'mj-column-choice');
+        const box = el('input');
+        box.type = 'checkbox';
+        box.dataset.column = column;
+        box.checked = chosen.has(column);
+        box.addEventListener('change', () => this.chooseColumn(column, box.checked));
+        label.append(box, document.createTextNode(` ${key}`));
+        group.append(label);
+      }
+      groups.push(group);
+    }
+    this._columnMenu.replaceChildren(...groups);
+  }
+
+  private chooseColumn(column: string, on: boolean): void {
+    const current = this.chosenColumns().filter(c => c !== column);
+    this._chosenColumns[this.columnsKey()] = on ? [...current, column] : current;
+    this.emitState();
+    this.renderRuns();
   }
 
   private page(step: number): void {
@@ -298,15 +460,13 @@ export class RunsPanel extends Widget {
     if (!page) {
       return;
     }
-    const metricKeys = [...new Set(page.runs.flatMap(r => Object.keys(r.metrics)))]
-      .sort()
-      .slice(0, METRIC_COLUMNS);
+    const chosen = this.chosenColumns();
     const columns: [string, string][] = [
       ['status', 'status'],
       ['name', 'name'],
       ['started_at', 'started'],
-      ['duration_s', 's'],
-      ...metricKeys.map(k => [`metrics.${k}`, k] as [string, string]),
+      ['duration_s', 'duration'],
+      ...chosen.map(c => [c, c.slice(c.indexOf('.') + 1)] as [string, string]),
       ['data', 'data']
     ];
     const head = el('tr');
@@ -318,6 +478,7 @@ export class RunsPanel extends Widget {
       } else {
         const button = el('button', 'mj-sort', label);
         button.dataset.sort = key;
+        th.dataset.column = key;
         const arrow = this._sort === key ? ' ▲' : this._sort === `-${key}` ? ' ▼' : '';
         button.textContent = label + arrow;
         button.title = `Sort by ${label}`;
@@ -357,10 +518,18 @@ export class RunsPanel extends Widget {
         el('td', 'mj-status', run.status),
         nameCell,
         el('td', '', run.started_at.slice(5, 16).replace('T', ' ')),
-        el('td', 'mj-num', show(run.duration_s))
+        el('td', 'mj-num', duration(run.duration_s))
       );
-      for (const key of metricKeys) {
-        tr.append(el('td', 'mj-num', show(run.metrics[key])));
+      for (const column of chosen) {
+        const dot = column.indexOf('.');
+        const kind = column.slice(0, dot) as 'params' | 'metrics' | 'tags';
+        const value = (run[kind] ?? {})[column.slice(dot + 1)];
+        const td = el('td', kind === 'tags' ? 'mj-tag' : 'mj-num', readable(value));
+        td.dataset.column = column;
+        if (typeof value === 'number') {
+          td.title = String(value); // the exact value
+        }
+        tr.append(td);
       }
       tr.append(el('td', 'mj-hash', run.train_hash ? run.train_hash.slice(11, 19) : '—'));
       body.append(tr);
@@ -391,6 +560,14 @@ export class RunsPanel extends Widget {
 
   private _directory = '';
   private _sort = '-started_at';
+  private _filterText = '';
+  private _chosenColumns: Record<string, string[]> = {};
+  private _available: IRunColumns = { params: [], metrics: [], tags: [] };
+  private _runRequests = 0;
+  private _columnsButton: HTMLButtonElement;
+  private _columnMenu: HTMLElement;
+  private _filter: HTMLInputElement;
+  private _filterError: HTMLElement;
   private _offset = 0;
   private _page: IRunPage | null = null;
   private _selected = new Set<string>();
