@@ -267,6 +267,8 @@ def test_runs_table_compare_view_and_card_tab(browser: Browser, lab: RunningServ
     compare.click()
     view = page.locator(".mj-compare-view")
     expect(view.locator("tr.mj-diff[data-param='max_depth'] td")).to_have_text(["8", "4"])
+    painted = view.locator("tr.mj-diff[data-param='max_depth'] td").first.evaluate(PAINTED_COLOURS)
+    assert contrast(painted["text"], painted["background"]) >= 4.5  # light theme too
     expect(view.locator("tr[data-param='n_estimators']")).to_have_count(0)  # same: hidden
     view.locator(".mj-show-all input").check()
     expect(view.locator("tr[data-param='n_estimators'] td")).to_have_text(["100", "100"])
@@ -800,6 +802,64 @@ def test_panel_follows_the_dark_theme(browser: Browser) -> None:
     assert sum(background()) < 150
     page.locator("#jupyterlab-splash").wait_for(state="detached")  # shown while switching
     page.screenshot(path=str(ARTIFACTS / "panel-dark.png"))
+
+
+def contrast(first: list[int], second: list[int]) -> float:
+    """WCAG 2 contrast ratio of two sRGB colours (0-255 channels)."""
+
+    def luminance(rgb: list[int]) -> float:
+        linear = [c / 255 / 12.92 if c <= 10 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+# the colours a cell is drawn with, as pixels: its text colour, and its row's background laid
+# over the view's (a canvas resolves any CSS colour syntax, color-mix included)
+PAINTED_COLOURS = """cell => {
+  const canvas = document.createElement('canvas');
+  canvas.width = canvas.height = 1;
+  const g = canvas.getContext('2d', { willReadFrequently: true });
+  const paint = (...colours) => {
+    g.clearRect(0, 0, 1, 1);
+    for (const c of colours) { g.fillStyle = c; g.fillRect(0, 0, 1, 1); }
+    return Array.from(g.getImageData(0, 0, 1, 1).data).slice(0, 3);
+  };
+  const view = getComputedStyle(cell.closest('.mj-compare-view')).backgroundColor;
+  const row = getComputedStyle(cell.closest('tr')).backgroundColor;
+  return { text: paint(view, getComputedStyle(cell).color), background: paint(view, row) };
+}"""
+
+
+def test_compare_is_legible_in_the_dark_theme(browser: Browser, lab: RunningServer) -> None:
+    """The rows that differ in Compare (a warning tint) keep a contrast of at least 4.5:1
+    between their text and their background in the dark theme (they were light text on light
+    orange)."""
+    from playwright.sync_api import expect
+
+    page = browser.page
+    expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false")
+    page.goto(f"{lab.url}lab/tree/project/analysis.ipynb?token={lab.token}")
+    page.wait_for_selector(".jp-NotebookPanel")
+    open_panel(browser)
+    panel = browser.panel
+    panel.locator("#mj-tab-runs").click()
+    panel.locator(".mj-refresh").click()
+    expect(panel.locator(".mj-store-path")).to_have_text("project/.mlops")
+    rows = panel.locator("tr.mj-run")
+    expect(rows).to_have_count(3)
+    for i in (0, 2):
+        rows.nth(i).locator(".mj-select").check()
+    panel.locator(".mj-compare").click()
+    view = page.locator(".mj-compare-view:visible")
+    cells = view.locator("tr.mj-diff[data-param='max_depth'] td")
+    expect(cells).to_have_count(2)
+    for cell in [*cells.all(), view.locator("tr.mj-diff[data-param='max_depth'] th").first]:
+        colours = cell.evaluate(PAINTED_COLOURS)
+        ratio = contrast(colours["text"], colours["background"])
+        assert ratio >= 4.5, (colours, ratio)
+    page.screenshot(path=str(ARTIFACTS / "compare-dark.png"))
 
 
 def test_no_console_errors_from_the_extension(browser: Browser) -> None:
