@@ -248,18 +248,23 @@ def _load_model(store: Store, run: Run, ref: str) -> Any:
     return pickle.loads(store.blobs.get_bytes(artifact.blob))
 
 
+def _kept_eval_links(run: Run) -> tuple[Any, Any]:
+    """The run's evaluation snapshots stored with their rows: the 2-D X and the 1-D y."""
+    kept = [d for d in run.datasets if d.role == "eval" and d.rows_blob and d.shape]
+    X = next((d for d in kept if len(d.shape or ()) == 2), None)
+    y = next((d for d in kept if len(d.shape or ()) == 1), None)
+    return X, y
+
+
 def has_stored_eval_data(run: Run) -> bool:
     """Whether the run's evaluation data was stored with its rows (a 2-D X and a 1-D y)."""
-    kept = [d for d in run.datasets if d.role == "eval" and d.rows_blob and d.shape]
-    return any(len(d.shape or ()) == 2 for d in kept) and any(len(d.shape or ()) == 1 for d in kept)
+    return None not in _kept_eval_links(run)
 
 
 def stored_eval_data(store: Store, run: Run) -> tuple[Any, Any]:
     """``(X, y)``: the run's evaluation rows read back from the store, each checked to hash to
     the snapshot the run recorded (X the 2-D one, y the 1-D one); ``LookupError`` without."""
-    kept = [d for d in run.datasets if d.role == "eval" and d.rows_blob and d.shape]
-    X = next((d for d in kept if len(d.shape or ()) == 2), None)
-    y = next((d for d in kept if len(d.shape or ()) == 1), None)
+    X, y = _kept_eval_links(run)
     if X is None or y is None:
         raise LookupError(
             f"run {run.run_id[:8]} stored no evaluation rows (a 2-D X and a 1-D y): track the "
