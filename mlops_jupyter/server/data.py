@@ -1,5 +1,5 @@
-"""Read and review endpoints: experiments, runs, compare, cards, models (and their monitored
-batches), requests.
+"""Read and review endpoints: experiments, runs (and their CSV export, tag edits, curves and
+code diffs), compare, cards, models (and their monitored batches), requests.
 
 The store is resolved per request from the ``path`` argument (the notebook's directory) and
 kept open between requests. Errors: 400 malformed input, 404 unknown ids or no store yet, 403
@@ -141,13 +141,175 @@ class ColumnsHandler(DataHandler):
         self.finish(columns)
 
 
+def _json_text(payload: Any) -> str:
+    """JSON of ``payload`` with every non-finite float (a profile, an explanation, an
+    artifact's metadata may hold one) as ``"NaN"``/``"Infinity"``/``"-Infinity"``."""
+    try:
+        return json.dumps(payload, default=str, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(payload), default=str, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    from ..store.records import json_number
+
+    if isinstance(value, float):
+        return json_number(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _flag(handler: BaseHandler, name: str, default: bool) -> bool:
+    raw = handler.get_argument(name, None)
+    if raw is None:
+        return default
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes"):
+        return True
+    if text in ("0", "false", "no"):
+        return False
+    raise tornado.web.HTTPError(400, "%s must be 0 or 1, got %r", name, raw[:40])
+
+
+def _ids_argument(handler: BaseHandler, name: str, maximum: int) -> list[str]:
+    """Run ids from ``name`` (comma-separated, repeatable), in order, each once."""
+    ids = [i.strip() for part in handler.get_arguments(name) for i in part.split(",")]
+    ids = list(dict.fromkeys(i for i in ids if i))
+    if not ids:
+        raise tornado.web.HTTPError(400, "%s is required: run ids separated by commas", name)
+    if len(ids) > maximum:
+        raise tornado.web.HTTPError(
+            400, "%s takes at most %d runs, got %d", name, maximum, len(ids)
+        )
+    return ids
+
+
 class RunHandler(DataHandler):
+    """``GET runs/<id>``: :meth:`Run.to_dict` plus ``curves`` (the points of each metric;
+    more than one: a curve) and ``model_versions`` (the registered versions made from this
+    run). ``?history=0`` leaves ``metric_history`` out (a run of 10,000-step curves)."""
+
     @tornado.web.authenticated
-    def get(self, run_id: str) -> None:
+    async def get(self, run_id: str) -> None:
+        history = _flag(self, "history", True)
         with self.store() as store:
-            run = store.get_run(run_id)
+            payload = await IOLoop.current().run_in_executor(
+                None, functools.partial(self.run_json, store, run_id, history)
+            )
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(run.to_dict(), default=str, allow_nan=False))
+        self.finish(payload)
+
+    def run_json(self, store: Any, run_id: str, history: bool) -> str:
+        from ..registry.registry import Registry
+
+        run = store.get_run(run_id)
+        data = run.to_dict()
+        data["curves"] = {key: len(points) for key, points in run.metric_history.items()}
+        if not history:
+            del data["metric_history"]
+        try:
+            ledger = Registry(
+                store, allowed_signers=self.settings.get(ALLOWED_SIGNERS_SETTING)
+            ).checked()
+        except MLOpsError as exc:  # the run is still shown; the registry says what is wrong
+            data["model_versions"], data["registry_problem"] = None, str(exc)
+        else:
+            data["model_versions"] = [
+                {"model": v.model, "version": v.version, "stage": v.stage, "blob": v.blob}
+                for v in sorted(ledger.versions.values(), key=lambda v: (v.model, v.version))
+                if v.run_id == run.run_id
+            ]
+            data["registry_problem"] = None
+        return _json_text(data)
+
+
+class RunTagsHandler(DataHandler):
+    """``POST runs/<id>/tags`` with ``{"set": {key: value}, "delete": [key]}``: one
+    transaction; answers the run's tags after it. The free-text note is the tag ``note``.
+    XSRF is enforced by jupyter_server for cookie sessions."""
+
+    @tornado.web.authenticated
+    async def post(self, run_id: str) -> None:
+        from ..errors import StorePermissionError
+
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise tornado.web.HTTPError(400, "the body must be JSON") from None
+        to_set, to_delete = tag_edit(body)
+        with self.store() as store:
+            try:
+                full_id, tags = await IOLoop.current().run_in_executor(
+                    None, functools.partial(_edit_tags, store, run_id, to_set, to_delete)
+                )
+            except StorePermissionError as exc:
+                raise tornado.web.HTTPError(403, "%s", str(exc)) from None
+        self.finish({"run_id": full_id, "tags": tags})
+
+
+MAX_TAG_KEY = 250
+MAX_TAG_VALUE = 5000  # the note is a tag too
+MAX_TAG_EDITS = 100  # keys set and deleted in one request
+
+
+def tag_edit(body: Any) -> tuple[dict[str, str], list[str]]:
+    """The tags to set and to delete of a ``POST runs/<id>/tags`` body (else 400)."""
+    if not isinstance(body, dict):
+        raise tornado.web.HTTPError(
+            400, 'the body must be a JSON object: {"set": {"key": "value"}, "delete": ["key"]}'
+        )
+    unknown = sorted(set(body) - {"set", "delete"})
+    if unknown:
+        raise tornado.web.HTTPError(
+            400, 'unknown field %r: the body has "set" and "delete"', str(unknown[0])[:40]
+        )
+    to_set = body.get("set") or {}
+    to_delete = body.get("delete") or []
+    if not isinstance(to_set, dict):
+        raise tornado.web.HTTPError(400, '"set" must be an object of tag names to text values')
+    if not isinstance(to_delete, list):
+        raise tornado.web.HTTPError(400, '"delete" must be a list of tag names')
+    if len(to_set) + len(to_delete) > MAX_TAG_EDITS:
+        raise tornado.web.HTTPError(
+            400, "at most %d tags can be set or deleted at once, got %d", MAX_TAG_EDITS,
+            len(to_set) + len(to_delete),
+        )  # fmt: skip
+    for key in [*to_set, *to_delete]:
+        if not isinstance(key, str) or not key.strip():
+            raise tornado.web.HTTPError(400, "a tag name must be a non-empty string, got %r",
+                                        str(key)[:40])  # fmt: skip
+        if len(key) > MAX_TAG_KEY:
+            raise tornado.web.HTTPError(
+                400, "tag name %r... is %d characters long; at most %d are accepted",
+                key[:40], len(key), MAX_TAG_KEY,
+            )  # fmt: skip
+    for key, value in to_set.items():
+        if not isinstance(value, str):
+            raise tornado.web.HTTPError(
+                400, "the value of tag %r must be a string, got %s", key[:40],
+                type(value).__name__ if value is not None else "null",
+            )  # fmt: skip
+        if len(value) > MAX_TAG_VALUE:
+            raise tornado.web.HTTPError(
+                400, "the value of tag %r is %d characters long; at most %d are accepted",
+                key[:40], len(value), MAX_TAG_VALUE,
+            )  # fmt: skip
+    both = [key for key in to_delete if key in to_set]
+    if both:
+        raise tornado.web.HTTPError(
+            400, "tag %r is both set and deleted: do one or the other", both[0][:40]
+        )
+    return dict(to_set), list(dict.fromkeys(to_delete))
+
+
+def _edit_tags(
+    store: Any, run_id: str, to_set: dict[str, str], to_delete: list[str]
+) -> tuple[str, dict[str, str]]:
+    full_id = store.resolve_run_id(run_id)
+    return full_id, store.edit_tags(full_id, to_set, to_delete)
 
 
 class CurveHandler(DataHandler):
@@ -169,16 +331,136 @@ class CurveHandler(DataHandler):
         self.finish(json.dumps({"key": curve.key, "steps": curve.steps.tolist(), "values": values}))
 
 
-class CompareHandler(DataHandler):
-    @tornado.web.authenticated
-    def get(self) -> None:
-        from ..compare import compare_runs
+MAX_CURVE_RUNS = 100
+CURVE_POINTS = 5000  # points per curve by default; more are downsampled
+MAX_CURVE_POINTS = 100_000
 
-        ids = [i for part in self.get_arguments("ids") for i in part.split(",") if i.strip()]
+
+class CurvesHandler(DataHandler):
+    """``GET curves?ids=&key=&points=``: one metric of up to 100 runs, ``{"key", "runs":
+    [{"run_id", "name", "steps", "values", "total"}]}`` in the order asked; a curve of more
+    than ``points`` points is downsampled (see :func:`~mlops_jupyter.store.curves.downsample`),
+    ``total`` its points before. All the curves come from one query."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        ids = _ids_argument(self, "ids", MAX_CURVE_RUNS)
+        key = self.get_argument("key")
+        points = self.int_argument("points", CURVE_POINTS)
+        if not 2 <= points <= MAX_CURVE_POINTS:
+            raise tornado.web.HTTPError(
+                400, "points must be between 2 and %d, got %d", MAX_CURVE_POINTS, points
+            )
         with self.store() as store:
-            comparison = compare_runs(store, ids)
+            payload = await IOLoop.current().run_in_executor(
+                None, functools.partial(curves_json, store, ids, key, points)
+            )
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(comparison, default=str, allow_nan=False))
+        self.finish(payload)
+
+
+def curves_json(store: Any, ids: list[str], key: str, points: int) -> str:
+    import numpy as np
+
+    from ..store.curves import downsample
+    from ..store.records import json_number
+
+    names = store.run_names(ids)
+    found = store.metric_curves(list(names), key)
+    runs = []
+    for run_id, name in names.items():
+        curve = found[run_id]
+        steps, values = downsample(curve.steps, curve.values, points)
+        shown = values.tolist()
+        if not np.isfinite(values).all():
+            shown = [json_number(v) for v in shown]
+        runs.append({"run_id": run_id, "name": name, "steps": steps.tolist(), "values": shown,
+                     "total": len(curve)})  # fmt: skip
+    return json.dumps({"key": key, "runs": runs})
+
+
+class CurveKeysHandler(DataHandler):
+    """``GET curves/keys?ids=``: ``{"keys": [...]}``, the metrics with more than one step in
+    any of the runs (those a chart can draw as curves), sorted."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        ids = _ids_argument(self, "ids", MAX_CURVE_RUNS)
+        with self.store() as store:
+            keys = await IOLoop.current().run_in_executor(
+                None, lambda: store.curve_keys(list(store.run_names(ids)))
+            )
+        self.finish({"keys": keys})
+
+
+class DiffHandler(DataHandler):
+    """``GET diff?a=&b=``: the code of run ``a`` against run ``b`` (see
+    :mod:`mlops_jupyter.code_diff`)."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        from ..code_diff import code_diff
+
+        a, b = self.get_argument("a").strip(), self.get_argument("b").strip()
+        with self.store() as store:
+            diff = await IOLoop.current().run_in_executor(
+                None, lambda: code_diff(store.get_run(a), store.get_run(b))
+            )
+        self.finish(diff)
+
+
+class RunsCsvHandler(DataHandler):
+    """``GET runs.csv``: every run ``GET runs`` would list with the same ``experiment``,
+    ``status``, ``filter`` and ``sort``, as CSV with the ``columns`` asked for (see
+    :mod:`mlops_jupyter.store.runs_csv`), streamed a page at a time; each page is read in
+    the executor. A bad filter, sort or column is a 400 before anything is sent."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        from tornado.iostream import StreamClosedError
+
+        from ..store.runs_csv import csv_pages, parse_columns
+
+        experiment = self.get_argument("experiment", None)
+        try:
+            columns = parse_columns(self.get_arguments("columns"))
+        except ValueError as exc:
+            raise tornado.web.HTTPError(400, "%s", str(exc)) from None
+        status = self.get_argument("status", None)
+        filters = self.get_arguments("filter")
+        sort = self.get_argument("sort", None)
+        loop = IOLoop.current()
+        with self.store() as store:
+            pages = csv_pages(
+                store, columns, experiment=experiment, status=status, filters=filters, sort=sort
+            )
+            first = await loop.run_in_executor(None, next, pages)  # errors here are a 400
+            self.set_header("Content-Type", "text/csv; charset=utf-8")
+            self.set_header("Content-Disposition", _attachment(experiment))
+            self.set_header("Cache-Control", "no-store")
+            try:
+                self.write(first)
+                await self.flush()
+                while (text := await loop.run_in_executor(None, next, pages, None)) is not None:
+                    self.write(text)
+                    await self.flush()
+            except StreamClosedError:  # the browser went away: stop reading pages
+                pages.close()
+                return
+        self.finish()
+
+
+def _attachment(experiment: str | None) -> str:
+    """``attachment; filename="runs-<experiment or all>.csv"``; an experiment name a file
+    name cannot hold as it is is also given exactly, as RFC 6266's ``filename*``."""
+    import re
+    from urllib.parse import quote
+
+    name = f"runs-{experiment if experiment is not None else 'all'}.csv"
+    safe = re.sub(r"[^A-Za-z0-9._ +-]", "_", name)
+    if safe == name:
+        return f'attachment; filename="{name}"'
+    return f"attachment; filename=\"{safe}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 class CardHandler(DataHandler):
@@ -246,12 +528,74 @@ class ReviewHandler(DataHandler):
         return out
 
 
+class CompareHandler(ReviewHandler):
+    """``GET compare?ids=``: run ids, or ``MODEL:VERSION`` refs of registered versions."""
+
+    @tornado.web.authenticated
+    def get(self) -> None:
+        from ..compare import compare_runs
+
+        ids = [i.strip() for part in self.get_arguments("ids") for i in part.split(",")]
+        ids = [i for i in ids if i]
+        with self.store() as store:
+            if any(":" in i for i in ids):
+                ids = [self.version_run(store, i) if ":" in i else i for i in ids]
+            comparison = compare_runs(store, ids)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(comparison, default=str, allow_nan=False))
+
+    def version_run(self, store: Any, ref: str) -> str:
+        """The run of the registered version ``MODEL:VERSION`` (404 if there is none)."""
+        from ..registry.registry import RegistryError, RegistryIntegrityError
+
+        model, _, number = ref.rpartition(":")
+        version = bounded_int(f"the version of {ref[:80]!r}", number, minimum=1)
+        try:
+            return str(self.registry(store).version(model, version).run_id)
+        except RegistryIntegrityError:
+            raise
+        except RegistryError as exc:
+            raise tornado.web.HTTPError(404, "%s", str(exc)) from None
+
+
+def decisions(registry: Any, models: Any) -> tuple[dict[int, Any], dict[tuple[str, int], float]]:
+    """From the models' audit entries that hold (signed, or from before signing): when and
+    by whom each closed request was decided -- ``{request id: (time, actor)}`` of the entry
+    that applied, rejected or refused it -- and when each version last changed stage --
+    ``{(model, version): time}`` of the transition that moved it there or archived it."""
+    decided: dict[int, Any] = {}
+    moved: dict[tuple[str, int], float] = {}
+    for model in dict.fromkeys(models):
+        production: int | None = None
+        for entry in registry.history(model):
+            subject_model, _, number = str(entry["subject"]).rpartition(":")
+            if entry["problem"] is not None or subject_model != model or not number.isdigit():
+                continue
+            action, version = entry["action"], int(number)
+            if action in ("transition", "reject", "refused") and entry.get("request"):
+                decided[int(entry["request"])] = (entry["ts"], entry["actor"])
+            if action != "transition":
+                continue
+            moved[(model, version)] = entry["ts"]
+            if entry.get("to") == "production":
+                if production is not None and production != version:
+                    moved[(model, production)] = entry["ts"]  # archived by this one
+                production = version
+            elif production == version:
+                production = None
+    return decided, moved
+
+
 class ModelsHandler(ReviewHandler):
+    """``GET models``: each model with its versions; a version's ``stage_changed_at`` is
+    when it moved to its stage (None: never moved)."""
+
     @tornado.web.authenticated
     def get(self) -> None:
         with self.store() as store:
             registry = self.registry(store)
             models = registry.models()
+            _, moved = decisions(registry, [m["model"] for m in models])
             for model in models:
                 model["versions_list"] = [
                     {
@@ -262,10 +606,40 @@ class ModelsHandler(ReviewHandler):
                         "created_by": v.created_by,
                         "created_at": v.created_at,
                         "fingerprint": v.fingerprint,
+                        "stage_changed_at": moved.get((v.model, v.version)),
                     }
                     for v in registry.versions(model["model"])
                 ]
         self.finish({"models": models})
+
+
+class ProductionHandler(ReviewHandler):
+    """``GET models/<name>/versions/<v>/production``: the version and the model's current
+    production version (None if it has none), to compare their runs."""
+
+    @tornado.web.authenticated
+    def get(self, name: str, number: str) -> None:
+        from ..registry.registry import RegistryIntegrityError
+
+        model = url_unescape(name)
+        version = bounded_int("the version", number, minimum=1)
+        with self.store() as store:
+            registry = self.registry(store)
+            if model not in {m["model"] for m in registry.models()}:
+                raise tornado.web.HTTPError(404, "no model named %r is registered", model)
+            try:
+                candidate = registry.version(model, version)
+            except RegistryIntegrityError:
+                raise
+            except MLOpsError as exc:
+                raise tornado.web.HTTPError(404, "%s", str(exc)) from None
+            production = registry.current(model)
+
+        def side(v: Any) -> dict[str, Any] | None:
+            return None if v is None else {"version": v.version, "run_id": v.run_id,
+                                           "stage": v.stage}  # fmt: skip
+
+        self.finish({"model": model, "candidate": side(candidate), "production": side(production)})
 
 
 class MonitoringHandler(ReviewHandler):
@@ -309,8 +683,15 @@ class MonitoringHandler(ReviewHandler):
         return payload
 
 
-def _request_json(request: Any) -> dict[str, Any]:
+def _request_json(request: Any, decided: dict[int, Any] | None = None) -> dict[str, Any]:
+    """A request; ``decided_at`` and ``decided_by`` say when it was applied, rejected or
+    refused and by whom (a request blocked by its gates when it was made: its own time)."""
+    when, who = (decided or {}).get(request.id, (None, None))
+    if when is None and request.status == "blocked":
+        when = request.created_at
     return {
+        "decided_at": when if request.status != "pending" else None,
+        "decided_by": who if request.status != "pending" else None,
         "id": request.id,
         "model": request.model,
         "version": request.version,
@@ -349,9 +730,13 @@ class RequestsHandler(ReviewHandler):
         if not 1 <= limit <= 1000:
             raise tornado.web.HTTPError(400, "limit must be between 1 and 1000, got %d", limit)
         with self.store() as store:
-            requests = self.registry(store).requests(status, limit)
+            registry = self.registry(store)
+            requests = registry.requests(status, limit)
+            decided, _ = decisions(registry, [r.model for r in requests])
             reviewer = self.reviewer_json(store)
-        self.finish({"reviewer": reviewer, "requests": [_request_json(r) for r in requests]})
+        self.finish(
+            {"reviewer": reviewer, "requests": [_request_json(r, decided) for r in requests]}
+        )
 
 
 class RequestActionHandler(ReviewHandler):
@@ -394,7 +779,8 @@ class RequestActionHandler(ReviewHandler):
                 raise tornado.web.HTTPError(status, "%s", str(exc)) from None
             except MLOpsError as exc:
                 raise tornado.web.HTTPError(409, "%s", str(exc)) from None
-        self.finish(_request_json(result))
+            decided, _ = decisions(registry, [result.model])
+        self.finish(_request_json(result, decided))
 
 
 def data_routes(base: str) -> list[tuple[str, type]]:
@@ -405,12 +791,18 @@ def data_routes(base: str) -> list[tuple[str, type]]:
         (route("experiments"), ExperimentsHandler),
         (route("runs"), RunsHandler),
         (route("columns"), ColumnsHandler),
+        (route("runs.csv"), RunsCsvHandler),
         (route(r"runs/([0-9a-fA-F]{4,64})"), RunHandler),
+        (route(r"runs/([0-9a-fA-F]{4,64})/tags"), RunTagsHandler),
         (route(r"runs/([0-9a-fA-F]{4,64})/metrics/([^/]+)"), CurveHandler),
+        (route("curves"), CurvesHandler),
+        (route("curves/keys"), CurveKeysHandler),
+        (route("diff"), DiffHandler),
         (route("compare"), CompareHandler),
         (route(r"cards/([^/]+)"), CardHandler),
         (route("models"), ModelsHandler),
         (route(r"models/([^/]+)/monitoring"), MonitoringHandler),
+        (route(r"models/([^/]+)/versions/([0-9]+)/production"), ProductionHandler),
         (route("requests"), RequestsHandler),
         (route(r"requests/([0-9]+)/(approve|reject)"), RequestActionHandler),
     ]

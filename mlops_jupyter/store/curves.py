@@ -130,3 +130,45 @@ def by_key(chunks: Iterable[tuple[str, bytes, bytes, bytes]]) -> Mapping[str, li
     for key, *packed in chunks:
         grouped.setdefault(key, []).append(packed)
     return grouped
+
+
+def downsample(steps: Any, values: Any, points: int) -> tuple[Any, Any]:
+    """At most ``points`` of a curve (numpy arrays sorted by step), keeping its shape: the
+    curve is cut into ``points // 4`` runs of consecutive points and each keeps its first,
+    lowest, highest and last point, in step order (``points // 5`` runs, each also keeping
+    its first NaN, when the curve has NaN). The curve's lowest and highest values are always
+    among those kept; a curve of ``points`` or fewer is returned as it is. ``points`` < 4
+    keeps the lowest and the highest point (then the first and the last, room allowing)."""
+    import numpy as np
+
+    n = len(steps)
+    if points < 2:
+        raise ValueError(f"points must be at least 2, got {points}")
+    if n <= points:
+        return steps, values
+    values = np.asarray(values, dtype=np.float64)
+    nan = np.isnan(values)
+    has_nan = bool(nan.any())
+    low_values = np.where(nan, np.inf, values)  # NaN is neither the lowest nor the highest
+    high_values = np.where(nan, -np.inf, values)
+    if points < 4:
+        chosen = [int(np.argmin(low_values)), int(np.argmax(high_values)), 0, n - 1]
+        keep = np.array(sorted(list(dict.fromkeys(chosen))[:points]), dtype=np.int64)
+        return steps[keep], values[keep]
+    per = 5 if has_nan and points >= 5 else 4
+    buckets = points // per
+    starts = (np.arange(buckets, dtype=np.int64) * n) // buckets
+    ends = np.append(starts[1:], n)  # each bucket [start, end), none empty since n > buckets
+    position = np.arange(n, dtype=np.int64)
+    bucket_of = np.repeat(np.arange(buckets), ends - starts)
+    lowest = np.minimum.reduceat(low_values, starts)
+    highest = np.maximum.reduceat(high_values, starts)
+    at_low = np.where(low_values == lowest[bucket_of], position, n)
+    at_high = np.where(high_values == highest[bucket_of], position, n)
+    parts = [starts, ends - 1, np.minimum.reduceat(at_low, starts),
+             np.minimum.reduceat(at_high, starts)]  # fmt: skip
+    if per == 5:
+        parts.append(np.minimum.reduceat(np.where(nan, position, n), starts))
+    kept = np.unique(np.concatenate(parts))
+    kept = kept[kept < n]
+    return steps[kept], values[kept]

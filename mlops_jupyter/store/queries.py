@@ -128,18 +128,7 @@ def run_page(
     parsed = [condition for text in filters or [] for condition in RunFilter.parse_all(text)]
     with store._lock, store.snapshot():
         index = store.run_index()
-        mask = np.ones(index.n, dtype=bool)
-        if experiment is not None:
-            found = store.conn.execute(
-                "SELECT id FROM experiments WHERE name = ?", (experiment,)
-            ).fetchone()
-            mask &= index.experiment[: index.n] == (found[0] if found else -1)
-        if status is not None:
-            code = STATUSES.index(status) if status in STATUSES else -1
-            mask &= index.status[: index.n] == code
-        for condition in parsed:
-            mask &= condition.mask(index, store)
-        chosen = np.flatnonzero(mask)
+        chosen = _chosen(store, index, experiment, status, parsed)
         positions = page_of(chosen, _order(store, index, sort), offset, limit)
         ids = [raw.decode() for raw in index.ids[positions]]
         rows = _run_rows(store, ids)
@@ -173,6 +162,46 @@ def run_page(
             for run_id, exp, name, run_status, started, duration, tags in (rows[i] for i in ids)
         ],
     }
+
+
+def run_ids(
+    store: Store,
+    *,
+    experiment: str | None = None,
+    status: str | None = None,
+    filters: list[str] | None = None,
+    sort: str | None = None,
+) -> list[str]:
+    """The ids of every run :func:`run_page` pages through with the same arguments, in its
+    order, from one read snapshot (the CSV export: one ordering, then the rows by chunks)."""
+    parsed = [condition for text in filters or [] for condition in RunFilter.parse_all(text)]
+    with store._lock, store.snapshot():
+        index = store.run_index()
+        chosen = _chosen(store, index, experiment, status, parsed)
+        positions = page_of(chosen, _order(store, index, sort), 0, len(chosen))
+        return [raw.decode() for raw in index.ids[positions]]
+
+
+def _chosen(
+    store: Store,
+    index: RunIndex,
+    experiment: str | None,
+    status: str | None,
+    parsed: list[RunFilter],
+) -> np.ndarray:
+    """The positions of the indexed runs a listing selects."""
+    mask = np.ones(index.n, dtype=bool)
+    if experiment is not None:
+        found = store.conn.execute(
+            "SELECT id FROM experiments WHERE name = ?", (experiment,)
+        ).fetchone()
+        mask &= index.experiment[: index.n] == (found[0] if found else -1)
+    if status is not None:
+        code = STATUSES.index(status) if status in STATUSES else -1
+        mask &= index.status[: index.n] == code
+    for condition in parsed:
+        mask &= condition.mask(index, store)
+    return np.flatnonzero(mask)
 
 
 def _run_rows(store: Store, ids: list[str]) -> dict[str, tuple[Any, ...]]:

@@ -702,12 +702,38 @@ class Store:
 
     def add_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         """Merge ``tags`` into a run's tags (a tag given again is replaced)."""
+        self.edit_tags(run_id, tags)
+
+    def remove_tags(self, run_id: str, keys: Iterable[str]) -> None:
+        """Remove the tags ``keys`` from a run (a key it does not have is no error)."""
+        self.edit_tags(run_id, remove=keys)
+
+    def edit_tags(
+        self,
+        run_id: str,
+        add: Mapping[str, str] | None = None,
+        remove: Iterable[str] = (),
+    ) -> dict[str, str]:
+        """Set the tags ``add`` and remove the tags ``remove`` of a run in one transaction;
+        return its tags after the edit. A key in both is a ``ValueError``. The edit is an
+        update of the run's row, so the runs listing's index (its tag filters and sorts)
+        follows it in this process and in every other one."""
+        added = {str(k): str(v) for k, v in (add or {}).items()}
+        removed = {str(k) for k in remove}
+        both = sorted(removed & added.keys())
+        if both:
+            raise ValueError(f"tags both set and removed: {', '.join(map(repr, both))}")
         with self.transaction() as conn:
             row = conn.execute("SELECT tags FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise RunNotFoundError(run_id)
-            merged = {**(_unjson(row[0]) or {}), **{str(k): str(v) for k, v in tags.items()}}
-            conn.execute("UPDATE runs SET tags = ? WHERE id = ?", (_json(merged), run_id))
+            before = _unjson(row[0]) or {}
+            merged = {k: v for k, v in {**before, **added}.items() if k not in removed}
+            if merged != before:
+                conn.execute(
+                    "UPDATE runs SET tags = ? WHERE id = ?", (_json(merged or None), run_id)
+                )
+        return dict(sorted(merged.items()))
 
     def log_metric(self, run_id: str, key: str, value: Any, step: int = 0) -> None:
         """Append one metric value (e.g. a point of a training curve) to a run."""
@@ -1235,6 +1261,105 @@ class Store:
             return Curve(key, steps, values, np.full(values.size, float(series[1])))
         points = [(step, decode_metric(value, flag), ts) for step, value, flag, ts in rows]
         return curves.merge(key, points, chunks)
+
+    def run_names(self, run_ids: Sequence[str]) -> dict[str, str | None]:
+        """The full ids and names of the runs ``run_ids`` name (full ids or unique prefixes),
+        in their order: full ids in one query, prefixes one each. Raises
+        :class:`RunNotFoundError` for an unknown one."""
+        wanted = [str(i).strip().lower() for i in run_ids]
+        full = sorted({i for i in wanted if len(i) == 32})
+        names: dict[str, str | None] = {}
+        for start in range(0, len(full), 500):
+            among, args = self.dialect.among("id", full[start : start + 500])
+            names.update(self._read(f"SELECT id, name FROM runs WHERE {among}", args))
+        out: dict[str, str | None] = {}
+        for text in wanted:
+            if text not in names:
+                found = self.resolve_run_id(text)
+                if found not in names:
+                    names.update(self._read("SELECT id, name FROM runs WHERE id = ?", (found,)))
+                text = found
+            out[text] = names[text]
+        return out
+
+    def metric_curves(self, run_ids: Sequence[str], key: str) -> dict[str, Curve]:
+        """One metric of several runs (full ids), as :meth:`metric_curve` reads it, in one
+        query for all of them; a run without that metric gets an empty curve."""
+        import numpy as np
+
+        ids = list(dict.fromkeys(run_ids))
+        if not ids:
+            return {}
+        among, args = self.dialect.among("run_id", ids)
+        # chunks first: PostgreSQL types a UNION's columns pair by pair, and a column of
+        # NULLs only takes the type of a column beside it that has one
+        rows = self._read(
+            'SELECT 2, run_id, seq, NULL, NULL, NULL, steps, "values", times FROM metric_chunks '
+            f"WHERE {among} AND key = ? UNION ALL "
+            "SELECT 1, run_id, step, value, flag, timestamp, NULL, NULL, NULL FROM metrics "
+            f"WHERE {among} AND key = ? UNION ALL "
+            'SELECT 0, run_id, 0, NULL, NULL, timestamp, "values", NULL, NULL FROM metric_series '
+            f"WHERE {among} AND key = ? ORDER BY 1, 3",
+            [*args, key, *args, key, *args, key],
+        )
+        series: dict[str, tuple[bytes, float]] = {}
+        points: dict[str, list[tuple[int, float, float]]] = {}
+        chunks: dict[str, list[tuple[bytes, bytes, bytes]]] = {}
+        for kind, run_id, number, value, flag, ts, first, second, third in rows:
+            if kind == 0:
+                series[run_id] = (first, ts)
+            elif kind == 1:
+                points.setdefault(run_id, []).append((number, decode_metric(value, flag), ts))
+            else:
+                chunks.setdefault(run_id, []).append((first, second, third))
+        out: dict[str, Curve] = {}
+        for run_id in ids:
+            if run_id in series:  # a captured curve: every step from 0
+                packed, ts = series[run_id]
+                values = np.frombuffer(packed, dtype="<f8").astype(np.float64)
+                steps = np.arange(values.size, dtype=np.int64)
+                out[run_id] = Curve(key, steps, values, np.full(values.size, float(ts)))
+            else:
+                out[run_id] = curves.merge(key, points.get(run_id, []), chunks.get(run_id, []))
+        return out
+
+    def curve_keys(self, run_ids: Sequence[str]) -> list[str]:
+        """The metric keys that have more than one step in any of the runs (full ids),
+        sorted: the metrics a chart can draw as curves."""
+        import numpy as np
+
+        ids = list(dict.fromkeys(run_ids))
+        if not ids:
+            return []
+        among, args = self.dialect.among("run_id", ids)
+        with self._lock, self.snapshot():
+            found = {
+                key
+                for (key,) in self._read(
+                    f"SELECT DISTINCT key FROM metric_series WHERE {among} AND n > 1", args
+                )
+            }
+            spans: dict[tuple[str, str], tuple[int, int]] = {
+                (run_id, key): (low, high)
+                for run_id, key, low, high in self._read(
+                    f"SELECT run_id, key, MIN(step), MAX(step) FROM metrics WHERE {among} "
+                    "GROUP BY run_id, key",
+                    args,
+                )
+            }
+            chunk_rows = self._read(
+                f"SELECT run_id, key, steps FROM metric_chunks WHERE {among}", args
+            )
+        for run_id, key, packed in chunk_rows:  # the steps of logged batches widen the span
+            if key in found:
+                continue
+            steps = np.frombuffer(packed, dtype="<i8")
+            if not steps.size:
+                continue
+            low, high = spans.get((run_id, key), (int(steps[0]), int(steps[0])))
+            spans[(run_id, key)] = (min(low, int(steps.min())), max(high, int(steps.max())))
+        found.update(key for (_, key), (low, high) in spans.items() if low != high)
+        return sorted(found)
 
     def get_run(self, run_id: str) -> Run:
         """Everything recorded about one run; raises :class:`RunNotFoundError` if unknown."""
