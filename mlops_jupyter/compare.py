@@ -1,6 +1,10 @@
 """Compare 2 to 10 runs: parameters (differences first), metrics, data, SHAP top features.
 
 Plain Python over the store; the REST API, the side panel and ``%compare`` all show this.
+Which value of a metric is best follows the direction set for it in the runs' experiment
+(``Store.set_metric_direction``), else its name (``metric_settings.direction_of``); when the
+compared experiments set different directions the name decides and ``direction_source`` says
+so. The experiment's primary metric comes first.
 """
 
 from __future__ import annotations
@@ -8,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from .capture.metric_values import lower_is_better
+from .store.metric_settings import resolve
 from .store.records import json_number
 
 if TYPE_CHECKING:
@@ -36,8 +40,41 @@ def _top(run: Run, k: int = 5) -> list[list[Any]]:
     return [[e.feature_names[i], totals[i]] for i in order]
 
 
+SHAP_STATUSES = ("ok", "pending", "failed", "none")
+
+
+def shap_status(status: str | None) -> str:
+    """The comparison's SHAP status for an explanation's stored ``status`` (None: none
+    recorded): ``ok``; ``pending`` while it is still being computed; ``failed``; or ``none``
+    (nothing recorded, or recorded as not possible: ``unsupported``, its reason kept)."""
+    return status if status in SHAP_STATUSES else "none"
+
+
+def _shap(run: Run) -> dict[str, Any]:
+    e = run.explanation
+    return {
+        "run_id": run.run_id,
+        "status": shap_status(e.status if e is not None else None),
+        "reason": e.reason if e is not None else None,
+        "top": _top(run),
+    }
+
+
+def _primary(settings: dict[str, dict[str, Any]]) -> str | None:
+    """The primary metric the compared experiments agree on (None if none or they differ)."""
+    named = {s["primary_metric"] for s in settings.values() if s["primary_metric"]}
+    return named.pop() if len(named) == 1 else None
+
+
 def compare_runs(store: Store, ids: list[str]) -> dict[str, Any]:
-    """The comparison of ``ids`` (full ids or unique prefixes), JSON-ready."""
+    """The comparison of ``ids`` (full ids or unique prefixes), JSON-ready.
+
+    ``metrics`` holds per key its ``values`` (in run order), the index of the ``best`` one,
+    ``direction`` (``"max"`` / ``"min"``), ``lower_is_better``, ``direction_source``
+    (``"experiment"``: set there; ``"name"``: by the metric's name, also when the
+    experiments disagree, then ``direction_conflict``) and ``primary``; the primary metric
+    first, then by key. ``shap`` holds per run its ``status`` (see :func:`shap_status`),
+    ``reason`` and ``top`` features."""
     if not MIN_RUNS <= len(ids) <= MAX_RUNS:
         raise ValueError(f"compare takes {MIN_RUNS} to {MAX_RUNS} runs, got {len(ids)}")
     runs = [store.get_run(run_id) for run_id in ids]
@@ -51,20 +88,28 @@ def compare_runs(store: Store, ids: list[str]) -> dict[str, Any]:
         differs = not all(present) or any(v != values[0] for v in values)
         params.append({"key": key, "values": values, "differs": differs})
     params.sort(key=lambda p: (not p["differs"], p["key"]))
+    settings = {e: store.metric_directions(e) for e in sorted({r.experiment for r in runs})}
+    directions = {e: s["directions"] for e, s in settings.items()}
+    primary = _primary(settings)
     metrics = []
-    for key in sorted({k for r in runs for k in r.metrics}):
+    for key in sorted({k for r in runs for k in r.metrics}, key=lambda k: (k != primary, k)):
         raw = [r.metrics.get(key) for r in runs]
         finite = [(i, v) for i, v in enumerate(raw) if v is not None and math.isfinite(v)]
+        direction, source, conflict = resolve(key, directions)
         best = None
         if finite:
-            pick = min if lower_is_better(key) else max
+            pick = min if direction == "min" else max
             best = pick(finite, key=lambda item: item[1])[0]
         metrics.append(
             {
                 "key": key,
                 "values": [json_number(v) if v is not None else None for v in raw],
                 "best": best,
-                "lower_is_better": lower_is_better(key),
+                "direction": direction,
+                "lower_is_better": direction == "min",
+                "direction_source": source,
+                "direction_conflict": conflict,
+                "primary": key == primary,
             }
         )
     return {
@@ -82,5 +127,6 @@ def compare_runs(store: Store, ids: list[str]) -> dict[str, Any]:
         "params": params,
         "metrics": metrics,
         "data": {"train": _data(runs, "train"), "eval": _data(runs, "eval")},
-        "shap": [{"run_id": r.run_id, "top": _top(r)} for r in runs],
+        "primary_metric": primary,
+        "shap": [_shap(r) for r in runs],
     }

@@ -200,7 +200,7 @@ def compare_magic(line: str) -> Any:
                 "notebook run by a tool that does not name it records to its own experiment: "
                 "set MLOPS_JUPYTER_EXPERIMENT or use %%track -e)"
             )
-    return CompareView(compare_runs(store, ids))
+    return CompareView(compare_runs(store, ids), store=store)  # redraws when SHAP lands
 
 
 MAGICS = {

@@ -22,6 +22,7 @@ from .base import (
     BaseHandler,
 )
 from .data import data_routes
+from .experiment_settings import settings_routes
 
 API_PREFIX = "mlops-jupyter/api"
 
@@ -83,5 +84,6 @@ def setup_handlers(web_app: Any, server_app: Any) -> None:
             (url_path_join(base, API_PREFIX, "version"), VersionHandler),
             (url_path_join(base, API_PREFIX, "store"), StoreHandler),
             *data_routes(base),
+            *settings_routes(base),
         ],
     )

@@ -393,6 +393,34 @@ DO $$ DECLARE g record; BEGIN
 END $$;
 """
 
+# 13: as SQLite's v13, each experiment's metric directions and primary metric; the roles that
+# write runs may set them, those that read runs may read them.
+_METRIC_SETTINGS = """
+CREATE TABLE IF NOT EXISTS metric_settings (
+    experiment_id BIGINT NOT NULL REFERENCES experiments(id),
+    metric TEXT NOT NULL,
+    direction TEXT CHECK (direction IN ('min', 'max')),
+    is_primary INTEGER NOT NULL DEFAULT 0 CHECK (is_primary IN (0, 1)),
+    updated_by TEXT,
+    updated_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (experiment_id, metric)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_primary_metric
+    ON metric_settings(experiment_id) WHERE is_primary = 1;
+REVOKE ALL ON metric_settings FROM PUBLIC;
+DO $$ DECLARE g record; BEGIN
+    FOR g IN SELECT DISTINCT grantee, privilege_type FROM information_schema.role_table_grants
+             WHERE table_name = 'runs' AND privilege_type IN ('SELECT', 'INSERT')
+             AND grantee <> current_user LOOP
+        IF g.privilege_type = 'INSERT' THEN
+            EXECUTE format('GRANT INSERT, UPDATE ON metric_settings TO %I', g.grantee);
+        ELSE
+            EXECUTE format('GRANT SELECT ON metric_settings TO %I', g.grantee);
+        END IF;
+    END LOOP;
+END $$;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "the whole store (the SQLite schema at version 6)", _TABLES + _RULES),
     Migration(7, "a change number per run, for the listing index", _RUN_CHANGES),
@@ -401,6 +429,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "production batches and their drift", _MONITOR_BATCHES),
     Migration(11, "labels arriving after their batch; kept sample rows", _MONITOR_LABELS),
     Migration(12, "evaluation snapshots keep their rows", _DATASET_ROWS),
+    Migration(13, "metric directions and the primary metric per experiment", _METRIC_SETTINGS),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -420,7 +449,7 @@ _APPEND_ONLY = (
 )  # fmt: skip
 _UPDATED = (
     "runs", "params", "metrics", "latest_metrics", "metric_series", "artifacts",
-    "model_versions", "promotion_requests", "run_changes",
+    "model_versions", "promotion_requests", "run_changes", "metric_settings",
 )  # fmt: skip
 
 

@@ -426,6 +426,23 @@ CREATE INDEX IF NOT EXISTS monitor_batches_batch_id ON monitor_batches(model_nam
 # back only when its hash_data equals the snapshot's hash), for gates computed on stored data.
 _V12 = "ALTER TABLE datasets ADD COLUMN rows_blob TEXT;"
 
+# v13: per experiment, the direction a person set for a metric ('max': higher is better, 'min':
+# lower is better; NULL: the name rule decides) and which metric is primary (at most one),
+# with who set it and when (``metric_settings.py``).
+_V13 = """
+CREATE TABLE IF NOT EXISTS metric_settings (
+    experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+    metric TEXT NOT NULL,
+    direction TEXT CHECK (direction IN ('min', 'max')),
+    is_primary INTEGER NOT NULL DEFAULT 0 CHECK (is_primary IN (0, 1)),
+    updated_by TEXT,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (experiment_id, metric)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS one_primary_metric
+    ON metric_settings(experiment_id) WHERE is_primary = 1;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1),
     Migration(2, "latest metric values, indexed", _V2),
@@ -439,6 +456,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "production batches and their drift", _V10),
     Migration(11, "labels arriving after their batch; kept sample rows", _V11),
     Migration(12, "evaluation snapshots keep their rows", _V12),
+    Migration(13, "metric directions and the primary metric per experiment", _V13),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -1046,18 +1046,95 @@ class Store:
 
     # --------------------------------------------------------------------- reads
     def experiments(self) -> pd.DataFrame:
-        """Experiments with their run counts and last run time."""
+        """Experiments with their run counts, last run time, primary metric (``None`` when
+        none is set) and that metric's ``direction`` (``"max"`` or ``"min"``, as set or by
+        its name; ``None`` without a primary metric)."""
         import pandas as pd
 
+        from .metric_settings import direction_of
+
         rows = self._read(
-            "SELECT e.name, e.created_at, COUNT(r.id), MAX(r.started_at) FROM experiments e "
-            "LEFT JOIN runs r ON r.experiment_id = e.id GROUP BY e.id ORDER BY e.name"
+            "SELECT e.name, e.created_at, COUNT(r.id), MAX(r.started_at), (SELECT s.metric "
+            "FROM metric_settings s WHERE s.experiment_id = e.id AND s.is_primary = 1), "
+            "(SELECT s.direction FROM metric_settings s WHERE s.experiment_id = e.id AND "
+            "s.is_primary = 1) FROM experiments e LEFT JOIN runs r ON r.experiment_id = e.id "
+            "GROUP BY e.id ORDER BY e.name"
         )
-        frame = pd.DataFrame(rows, columns=["experiment", "created_at", "runs", "last_run_at"])
+        records = [
+            (*row[:5], None if row[4] is None else direction_of(row[4], {row[4]: row[5]}))
+            for row in rows
+        ]
+        columns = ["experiment", "created_at", "runs", "last_run_at", "primary_metric", "direction"]
+        frame = pd.DataFrame(records, columns=columns)
         for column in ("created_at", "last_run_at"):
             frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
         frame["runs"] = frame["runs"].astype("int64")
+        for column in ("primary_metric", "direction"):
+            frame[column] = frame[column].astype("object")
         return frame
+
+    # ------------------------------------------------------------ metric settings
+    def metric_directions(self, experiment: str) -> dict[str, Any]:
+        """What was set for ``experiment``'s metrics: ``{"primary_metric": KEY or None,
+        "directions": {KEY: "min" or "max"}}`` (only the metrics someone set a direction
+        for; :func:`~.metric_settings.direction_of` gives any metric's)."""
+        from . import metric_settings
+
+        return metric_settings.directions(self, experiment)
+
+    def metric_settings(self, experiment: str) -> list[dict[str, Any]]:
+        """Each metric setting of ``experiment`` with who set it and when: ``{"metric",
+        "direction" (None: not set), "primary", "updated_by", "updated_at"}``."""
+        from . import metric_settings
+
+        return metric_settings.settings(self, experiment)
+
+    def set_metric_direction(
+        self,
+        experiment: str,
+        metric: str,
+        direction: str | None,
+        primary: bool = False,
+        *,
+        user: str | None = None,
+    ) -> None:
+        """Set which way is better for ``metric`` in ``experiment``: ``"max"`` (higher is
+        better) or ``"min"`` (lower is better); with ``primary=True`` it also becomes the
+        experiment's primary metric, and the previous one stops being it (``direction``
+        ``None`` then keeps the metric's direction as it was). ``primary=False`` leaves the
+        primary metric as it is (see :meth:`clear_primary_metric`). A new experiment is
+        created. ``user`` (who set it; the ``user`` setting or the OS user by default) and
+        the time are recorded. A bad direction or an empty name is a ``ValueError``."""
+        from . import metric_settings
+
+        metric_settings.set_direction(
+            self, experiment, metric, direction, primary, user or self._acting_user()
+        )
+
+    def clear_primary_metric(self, experiment: str, *, user: str | None = None) -> None:
+        """``experiment`` has no primary metric any more (directions stay as they are)."""
+        from . import metric_settings
+
+        metric_settings.clear_primary(self, experiment, user or self._acting_user())
+
+    @staticmethod
+    def _acting_user() -> str:
+        from ..config import current_user
+
+        return current_user()
+
+    def explanation_statuses(self, run_ids: Sequence[str]) -> dict[str, str | None]:
+        """The status of each run's explanation (full ids): ``pending``, ``ok``, ``failed``,
+        ``unsupported``, or ``None`` when none is recorded. One query, for polling."""
+        ids = list(dict.fromkeys(run_ids))
+        found: dict[str, str | None] = dict.fromkeys(ids)
+        if ids:
+            among, args = self.dialect.among("run_id", ids)
+            for run_id, status in self._read(
+                f"SELECT run_id, status FROM explanations WHERE {among} ORDER BY id", args
+            ):
+                found[run_id] = status
+        return found
 
     def runs(
         self,

@@ -9,8 +9,9 @@ and hash-checked on arrival. Runs go in batches, one transaction each, so an int
 keeps what it committed and the next one resumes; a run already there (same id, experiment,
 start time and code) is skipped, so copying twice adds nothing; a run id that names a
 different run there is a :class:`SyncConflictError` naming it. Runs still ``running`` wait for
-the next copy. A run's card sections travel with it. Registry statements are carried by
-:mod:`mlops_jupyter.registry.transfer`.
+the next copy. A run's card sections travel with it, and so do its experiment's metric settings
+(directions, primary metric) that the other store lacks: what it holds already stays.
+Registry statements are carried by :mod:`mlops_jupyter.registry.transfer`.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class SyncReport:
     blobs: int = 0
     blob_bytes: int = 0
     explanations_updated: int = 0
+    metric_settings: int = 0  # metric settings the target lacked
     copied_ids: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
@@ -70,6 +72,8 @@ class SyncReport:
         parts.append(f"{self.blobs} blobs, {self.blob_bytes / 1e6:.1f} MB")
         if self.explanations_updated:
             parts.append(f"{self.explanations_updated} explanations completed")
+        if self.metric_settings:
+            parts.append(f"{self.metric_settings} metric settings")
         return ", ".join(parts)
 
 
@@ -109,19 +113,35 @@ def copy_runs(
     )
     wanted = set(run_ids) if run_ids is not None else None
     report = SyncReport()
-    todo = []
-    for run_id, _, status in rows:
+    todo, experiments = [], set()
+    for run_id, name, status in rows:
         if wanted is not None and run_id not in wanted:
             continue
         if status == "running":
             report.running += 1
             continue
         todo.append(run_id)
+        experiments.add(name)
     for start in range(0, len(todo), BATCH):
         _copy_batch(source, target, todo[start : start + BATCH], report)
         if progress is not None:
             progress(report, len(todo))
+    _copy_metric_settings(source, target, sorted(experiments), report)
     return report
+
+
+def _copy_metric_settings(source: Any, target: Any, names: list[str], report: SyncReport) -> None:
+    """The metric settings of the experiments whose runs were copied (or were there)."""
+    from . import metric_settings
+
+    if not names:
+        return
+    ids = [row[0] for row in _select(source, "experiments", ("id",), "name", names)]
+    if not ids or not _select(source, "metric_settings", ("metric",), "experiment_id", ids):
+        return  # nothing set: no write on the target
+    with target.transaction() as conn:
+        there = dict(_select(target, "experiments", ("name", "id"), "name", names))
+        report.metric_settings += metric_settings.copy(source, conn, there)
 
 
 def _copy_batch(source: Any, target: Any, ids: list[str], report: SyncReport) -> None:
