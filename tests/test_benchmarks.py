@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import skip_or_fail
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
@@ -27,9 +29,14 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
         ("curves.py", ["raw sqlite3: 3,000 rows", "**mlops-jupyter** `metric_curve`"]),
         ("store_scale.py", ["| 2,000 | before |", "| 10,000 | now |"]),
         ("monitor.py", ["**`record_batch`** end to end", "not run (--quick)"]),
+        ("panel_browser.py", ["**Refresh** to the runs table (5,010 runs", "**filter** `params."]),
     ],
 )
 def test_benchmark_quick_run(script: str, expected_rows: list[str]) -> None:
+    if script == "panel_browser.py":
+        chromium = os.environ.get("MLOPS_JUPYTER_CHROMIUM") or "/usr/bin/chromium"
+        if not Path(chromium).is_file():
+            skip_or_fail(f"Chromium not found at {chromium} (set MLOPS_JUPYTER_CHROMIUM)")
     before = (BENCH / "README.md").read_text(encoding="utf-8")
     result = subprocess.run(
         [sys.executable, str(BENCH / script), "--quick"],
@@ -58,6 +65,7 @@ def test_benchmark_readme_has_results_from_a_full_run() -> None:
         "curves",
         "store-scale",
         "monitor",
+        "panel-browser",
     ):
         body = text.split(f"<!-- {section}:begin -->")[1].split(f"<!-- {section}:end -->")[0]
         assert "Machine:" in body and "| " in body, f"{section} table missing: run the benchmark"
