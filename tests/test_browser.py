@@ -21,6 +21,7 @@ from server_helpers import RunningServer, running_server
 
 from mlops_jupyter.identity.allowed_signers import add_signer
 from mlops_jupyter.identity.keys import Signer, generate_key
+from mlops_jupyter.numbers import readable
 from mlops_jupyter.registry.registry import ALLOWED_SIGNERS_FILENAME, Registry
 from mlops_jupyter.store import Store
 
@@ -259,7 +260,7 @@ def test_runs_table_compare_view_and_card_tab(browser: Browser, lab: RunningServ
     expect(rows).to_have_count(3)
     expect(panel.locator(".mj-page")).to_have_text("1–3 of 3")
     panel.locator("button.mj-sort[data-sort='metrics.accuracy']").click()  # best first
-    expect(rows.first.locator(".mj-card-button")).to_have_text("forest-depth-8")
+    expect(rows.first.locator(".mj-run-name")).to_have_text("forest-depth-8")
     rows.nth(0).locator(".mj-select").check()
     rows.nth(1).locator(".mj-select").check()
     compare = panel.locator(".mj-compare")
@@ -272,7 +273,7 @@ def test_runs_table_compare_view_and_card_tab(browser: Browser, lab: RunningServ
     expect(view.locator("tr[data-param='n_estimators']")).to_have_count(0)  # same: hidden
     view.locator(".mj-show-all input").check()
     expect(view.locator("tr[data-param='n_estimators'] td")).to_have_text(["100", "100"])
-    expect(view.locator("tr[data-metric='accuracy'] td.mj-best")).to_have_text("0.9300")
+    expect(view.locator("tr[data-metric='accuracy'] td.mj-best")).to_have_text("0.93 ★")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "compare.png"))
 
@@ -346,7 +347,7 @@ def test_runs_table_columns_sort_by_a_param_and_filter(
         started.click()
     expect(started).to_contain_text("▼")
     newest = rows.first  # t29: readable numbers, durations with units
-    expect(newest.locator(".mj-card-button")).to_have_text("t29")
+    expect(newest.locator(".mj-run-name")).to_have_text("t29")
     expect(newest.locator("td[data-column='metrics.train_time_s']")).to_have_text("0.00501")
     expect(newest.locator("td[data-column='metrics.val_auc']")).to_have_text(
         f"{float(f'{runs[29][2]:.3g}'):g}"
@@ -364,7 +365,7 @@ def test_runs_table_columns_sort_by_a_param_and_filter(
     panel.locator("button.mj-sort[data-sort='params.depth']").click()  # deepest first
     expect(panel.locator("button.mj-sort[data-sort='params.depth']")).to_contain_text("▼")
     by_depth = [r[0] for r in sorted(runs, key=lambda r: (-r[1], -int(r[0][1:])))]
-    expect(rows.locator(".mj-card-button")).to_have_text(by_depth)
+    expect(rows.locator(".mj-run-name")).to_have_text(by_depth)
     expect(rows.first.locator("td[data-column='tags.owner']")).to_have_text(
         next(r[3] for r in runs if r[0] == by_depth[0])
     )
@@ -462,28 +463,39 @@ def test_notebook_runs_compare_and_a_second_user_approves(
     if "▼" not in (started.text_content() or ""):  # an earlier test sorted by a metric
         started.click()  # newest first again (the panel keeps its sort across pages)
     expect(started).to_contain_text("▼")
-    expect(rows.locator(".mj-card-button")).to_have_text(["deep", "shallow"])
+    expect(rows.locator(".mj-run-name")).to_have_text(["deep", "shallow"])
     last_output = page.locator(".jp-Cell").last.locator(".jp-OutputArea-output").last
     expect(last_output).to_have_text("('pending', 1)", timeout=240_000)
 
+    rows.nth(1).locator(".mj-select").check()  # shallow, then deep: as %compare --last 2
     rows.nth(0).locator(".mj-select").check()
-    rows.nth(1).locator(".mj-select").check()
     panel.locator(".mj-compare").click()
     view = page.locator(".mj-compare-view:visible")
-    expect(view.locator("tr.mj-diff[data-param='max_depth'] td")).to_have_text(["8", "2"])
+    expect(view.locator("tr.mj-diff[data-param='max_depth'] td")).to_have_text(["2", "8"])
     accuracy = view.locator("tr[data-metric='accuracy'] td")
     expect(accuracy).to_have_count(2)
     with Store.open(lab.root / "review" / ".mlops", create=False) as store:
         runs = store.runs()
-        shown = [
-            f"{runs.loc[runs['name'] == n, 'metrics.accuracy'].iloc[0]:.4f}"
-            for n in ("deep", "shallow")
+        values = [
+            runs.loc[runs["name"] == n, "metrics.accuracy"].iloc[0] for n in ("shallow", "deep")
         ]
+        shown = [readable(v) + (" ★" if v == max(values) else "") for v in values]
         [request] = Registry(store).requests()  # reading needs no key
     assert (request.requester, request.status) == ("data-scientist", "pending")
     assert request.requester_key and request.requester_key != reviewer.fingerprint
     expect(accuracy).to_have_text(shown)
-    expect(view.locator(".mj-data").first).to_have_text("same data")
+    expect(view.locator("tr[data-data='train'] td")).to_contain_text("same data")
+    # one compare design: the %compare widget in the notebook reads exactly as the Compare tab,
+    # once both have the SHAP explanations (the widget redraws itself when they land)
+    widget = page.locator(".jp-Cell").nth(4).locator(".mlops-jupyter-compare .mj-compare-table")
+    for table in (widget, view.locator(".mj-compare-table")):
+        try:
+            expect(table.locator("td.mj-shap-ok")).to_have_count(2, timeout=240_000)
+        except AssertionError:
+            cell = page.locator(".jp-Cell").nth(4)
+            raise AssertionError(f"SHAP never shown: {cell.inner_html()[:3000]}") from None
+    cells = "t => [...t.rows].map(r => [...r.cells].map(c => [c.className, c.textContent]))"
+    assert widget.evaluate(cells) == view.locator(".mj-compare-table").evaluate(cells)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "notebook-compare.png"))
 
@@ -895,7 +907,7 @@ def test_a_project_on_a_team_store_shows_it_in_the_panel(
     rows = panel.locator("tr.mj-run")
     expect(rows).to_have_count(2)
     panel.locator("button.mj-sort[data-sort='metrics.accuracy']").click()
-    names = panel.locator("tr.mj-run .mj-card-button")
+    names = panel.locator("tr.mj-run .mj-run-name")
     expect(names).to_have_text(["bo-tuned", "ana-baseline"])
 
 
@@ -949,7 +961,7 @@ def test_notebook_7_follows_the_notebook_compares_and_opens_a_card(
         rows = panel.locator("tr.mj-run")
         expect(rows).to_have_count(3)
         for name in ("s0", "s2"):
-            rows.filter(has=page.locator(".mj-card-button", has_text=name)).locator(
+            rows.filter(has=page.locator(".mj-run-name", has_text=name)).locator(
                 ".mj-select"
             ).check()
         panel.locator(".mj-compare").click()
@@ -958,7 +970,7 @@ def test_notebook_7_follows_the_notebook_compares_and_opens_a_card(
         depth = view.locator("tr.mj-diff[data-param='depth'] td")
         expect(depth).to_have_count(2)
         assert sorted(depth.all_text_contents()) == ["2", "4"]
-        rows.filter(has=page.locator(".mj-card-button", has_text="s1")).locator(
+        rows.filter(has=page.locator(".mj-run-name", has_text="s1")).locator(
             ".mj-card-button"
         ).click()
         card = page.frame_locator(".mj-card-frame:visible")

@@ -188,10 +188,12 @@ def test_runs_filters(server: tuple[RunningServer, dict[str, Any]]) -> None:
 def test_run_columns(server: tuple[RunningServer, dict[str, Any]]) -> None:
     running, _ = server
     everything = {"params": ["depth", "model"], "metrics": ["accuracy", "loss", "val loss"],
-                  "tags": []}  # fmt: skip
+                  "tags": [],  # each metric's direction, read from its name here
+                  "directions": {"accuracy": "max", "loss": "min", "val loss": "min"}}  # fmt: skip
     assert get(running, "columns").json() == everything
     assert get(running, "columns", experiment="exp-b").json() == {
-        "params": ["depth", "model"], "metrics": ["accuracy", "loss"], "tags": []
+        "params": ["depth", "model"], "metrics": ["accuracy", "loss"], "tags": [],
+        "directions": {"accuracy": "max", "loss": "min"},
     }  # fmt: skip
 
 

@@ -93,8 +93,12 @@ def test_set_read_replace_and_clear(server: RunningServer) -> None:
     assert (body["primary_metric"], body["directions"]) == ("train_time_s", {"auc": "max"})
     listed = server.get("mlops-jupyter/api/experiments").json()["experiments"]
     assert (listed[1]["primary_metric"], listed[1]["direction"]) == ("train_time_s", "min")
+    columns = server.get("mlops-jupyter/api/columns", experiment="churn").json()
+    assert columns["directions"] == {"auc": "max", "train_time_s": "min"}  # by its name
     body = post(server, {"experiment": "churn", "metric": "train_time_s", "direction": "max",
                          "primary": False}).json()  # fmt: skip
+    columns = server.get("mlops-jupyter/api/columns", experiment="churn").json()
+    assert columns["directions"] == {"auc": "max", "train_time_s": "max"}  # as set
     assert (body["primary_metric"], body["directions"]) == (
         "train_time_s",
         {"auc": "max", "train_time_s": "max"},

@@ -18,6 +18,8 @@ export interface IRunColumns {
   params: string[];
   metrics: string[];
   tags: string[];
+  /** Each metric's direction: set for the experiment, else read from its name. */
+  directions?: Record<string, 'min' | 'max'>;
 }
 
 export interface IRunPage {
@@ -35,9 +37,24 @@ export interface IExperiment {
 export interface IComparison {
   runs: { run_id: string; name: string | null; experiment: string; status: string }[];
   params: { key: string; values: unknown[]; differs: boolean }[];
-  metrics: { key: string; values: (number | string | null)[]; best: number | null }[];
+  metrics: {
+    key: string;
+    values: (number | string | null)[];
+    best: number | null;
+    lower_is_better: boolean;
+    direction?: 'min' | 'max';
+    /** `experiment`: set for it; `name`: read from the metric's name. */
+    direction_source?: 'experiment' | 'name';
+    direction_conflict?: boolean;
+    primary?: boolean;
+  }[];
   data: Record<'train' | 'eval', { hashes: string[][]; same: boolean }>;
-  shap: { run_id: string; top: [string, number][] }[];
+  shap: {
+    run_id: string;
+    top: [string, number][];
+    status?: 'ok' | 'pending' | 'failed' | 'none';
+    reason?: string | null;
+  }[];
 }
 
 /** Short, readable text for any JSON value. */

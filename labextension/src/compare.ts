@@ -1,9 +1,33 @@
+import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { el, IComparison, show } from './api';
+import { el, IComparison, readable } from './api';
+import { copyLink } from './links';
 import { requestAPI } from './request';
 
-/** Runs side by side in the main area: parameters, metrics with bars, data, SHAP tops. */
+/** A finite number (not a boolean, not the strings "NaN"/"Infinity"). */
+function isNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+/** A value's cell: ``readable(value)``; a finite number gets `mj-num` and its exact value. */
+function valueCell(value: unknown, classes = '', suffix = ''): HTMLTableCellElement {
+  const td = el('td', '', readable(value) + (isNumber(value) ? suffix : ''));
+  if (isNumber(value)) {
+    td.className = ['mj-num', classes].filter(Boolean).join(' ');
+    td.title = String(value);
+  }
+  return td;
+}
+
+const POLL_MS = 2000; // while a compared run's SHAP explanation is still being computed
+const MAX_POLLS = 300;
+
+/**
+ * Runs side by side in the main area: parameters (differences marked), metrics (the best by
+ * each metric's direction, the primary metric first), data, SHAP tops. The `%compare` widget
+ * draws the same table (mlops_jupyter/widgets/compare.py): one design, one set of classes.
+ */
 export class CompareWidget extends Widget {
   constructor(directory: string, ids: string[]) {
     super();
@@ -13,14 +37,37 @@ export class CompareWidget extends Widget {
     this.title.closable = true;
     this._directory = directory;
     this._ids = ids;
+    const bar = el('div', 'mj-compare-actions');
     const toggle = el('label', 'mj-show-all');
     this._toggle = el('input');
     this._toggle.type = 'checkbox';
     this._toggle.addEventListener('change', () => this.render());
     toggle.append(this._toggle, document.createTextNode(' Show all parameters'));
+    const link = el('button', 'mj-copy-link jp-Button', 'Copy link');
+    link.title = 'Copy a link that reopens this comparison';
+    link.addEventListener('click', () =>
+      copyLink({ kind: 'compare', directory: this._directory, ids: this._ids }, link)
+    );
+    const charts = el('button', 'mj-compare-charts jp-Button', 'Charts');
+    charts.addEventListener('click', () =>
+      this._action.emit({ action: 'charts', args: { ids: this._ids } })
+    );
+    bar.append(toggle, link, charts);
+    if (ids.length === 2) {
+      const diff = el('button', 'mj-compare-diff jp-Button', 'Code diff');
+      diff.addEventListener('click', () =>
+        this._action.emit({ action: 'diff', args: { a: this._ids[0], b: this._ids[1] } })
+      );
+      bar.append(diff);
+    }
     this._body = el('div', 'mj-compare-body', 'Loading…');
-    this.node.append(toggle, this._body);
+    this.node.append(bar, this._body);
     void this.load();
+  }
+
+  /** Emitted for the shell to act on: copy a link, open charts or a code diff. */
+  get actionRequested(): ISignal<this, { action: string; args: Record<string, unknown> }> {
+    return this._action;
   }
 
   async load(): Promise<void> {
@@ -28,12 +75,17 @@ export class CompareWidget extends Widget {
       const query = new URLSearchParams({ path: this._directory, ids: this._ids.join(',') });
       this._data = await requestAPI<IComparison>(`compare?${query.toString()}`);
       this.render();
+      if (this._data.shap.some(s => s.status === 'pending') && this._polls < MAX_POLLS) {
+        this._polls += 1; // SHAP still running: look again, and redraw when it lands
+        this._timer = window.setTimeout(() => void this.load(), POLL_MS);
+      }
     } catch (error) {
       this._body.textContent = `Could not compare: ${(error as Error).message}`;
       this._body.classList.add('mj-error');
     }
   }
 
+  /** The one compare design: see the docstring of mlops_jupyter/widgets/compare.py. */
   render(): void {
     const data = this._data;
     if (!data) {
@@ -44,7 +96,9 @@ export class CompareWidget extends Widget {
     head.append(el('th', '', ''));
     for (const run of data.runs) {
       const th = el('th', '', run.name ?? run.run_id.slice(0, 8));
+      th.scope = 'col';
       th.title = run.run_id;
+      th.append(el('br'), el('small', '', `${run.run_id.slice(0, 8)} · ${run.status}`));
       head.append(th);
     }
     table.append(el('thead'));
@@ -57,31 +111,50 @@ export class CompareWidget extends Widget {
       tr.append(th);
       body.append(tr);
     };
+    const rowHead = (text: string, title?: string): HTMLElement => {
+      const th = el('th', '', text);
+      th.scope = 'row';
+      if (title) {
+        th.title = title;
+      }
+      return th;
+    };
     section('Parameters');
+    let hidden = 0;
     for (const param of data.params) {
       if (!param.differs && !this._toggle.checked) {
+        hidden += 1;
         continue;
       }
       const tr = el('tr', param.differs ? 'mj-diff' : '');
       tr.dataset.param = param.key;
-      tr.append(el('th', '', param.key));
+      tr.append(rowHead(param.key));
       for (const value of param.values) {
-        tr.append(el('td', '', show(value)));
+        tr.append(valueCell(value));
       }
       body.append(tr);
     }
-    section('Metrics');
+    section('Metrics (★ best)');
     for (const metric of data.metrics) {
-      const tr = el('tr');
+      const tr = el('tr', metric.primary ? 'mj-primary' : '');
       tr.dataset.metric = metric.key;
-      tr.append(el('th', '', metric.key));
-      const numbers = metric.values.filter((v): v is number => typeof v === 'number');
-      const top = Math.max(...numbers.map(Math.abs), 0) || 1;
+      const direction = metric.direction ?? (metric.lower_is_better ? 'min' : 'max');
+      let why = direction === 'min' ? 'lower is better' : 'higher is better';
+      why += metric.direction_conflict
+        ? ' (by its name: the experiments set different directions)'
+        : metric.direction_source === 'experiment'
+          ? ' (set for the experiment)'
+          : ' (by its name)';
+      const label = `${metric.key} ${direction === 'min' ? '↓' : '↑'}${metric.primary ? ' (primary)' : ''}`;
+      tr.append(rowHead(label, why));
+      const numbers = metric.values.filter(isNumber).map(Math.abs);
+      const top = Math.max(...numbers, 0) || 1;
       metric.values.forEach((value, index) => {
-        const td = el('td', metric.best === index ? 'mj-best' : '', show(value));
-        if (typeof value === 'number') {
+        const best = metric.best === index;
+        const td = valueCell(value, best ? 'mj-best' : '', best ? ' ★' : '');
+        if (isNumber(value)) {
           const bar = el('div', 'mj-bar');
-          bar.style.width = `${(100 * Math.abs(value)) / top}%`;
+          bar.style.width = `${Math.round((100 * Math.abs(value)) / top)}%`;
           td.append(bar);
         }
         tr.append(td);
@@ -91,24 +164,51 @@ export class CompareWidget extends Widget {
     section('Data');
     for (const role of ['train', 'eval'] as const) {
       const tr = el('tr');
-      tr.append(el('th', '', `${role} data`));
-      const recorded = data.data[role].hashes.some(h => h.length > 0);
+      tr.dataset.data = role;
+      tr.append(rowHead(`${role} data`));
+      const hashes = data.data[role].hashes;
+      const recorded = hashes.some(h => h.length > 0);
       const verdict = !recorded ? 'not recorded' : data.data[role].same ? 'same data' : 'different data';
-      const td = el('td', 'mj-data', verdict);
+      const td = el('td', '', `${verdict} `);
+      const short = hashes.map(hs => hs.map(h => h.slice(11, 21)).join(',') || 'none').join(', ');
+      td.append(el('small', '', `(${short})`));
       td.colSpan = data.runs.length;
       tr.append(td);
       body.append(tr);
     }
     section('SHAP top features');
     const shap = el('tr');
-    shap.append(el('th', '', 'features'));
+    shap.dataset.shap = '';
+    shap.append(rowHead('features'));
     for (const run of data.shap) {
-      shap.append(el('td', '', run.top.map(([name]) => name).join(', ') || '—'));
+      const status = run.status ?? (run.top.length ? 'ok' : 'none');
+      const text =
+        status === 'ok' && run.top.length
+          ? run.top.map(([name]) => name).join(', ')
+          : status === 'pending' || status === 'failed'
+            ? status
+            : '—';
+      const td = el('td', `mj-shap-${status}`, text);
+      if (run.reason && (status === 'failed' || status === 'none')) {
+        td.title = run.reason;
+      }
+      shap.append(td);
     }
     body.append(shap);
     table.append(body);
-    this._body.replaceChildren(table);
+    const parts: HTMLElement[] = [table];
+    if (hidden) {
+      const note = el('p', 'mj-note');
+      note.append(el('small', '', `${hidden} identical parameters hidden.`));
+      parts.push(note);
+    }
+    this._body.replaceChildren(...parts);
     this._body.classList.remove('mj-error');
+  }
+
+  dispose(): void {
+    window.clearTimeout(this._timer);
+    super.dispose();
   }
 
   /** The DOM id of the view comparing ``ids`` (one view per selection). */
@@ -131,6 +231,9 @@ export class CompareWidget extends Widget {
   private _toggle: HTMLInputElement;
   private _body: HTMLElement;
   private _data: IComparison | null = null;
+  private _polls = 0;
+  private _timer = 0;
+  private _action = new Signal<this, { action: string; args: Record<string, unknown> }>(this);
 }
 
 /** A model card in a main-area tab: a sandboxed iframe (no scripts) on the card endpoint. */
@@ -144,6 +247,11 @@ export class CardWidget extends Widget {
     this.id = CardWidget.idFor(ref);
     this.title.label = `Card: ${label}`;
     this.title.closable = true;
+    const bar = el('div', 'mj-card-actions');
+    const link = el('button', 'mj-copy-link jp-Button', 'Copy link');
+    link.addEventListener('click', () => copyLink({ kind: 'card', directory, ids: [ref] }, link));
+    bar.append(link);
+    this.node.append(bar);
     const frame = el('iframe', 'mj-card-frame');
     frame.setAttribute('sandbox', '');
     frame.title = `Model card of ${label}`;

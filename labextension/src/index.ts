@@ -11,8 +11,11 @@ import { IStateDB } from '@jupyterlab/statedb';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
+import { ChartsWidget, IChartScope } from './charts_view';
 import { CardWidget, CompareWidget } from './compare';
+import { copyLink, ILink, parseLink } from './links';
 import { IPanelState, RunsPanel } from './panel';
+import { DiffView, RunView } from './runview';
 
 const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24">
 <g class="jp-icon3" fill="#616161">
@@ -30,6 +33,11 @@ export namespace CommandIDs {
   export const openCompare = 'mlops-jupyter:open-compare';
   export const openCard = 'mlops-jupyter:open-card';
   export const showModels = 'mlops-jupyter:show-models';
+  export const openRun = 'mlops-jupyter:open-run';
+  export const openDiff = 'mlops-jupyter:open-diff';
+  export const openCharts = 'mlops-jupyter:open-charts';
+  export const openTable = 'mlops-jupyter:open-table';
+  export const copyLink = 'mlops-jupyter:copy-link';
 }
 
 const STATE_KEY = 'mlops-jupyter:panel';
@@ -98,6 +106,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const showInMain = <T extends Widget>(
       tracker: WidgetTracker<MainAreaWidget<T>>,
       id: string,
+      args: { restored?: unknown },
       make: () => T
     ): void => {
       const open = tracker.find(w => w.content.id === id);
@@ -105,18 +114,23 @@ const plugin: JupyterFrontEndPlugin<void> = {
         app.shell.activateById(open.id);
         return;
       }
+      // a view the layout restorer brings back must not take the place of the document the
+      // page was opened on
+      const activate = !args.restored;
       const view = new MainAreaWidget({ content: make() });
       view.id = `${id}-tab`;
       view.title.label = view.content.title.label;
       view.title.icon = runsIcon;
       void tracker.add(view);
       if (labShell) {
-        app.shell.add(view, 'main');
+        app.shell.add(view, 'main', { activate });
       } else {
         view.addClass('mj-in-sidebar');
-        app.shell.add(view, 'right', { rank: 900 });
+        app.shell.add(view, 'right', { rank: 900, activate });
       }
-      app.shell.activateById(view.id);
+      if (activate) {
+        app.shell.activateById(view.id);
+      }
     };
 
     app.commands.addCommand(CommandIDs.openCompare, {
@@ -124,7 +138,26 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: args => {
         const directory = String(args.directory ?? '');
         const ids = (args.ids as string[] | undefined) ?? [];
-        showInMain(compares, CompareWidget.idFor(ids), () => new CompareWidget(directory, ids));
+        showInMain(compares, CompareWidget.idFor(ids), args, () => {
+          const view = new CompareWidget(directory, ids);
+          view.actionRequested.connect((_, { action, args: a }) => {
+            if (action === 'diff') {
+              void app.commands.execute(CommandIDs.openDiff, { directory, ...a });
+            } else if (action === 'charts') {
+              const scope: IChartScope = {
+                directory,
+                ids,
+                experiment: '',
+                filter: '',
+                sort: '',
+                columns: panel.state.columns?.[`${directory}\n${panel.state.experiment}`] ?? [],
+                primary: panel.primaryMetric
+              };
+              void app.commands.execute(CommandIDs.openCharts, scope as never);
+            }
+          });
+          return view;
+        });
       }
     });
     app.commands.addCommand(CommandIDs.openCard, {
@@ -133,7 +166,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         const directory = String(args.directory ?? '');
         const ref = String(args.ref ?? '');
         const label = String(args.label ?? ref);
-        showInMain(cards, CardWidget.idFor(ref), () => {
+        showInMain(cards, CardWidget.idFor(ref), args, () => {
           const settings = ServerConnection.makeSettings();
           const query = new URLSearchParams({ path: directory }).toString();
           const url =
@@ -143,25 +176,144 @@ const plugin: JupyterFrontEndPlugin<void> = {
         });
       }
     });
+    const runViews = new WidgetTracker<MainAreaWidget<RunView>>({ namespace: 'mlops-jupyter-run' });
+    const diffs = new WidgetTracker<MainAreaWidget<DiffView>>({ namespace: 'mlops-jupyter-diff' });
+    const charts = new WidgetTracker<MainAreaWidget<ChartsWidget>>({
+      namespace: 'mlops-jupyter-charts'
+    });
+    app.commands.addCommand(CommandIDs.copyLink, {
+      label: 'Copy a link to an MLOps run, comparison or card',
+      execute: args =>
+        copyLink({
+          kind: String(args.kind ?? 'run') as ILink['kind'],
+          directory: String(args.directory ?? ''),
+          ids: (args.ids as string[] | undefined) ?? []
+        })
+    });
+    app.commands.addCommand(CommandIDs.openRun, {
+      label: 'Open an MLOps run',
+      execute: args => {
+        const directory = String(args.directory ?? '');
+        const id = String(args.id ?? '');
+        showInMain(runViews, RunView.idFor(id), args, () => {
+          const view = new RunView(directory, id);
+          view.tagsChanged.connect(() => void panel.refresh());
+          view.actionRequested.connect((_, { action, args: a }) => {
+            if (action === 'card') {
+              void app.commands.execute(CommandIDs.openCard, { directory, ...a });
+            } else if (action === 'diff') {
+              void app.commands.execute(CommandIDs.openDiff, { directory, ...a });
+            }
+          });
+          return view;
+        });
+      }
+    });
+    app.commands.addCommand(CommandIDs.openDiff, {
+      label: 'Diff the code of two MLOps runs',
+      execute: args => {
+        const directory = String(args.directory ?? '');
+        const [a, b] = [String(args.a ?? ''), String(args.b ?? '')];
+        showInMain(diffs, DiffView.idFor(a, b), args, () => new DiffView(directory, a, b));
+      }
+    });
+    app.commands.addCommand(CommandIDs.openCharts, {
+      label: 'Charts of MLOps runs',
+      execute: args => {
+        const scope = args as unknown as IChartScope;
+        showInMain(charts, ChartsWidget.idFor(scope), args, () => new ChartsWidget({ ...scope }));
+      }
+    });
+    let table: RunsPanel | null = null;
+    app.commands.addCommand(CommandIDs.openTable, {
+      label: 'Open the MLOps runs table in the main area',
+      execute: () => {
+        if (!table || table.isDisposed) {
+          table = new RunsPanel('main');
+          table.title.icon = runsIcon;
+          connectPanel(table);
+          app.shell.add(table, labShell ? 'main' : 'right', { rank: 900 });
+        }
+        table.state = panel.state;
+        table.directory = panel.directory;
+        app.shell.activateById(table.id);
+      }
+    });
+    palette?.addItem({ command: CommandIDs.openTable, category: 'MLOps' });
+
     if (restorer) {
+      void restorer.restore(runViews, {
+        command: CommandIDs.openRun,
+        args: w => ({ directory: w.content.directory, id: w.content.runId, restored: true }),
+        name: w => w.content.id
+      });
+      void restorer.restore(diffs, {
+        command: CommandIDs.openDiff,
+        args: w => ({ directory: w.content.directory, a: w.content.a, b: w.content.b, restored: true }),
+        name: w => w.content.id
+      });
+      void restorer.restore(charts, {
+        command: CommandIDs.openCharts,
+        args: w => ({ ...w.content.scope, restored: true }),
+        name: w => w.content.id
+      });
       void restorer.restore(compares, {
         command: CommandIDs.openCompare,
-        args: w => ({ directory: w.content.directory, ids: w.content.ids }),
+        args: w => ({ directory: w.content.directory, ids: w.content.ids, restored: true }),
         name: w => w.content.id
       });
       void restorer.restore(cards, {
         command: CommandIDs.openCard,
-        args: w => ({ directory: w.content.directory, ref: w.content.ref, label: w.content.label }),
+        args: w => ({
+          directory: w.content.directory,
+          ref: w.content.ref,
+          label: w.content.label,
+          restored: true
+        }),
         name: w => w.content.id
       });
     }
 
-    panel.compareRequested.connect((_, { directory, ids }) => {
-      void app.commands.execute(CommandIDs.openCompare, { directory, ids });
-    });
-    panel.cardRequested.connect((_, { directory, ref, label }) => {
-      void app.commands.execute(CommandIDs.openCard, { directory, ref, label });
-    });
+    function connectPanel(source: RunsPanel): void {
+      source.compareRequested.connect((_, { directory, ids }) => {
+        void app.commands.execute(CommandIDs.openCompare, { directory, ids });
+      });
+      source.cardRequested.connect((_, { directory, ref, label }) => {
+        void app.commands.execute(CommandIDs.openCard, { directory, ref, label });
+      });
+      source.actionRequested.connect((_, { action, args }) => {
+        const command = {
+          run: CommandIDs.openRun,
+          diff: CommandIDs.openDiff,
+          charts: CommandIDs.openCharts,
+          table: CommandIDs.openTable
+        }[action];
+        void app.commands.execute(command, args as never);
+      });
+    }
+    connectPanel(panel);
+
+    // a deep link (?mlops=run&path=DIR&ids=ID) opens its view once the layout is restored
+    const link = parseLink(window.location.search);
+    if (link) {
+      void app.restored.then(() => {
+        const { kind, directory, ids } = link;
+        if (kind === 'run') {
+          void app.commands.execute(CommandIDs.openRun, { directory, id: ids[0] });
+        } else if (kind === 'compare') {
+          void app.commands.execute(CommandIDs.openCompare, { directory, ids });
+        } else if (kind === 'diff') {
+          void app.commands.execute(CommandIDs.openDiff, { directory, a: ids[0], b: ids[1] ?? '' });
+        } else {
+          void app.commands.execute(CommandIDs.openCard, { directory, ref: ids[0], label: ids[0] });
+        }
+        const url = new URL(window.location.href);
+        for (const key of ['mlops', 'path', 'ids', 'ref']) {
+          url.searchParams.delete(key);
+        }
+        window.history.replaceState(window.history.state, '', url.toString());
+      });
+    }
 
     // a %%track cell that finished executing means a new run: refresh the table
     const watched = new WeakSet<object>();
@@ -185,7 +337,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           msg.content.execution_state === 'idle' &&
           tracked.delete(parent)
         ) {
-          void panel.refresh();
+          void panel.refresh(true);
         }
       });
     };

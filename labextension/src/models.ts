@@ -82,6 +82,11 @@ export class ModelsView {
     return this._cardRequested;
   }
 
+  /** Emitted when the user asks to compare two versions' runs (a candidate with production). */
+  get compareRequested(): ISignal<this, { directory: string; ids: string[] }> {
+    return this._compareRequested;
+  }
+
   /** Load models and requests from the store of ``directory``. */
   async load(directory: string): Promise<void> {
     this._directory = directory;
@@ -96,6 +101,7 @@ export class ModelsView {
       }
       this._error.hidden = true;
       this.renderReviewer(requests.reviewer);
+      this._byName = new Map(models.models.map(m => [m.model, m]));
       const boxes = this.renderModels(models.models);
       this.renderRequests(requests.requests);
       await Promise.all(models.models.map(m => this.loadMonitoring(directory, m.model, boxes)));
@@ -199,8 +205,13 @@ export class ModelsView {
         row.append(
           card,
           el('span', 'mj-stage', version.stage),
-          el('span', 'mj-hash', version.run_id.slice(0, 8))
+          el('span', 'mj-hash', version.run_id.slice(0, 8)),
+          timeNode(version.created_at)
         );
+        const production = this.productionRun(model.model, version.version);
+        if (production) {
+          row.append(this.compareButton(production, version.run_id, `v${version.version}`));
+        }
         versions.append(row);
       }
       const box = el('div', 'mj-monitoring-box');
@@ -249,6 +260,22 @@ export class ModelsView {
       who.append(el('q', 'mj-comment', request.comment));
     }
     const parts: HTMLElement[] = [head, who];
+    const ref = `${request.model}:${request.version}`;
+    const actions = el('div', 'mj-request-actions');
+    const openCard = el('button', 'mj-request-card jp-Button', `Card of ${ref}`);
+    openCard.title = `The model card of ${ref}, the version under review`;
+    openCard.addEventListener('click', () =>
+      this._cardRequested.emit({ directory: this._directory, ref, label: ref })
+    );
+    actions.append(openCard);
+    const candidate = this._byName
+      .get(request.model)
+      ?.versions_list.find(v => v.version === request.version);
+    const production = this.productionRun(request.model, request.version);
+    if (candidate && production) {
+      actions.append(this.compareButton(production, candidate.run_id, ref));
+    }
+    parts.push(actions);
     if (request.reason) {
       parts.push(el('div', 'mj-blocked-reason', `blocked: ${request.reason}`));
     }
@@ -294,6 +321,24 @@ export class ModelsView {
       card.append(this.reviewForm(request));
     }
     return card;
+  }
+
+  /** The run of ``model``'s production version, when there is one other than ``version``. */
+  private productionRun(model: string, version: number): string | null {
+    const m = this._byName.get(model);
+    if (!m || m.production === null || m.production === version) {
+      return null;
+    }
+    return m.versions_list.find(v => v.version === m.production)?.run_id ?? null;
+  }
+
+  private compareButton(production: string, candidate: string, label: string): HTMLElement {
+    const button = el('button', 'mj-compare-production jp-Button', 'Compare with production');
+    button.title = `${label} beside the version in production, run by run`;
+    button.addEventListener('click', () =>
+      this._compareRequested.emit({ directory: this._directory, ids: [production, candidate] })
+    );
+    return button;
   }
 
   /** One sign-off: who, with which key, when, their comment, and whether the signature holds. */
@@ -413,5 +458,7 @@ export class ModelsView {
   private _pending: HTMLElement;
   private _recent: HTMLElement;
   private _cardRequested = new Signal<this, ICardRequest>(this);
+  private _compareRequested = new Signal<this, { directory: string; ids: string[] }>(this);
+  private _byName = new Map<string, IModel>();
   private _selectedBatches = new Map<string, string>(); // MODEL:VERSION -> the batch shown
 }

@@ -2,7 +2,11 @@ import { Message } from '@lumino/messaging';
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
+import { ServerConnection } from '@jupyterlab/services';
+import { URLExt } from '@jupyterlab/coreutils';
+
 import { duration, el, IExperiment, IRunColumns, IRunPage, readable } from './api';
+import { ICurve, sparkline } from './charts';
 import { ICardRequest, ModelsView } from './models';
 import { requestAPI } from './request';
 
@@ -33,6 +37,22 @@ export interface IPanelState {
   columns?: Record<string, string[]>;
 }
 
+/** The primary metric of an experiment and the direction of its metrics. */
+export interface IMetricSettings {
+  experiment: string;
+  primary_metric: string | null;
+  /** The directions people set (the others: `GET columns` says, from their names). */
+  directions: Record<string, 'min' | 'max'>;
+}
+
+/** Something the panel asks the shell to open: a run, charts, a code diff, the table. */
+export interface IPanelAction {
+  action: 'run' | 'charts' | 'diff' | 'table';
+  args: Record<string, unknown>;
+}
+
+const NO_SETTINGS: IMetricSettings = { experiment: '', primary_metric: null, directions: {} };
+
 const KINDS = [
   ['params', 'Parameters'],
   ['metrics', 'Metrics'],
@@ -48,11 +68,21 @@ const KINDS = [
  * Every string from the server is set with textContent, never parsed as HTML.
  */
 export class RunsPanel extends Widget {
-  constructor() {
+  /**
+   * ``placement`` 'left' is the side panel; 'main' the same table in a main-area tab, for
+   * when the sidebar is too narrow for the columns wanted.
+   */
+  constructor(placement: 'left' | 'main' = 'left') {
     super();
-    this.id = 'mlops-jupyter-panel';
+    this.placement = placement;
+    this.id = placement === 'left' ? 'mlops-jupyter-panel' : 'mlops-jupyter-runs-main';
     this.addClass('mj-panel');
+    this.addClass(`mj-placement-${placement}`);
     this.title.caption = 'MLOps runs';
+    if (placement === 'main') {
+      this.title.label = 'MLOps runs';
+      this.title.closable = true;
+    }
 
     const header = document.createElement('div');
     header.className = 'mj-header';
@@ -63,8 +93,17 @@ export class RunsPanel extends Widget {
     this._refreshButton.className = 'mj-refresh jp-Button';
     this._refreshButton.title = 'Refresh';
     this._refreshButton.textContent = 'Refresh';
-    this._refreshButton.addEventListener('click', () => void this.refresh());
+    this._refreshButton.addEventListener('click', () => void this.refresh(true));
     header.append(heading, this._refreshButton);
+    if (placement === 'left') {
+      this._wideButton = el('button', 'mj-open-main jp-Button', '⤢');
+      this._wideButton.title = 'Open the runs table in the main area (room for more columns)';
+      this._wideButton.setAttribute('aria-label', this._wideButton.title);
+      this._wideButton.addEventListener('click', () =>
+        this._action.emit({ action: 'table', args: { state: this.state, directory: this._directory } })
+      );
+      header.append(this._wideButton);
+    }
 
     const label = document.createElement('div');
     label.className = 'mj-label';
@@ -102,7 +141,11 @@ export class RunsPanel extends Widget {
         this.applyFilter();
       }
     });
-    this._filter.addEventListener('search', () => this.applyFilter()); // the clear button
+    this._filter.addEventListener('search', () => {
+      if (!this._filter.value) {
+        this.applyFilter(); // the clear button (Enter is the keydown above: not twice)
+      }
+    });
     this._filterError = el('div', 'mj-filter-error');
     this._filterError.setAttribute('role', 'alert');
     this._filterError.hidden = true;
@@ -123,17 +166,34 @@ export class RunsPanel extends Widget {
     this._compareButton.addEventListener('click', () => {
       this._compareRequested.emit({ directory: this._directory, ids: [...this._selected] });
     });
+    this._chartsButton = el('button', 'mj-charts jp-Button', 'Charts');
+    this._chartsButton.title = 'Curves, parallel coordinates and a scatter of the ticked runs, or of all filtered runs';
+    this._chartsButton.addEventListener('click', () => this.openCharts());
+    this._diffButton = el('button', 'mj-code-diff-button jp-Button', 'Code diff');
+    this._diffButton.title = 'The code of two ticked runs, line by line';
+    this._diffButton.disabled = true;
+    this._diffButton.addEventListener('click', () => {
+      const [a, b] = this.selectedOldestFirst();
+      this._action.emit({ action: 'diff', args: { directory: this._directory, a, b } });
+    });
+    this._exportButton = el('button', 'mj-export jp-Button', 'Export CSV');
+    this._exportButton.title = 'Every run of this filtered view, with the columns shown, as CSV';
+    this._exportButton.addEventListener('click', () => void this.exportCsv());
+    const actions = el('div', 'mj-actions');
+    actions.append(this._compareButton, this._chartsButton, this._diffButton, this._exportButton);
     this._runsBox = el('div', 'mj-runs-box');
     this._runsBox.append(
       controls,
       this._columnMenu,
       this._filter,
       this._filterError,
-      this._table,
+      this._tableBox,
       pager,
-      this._compareButton
+      actions
     );
+    this._tableBox.append(this._table);
     this._models.cardRequested.connect((_, request) => this._cardRequested.emit(request));
+    this._models.compareRequested.connect((_, request) => this._compareRequested.emit(request));
 
     const tabs = el('div', 'mj-tabs');
     tabs.setAttribute('role', 'tablist');
@@ -230,6 +290,11 @@ export class RunsPanel extends Widget {
     return this._compareRequested;
   }
 
+  /** Emitted when the user asks for a run, charts, a code diff or the table in the main area. */
+  get actionRequested(): ISignal<this, IPanelAction> {
+    return this._action;
+  }
+
   /** Emitted when the user asks for a model card (a run's, or a model version's). */
   get cardRequested(): ISignal<this, ICardRequest> {
     return this._cardRequested;
@@ -249,8 +314,27 @@ export class RunsPanel extends Widget {
     }
   }
 
-  /** Ask the server which store applies, and show it. */
-  async refresh(): Promise<void> {
+  /**
+   * Ask the server which store applies, and show it. A refresh asked for while one for the
+   * same directory and view is on its way joins it (a page load asks three times: for the
+   * directory, the restored state, and on being shown); ``force`` (the Refresh button, a
+   * tracked cell that finished) always asks anew.
+   */
+  refresh(force = false): Promise<void> {
+    const key = JSON.stringify([this._directory, this.state]);
+    if (!force && this._inFlight && this._inFlight.key === key) {
+      return this._inFlight.done;
+    }
+    const done = this.reload().finally(() => {
+      if (this._inFlight?.done === done) {
+        this._inFlight = null;
+      }
+    });
+    this._inFlight = { key, done };
+    return done;
+  }
+
+  private async reload(): Promise<void> {
     const request = ++this._requests;
     this.node.classList.add('mj-loading');
     try {
@@ -276,8 +360,11 @@ export class RunsPanel extends Widget {
         await this._models.load(this._directory);
       } else if (info.exists) {
         await this.loadExperiments();
-        await this.loadColumns();
-        await this.loadRuns();
+        // the column keys and the page of runs at once; drawn when both are in
+        await Promise.all([this.loadColumns(), this.loadRuns(false)]);
+        if (request === this._requests) {
+          this.renderRuns();
+        }
       }
     } catch (error) {
       if (request !== this._requests) {
@@ -324,10 +411,61 @@ export class RunsPanel extends Widget {
     } catch {
       this._available = { params: [], metrics: [], tags: [] }; // the listing still works
     }
+    this._settings = NO_SETTINGS;
+    if (this._experiment.value) {
+      try {
+        this._settings = await requestAPI<IMetricSettings>(
+          `experiments/settings?${this.query(params)}`
+        );
+      } catch {
+        this._settings = NO_SETTINGS; // no primary metric: the table still works
+      }
+    }
     this.renderColumnMenu();
   }
 
-  async loadRuns(): Promise<void> {
+  /** The experiment's primary metric (null for all experiments, or none chosen). */
+  get primaryMetric(): string | null {
+    return this._experiment.value ? this._settings.primary_metric : null;
+  }
+
+  /** Whether a smaller value of ``metric`` is better in the experiment shown. */
+  private lowerIsBetter(metric: string): boolean {
+    const set = this._settings.directions[metric] ?? this._available.directions?.[metric];
+    return set === 'min';
+  }
+
+  /** Make ``metric`` the experiment's primary metric (null: none), with its direction. */
+  private async setPrimary(metric: string | null, direction: 'min' | 'max'): Promise<void> {
+    const experiment = this._experiment.value;
+    const body = metric
+      ? { experiment, metric, direction, primary: true }
+      : { experiment, primary: null };
+    try {
+      this._settings = await requestAPI<IMetricSettings>(
+        `experiments/settings?${this.query({ experiment })}`,
+        { method: 'POST', body: JSON.stringify(body) }
+      );
+      this.showFilterError('');
+    } catch (error) {
+      this.showFilterError(`Could not set the primary metric: ${(error as Error).message}`);
+      return;
+    }
+    if (metric) {
+      const column = `metrics.${metric}`;
+      if (!this.chosenColumns().includes(column)) {
+        this._chosenColumns[this.columnsKey()] = [column, ...this.chosenColumns()];
+      }
+      this._sort = direction === 'min' ? column : `-${column}`; // best first
+      this._offset = 0;
+      this.emitState();
+    }
+    this.renderColumnMenu();
+    await this.loadRuns();
+  }
+
+  /** Fetch the page of runs, and draw it (unless ``render`` is false: the caller will). */
+  async loadRuns(render = true): Promise<void> {
     const params: Record<string, string> = {
       sort: this._sort,
       offset: String(this._offset),
@@ -347,7 +485,9 @@ export class RunsPanel extends Widget {
       }
       this._page = page;
       this.showFilterError('');
-      this.renderRuns();
+      if (render) {
+        this.renderRuns();
+      }
     } catch (error) {
       if (request !== this._runRequests) {
         return;
@@ -429,7 +569,56 @@ export class RunsPanel extends Widget {
       }
       groups.push(group);
     }
+    groups.unshift(this.primaryChooser());
     this._columnMenu.replaceChildren(...groups);
+  }
+
+  /** The primary metric and its direction (per experiment: remembered in the store). */
+  private primaryChooser(): HTMLElement {
+    const group = el('fieldset', 'mj-primary-group');
+    group.append(el('legend', '', 'Primary metric'));
+    if (!this._experiment.value) {
+      group.append(el('span', 'mj-empty', 'choose an experiment'));
+      return group;
+    }
+    const metric = el('select', 'mj-primary-metric jp-mod-styled');
+    metric.setAttribute('aria-label', 'Primary metric');
+    const none = el('option', '', 'none');
+    none.value = '';
+    metric.append(none);
+    for (const key of this._available.metrics) {
+      const option = el('option', '', key);
+      option.value = key;
+      metric.append(option);
+    }
+    const primary = this._settings.primary_metric;
+    metric.value = primary && this._available.metrics.includes(primary) ? primary : '';
+    const direction = el('select', 'mj-primary-direction jp-mod-styled');
+    direction.setAttribute('aria-label', 'Direction of the primary metric');
+    for (const [value, text] of [
+      ['max', 'higher is better'],
+      ['min', 'lower is better']
+    ]) {
+      const option = el('option', '', text);
+      option.value = value;
+      direction.append(option);
+    }
+    const directionOf = (key: string): 'min' | 'max' =>
+      key && this.lowerIsBetter(key) ? 'min' : 'max';
+    direction.value = directionOf(metric.value);
+    direction.disabled = !metric.value;
+    metric.addEventListener('change', () => {
+      direction.value = directionOf(metric.value);
+      direction.disabled = !metric.value;
+      void this.setPrimary(metric.value || null, direction.value as 'min' | 'max');
+    });
+    direction.addEventListener('change', () => {
+      if (metric.value) {
+        void this.setPrimary(metric.value, direction.value as 'min' | 'max');
+      }
+    });
+    group.append(metric, direction);
+    return group;
   }
 
   private chooseColumn(column: string, on: boolean): void {
@@ -466,7 +655,13 @@ export class RunsPanel extends Widget {
       ['name', 'name'],
       ['started_at', 'started'],
       ['duration_s', 'duration'],
-      ...chosen.map(c => [c, c.slice(c.indexOf('.') + 1)] as [string, string]),
+      ...chosen.map(c => {
+        const key = c.slice(c.indexOf('.') + 1);
+        if (c.startsWith('metrics.') && key === this.primaryMetric) {
+          return [c, `${key} ${this.lowerIsBetter(key) ? '↓' : '↑'}`] as [string, string];
+        }
+        return [c, key] as [string, string];
+      }),
       ['data', 'data']
     ];
     const head = el('tr');
@@ -479,6 +674,9 @@ export class RunsPanel extends Widget {
         const button = el('button', 'mj-sort', label);
         button.dataset.sort = key;
         th.dataset.column = key;
+        if (key === `metrics.${this.primaryMetric}`) {
+          th.classList.add('mj-primary');
+        }
         const arrow = this._sort === key ? ' ▲' : this._sort === `-${key}` ? ' ▼' : '';
         button.textContent = label + arrow;
         button.title = `Sort by ${label}`;
@@ -486,6 +684,20 @@ export class RunsPanel extends Widget {
         th.append(button);
       }
       head.append(th);
+    }
+    // the best value of the primary metric on the page, by its direction
+    const best = new Map<string, number>();
+    const primary = this.primaryMetric;
+    if (primary && chosen.includes(`metrics.${primary}`)) {
+      const values = page.runs
+        .map(r => r.metrics[primary])
+        .filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+      if (values.length) {
+        best.set(
+          `metrics.${primary}`,
+          this.lowerIsBetter(primary) ? Math.min(...values) : Math.max(...values)
+        );
+      }
     }
     const body = el('tbody');
     for (const run of page.runs) {
@@ -506,13 +718,19 @@ export class RunsPanel extends Widget {
       const selectCell = el('td');
       selectCell.append(pick);
       const label = run.name ?? run.run_id.slice(0, 8);
-      const name = el('button', 'mj-card-button', label);
-      name.title = 'Open the model card';
+      const name = el('button', 'mj-run-name', label);
+      name.title = 'Open the run: parameters, metrics, data, code';
       name.addEventListener('click', () =>
+        this._action.emit({ action: 'run', args: { directory: this._directory, id: run.run_id } })
+      );
+      const card = el('button', 'mj-card-button', '▤');
+      card.title = `Model card of ${label}`;
+      card.setAttribute('aria-label', card.title);
+      card.addEventListener('click', () =>
         this._cardRequested.emit({ directory: this._directory, ref: run.run_id, label })
       );
-      const nameCell = el('td');
-      nameCell.append(name);
+      const nameCell = el('td', 'mj-name-cell');
+      nameCell.append(name, card);
       tr.append(
         selectCell,
         el('td', 'mj-status', run.status),
@@ -524,10 +742,15 @@ export class RunsPanel extends Widget {
         const dot = column.indexOf('.');
         const kind = column.slice(0, dot) as 'params' | 'metrics' | 'tags';
         const value = (run[kind] ?? {})[column.slice(dot + 1)];
-        const td = el('td', kind === 'tags' ? 'mj-tag' : 'mj-num', readable(value));
+        const td = el('td', kind === 'tags' ? 'mj-tag' : 'mj-num');
+        td.append(el('span', 'mj-value', readable(value)));
         td.dataset.column = column;
         if (typeof value === 'number') {
           td.title = String(value); // the exact value
+          if (best.get(column) === value) {
+            td.classList.add('mj-best');
+            td.title += ' (best on this page)';
+          }
         }
         tr.append(td);
       }
@@ -544,12 +767,125 @@ export class RunsPanel extends Widget {
     this._prev.disabled = page.offset === 0;
     this._next.disabled = last >= page.total;
     this.updateCompareButton();
+    this._wideButton?.classList.toggle(
+      'mj-mod-attention',
+      this._tableBox.scrollWidth > this._tableBox.clientWidth + 1
+    );
+    performance.mark('mj-runs-rendered');
+    void this.drawSparklines(page, chosen);
+  }
+
+  /** A small line of each metric's curve beside its last value, for runs that logged one. */
+  private async drawSparklines(page: IRunPage, chosen: string[]): Promise<void> {
+    const metrics = chosen.filter(c => c.startsWith('metrics.')).map(c => c.slice(8));
+    const ids = page.runs.map(r => r.run_id);
+    if (!metrics.length || !ids.length) {
+      return;
+    }
+    const request = this._runRequests;
+    try {
+      const withCurves = new Set(
+        (await requestAPI<{ keys: string[] }>(`curves/keys?${this.query({ ids: ids.join(',') })}`))
+          .keys
+      );
+      for (const key of metrics.filter(k => withCurves.has(k))) {
+        const answer = await requestAPI<{ runs: ICurve[] }>(
+          `curves?${this.query({ ids: ids.join(','), key, points: '32' })}`
+        );
+        if (request !== this._runRequests || this._page !== page) {
+          return; // the table changed meanwhile
+        }
+        for (const curve of answer.runs) {
+          if (curve.steps.length < 2) {
+            continue;
+          }
+          const cell = this._table.querySelector(
+            `tr[data-run-id="${curve.run_id}"] td[data-column="metrics.${CSS.escape(key)}"]`
+          );
+          cell?.prepend(sparkline(curve.values));
+        }
+      }
+    } catch {
+      // sparklines are a nicety: the table stands without them
+    }
   }
 
   private updateCompareButton(): void {
     const n = this._selected.size;
     this._compareButton.disabled = n < 2 || n > 10;
     this._compareButton.textContent = n ? `Compare ${n} runs` : 'Compare';
+    this._diffButton.disabled = n !== 2;
+    this._chartsButton.textContent = n ? `Charts of ${n}` : 'Charts';
+    this._chartsButton.disabled = n > 20;
+  }
+
+  /** The ticked runs, the earlier started first (a diff reads from the older to the newer). */
+  private selectedOldestFirst(): string[] {
+    const started = new Map((this._page?.runs ?? []).map(r => [r.run_id, r.started_at]));
+    return [...this._selected].sort((a, b) =>
+      (started.get(a) ?? '').localeCompare(started.get(b) ?? '')
+    );
+  }
+
+  private openCharts(): void {
+    this._action.emit({
+      action: 'charts',
+      args: {
+        directory: this._directory,
+        ids: this._selected.size ? [...this._selected] : null,
+        experiment: this._experiment.value,
+        filter: this._filterText,
+        sort: this._sort,
+        columns: this.chosenColumns(),
+        primary: this.primaryMetric
+      }
+    });
+  }
+
+  /** Download every run of the filtered view as CSV, with the columns shown. */
+  async exportCsv(): Promise<void> {
+    const params: Record<string, string> = {
+      sort: this._sort,
+      columns: this.chosenColumns().join(',')
+    };
+    if (this._experiment.value) {
+      params.experiment = this._experiment.value;
+    }
+    if (this._filterText.trim()) {
+      params.filter = this._filterText;
+    }
+    const settings = ServerConnection.makeSettings();
+    const url = URLExt.join(settings.baseUrl, 'mlops-jupyter/api/runs.csv') + `?${this.query(params)}`;
+    this._exportButton.disabled = true;
+    this._exportButton.textContent = 'Exporting…';
+    try {
+      const response = await ServerConnection.makeRequest(url, {}, settings);
+      if (!response.ok) {
+        let message = `${response.status} ${response.statusText}`;
+        try {
+          message = (await response.json()).error?.message ?? message;
+        } catch {
+          // not JSON: the status says it
+        }
+        throw new Error(message);
+      }
+      const blob = await response.blob();
+      const link = el('a');
+      link.href = URL.createObjectURL(blob);
+      const name = /filename="([^"]+)"/.exec(response.headers.get('Content-Disposition') ?? '');
+      link.download = name ? name[1] : 'runs.csv';
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+      this._error.hidden = true;
+    } catch (error) {
+      this._error.hidden = false;
+      this._error.textContent = `Could not export: ${(error as Error).message}`;
+    } finally {
+      this._exportButton.disabled = false;
+      this._exportButton.textContent = 'Export CSV';
+    }
   }
 
   /** Refresh whenever the panel is shown (the store may have been created meanwhile). */
@@ -577,6 +913,14 @@ export class RunsPanel extends Widget {
   private _next: HTMLButtonElement;
   private _pageLabel: HTMLElement;
   private _compareButton: HTMLButtonElement;
+  private _chartsButton: HTMLButtonElement;
+  private _diffButton: HTMLButtonElement;
+  private _exportButton: HTMLButtonElement;
+  private _wideButton: HTMLButtonElement | null = null;
+  private _tableBox = el('div', 'mj-table-box');
+  private _settings: IMetricSettings = NO_SETTINGS;
+  private _action = new Signal<this, IPanelAction>(this);
+  readonly placement: 'left' | 'main';
   private _runsBox: HTMLElement;
   private _storeBox: HTMLElement;
   private _models = new ModelsView();
@@ -587,6 +931,7 @@ export class RunsPanel extends Widget {
   private _compareRequested = new Signal<this, { directory: string; ids: string[] }>(this);
   private _cardRequested = new Signal<this, ICardRequest>(this);
   private _requests = 0;
+  private _inFlight: { key: string; done: Promise<void> } | null = null;
   private _refreshButton: HTMLButtonElement;
   private _path: HTMLElement;
   private _status: HTMLElement;

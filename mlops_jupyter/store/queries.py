@@ -339,6 +339,32 @@ def _keys(store: Store, table: str) -> list[str]:
     return [str(row[0]) for row in store.conn.execute(sql).fetchall()]
 
 
+KEY_PROBE = 2000  # rows of a key looked at before scanning the experiment's runs instead
+
+
+def _key_in_experiment(store: Store, table: str, key: str, experiment_id: Any) -> bool:
+    """Whether a run of the experiment has ``key`` in ``table``. The key's first rows are
+    probed first (a key only a few runs logged costs a few lookups, not a scan of the
+    experiment's 100,000 runs); only a key with more rows than that, none of them in the
+    experiment's, falls back to the experiment's runs (where a common key is found at once)."""
+    seen, hit = store.conn.execute(
+        "SELECT count(*), coalesce(max(CASE WHEN r.experiment_id = ? THEN 1 ELSE 0 END), 0) "
+        f"FROM (SELECT run_id FROM {table} WHERE key = ? LIMIT {KEY_PROBE}) t "
+        "JOIN runs r ON r.id = t.run_id",
+        (experiment_id, key),
+    ).fetchone()
+    if hit:
+        return True
+    if seen < KEY_PROBE:
+        return False
+    row = store.conn.execute(
+        f"SELECT 1 FROM {table} t JOIN runs r ON r.id = t.run_id "
+        "WHERE t.key = ? AND r.experiment_id = ? LIMIT 1",
+        (key, experiment_id),
+    ).fetchone()
+    return row is not None
+
+
 def run_columns(store: Store, experiment: str | None = None) -> dict[str, list[str]]:
     """The keys a runs table can show as columns, sorted: ``{"params", "metrics", "tags"}``
     of every run, or of one experiment's runs."""
@@ -354,15 +380,7 @@ def run_columns(store: Store, experiment: str | None = None) -> dict[str, list[s
         for kind, table in (("params", "params"), ("metrics", "latest_metrics")):
             keys = _keys(store, table)
             if found is not None:
-                keys = [
-                    key
-                    for key in keys
-                    if store.conn.execute(
-                        f"SELECT 1 FROM {table} t JOIN runs r ON r.id = t.run_id "
-                        "WHERE t.key = ? AND r.experiment_id = ? LIMIT 1",
-                        (key, found[0]),
-                    ).fetchone()
-                ]
+                keys = [key for key in keys if _key_in_experiment(store, table, key, found[0])]
             out[kind] = keys
         sql = "SELECT DISTINCT tags FROM runs WHERE tags IS NOT NULL"
         args: tuple[Any, ...] = ()
