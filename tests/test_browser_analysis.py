@@ -284,6 +284,9 @@ def test_parallel_coordinates_and_scatter_of_the_filtered_runs(
     points = sorted(zip(scatter["data"][0], scatter["data"][1], strict=True))
     assert points == sorted((r["lr"], r["auc"]) for r in chosen)
     browser.page.screenshot(path=str(ARTIFACTS / "charts-parallel-scatter.png"))
+    sections = view.locator(".mj-chart-section")
+    sections.nth(1).screenshot(path=str(ARTIFACTS / "charts-parallel.png"))
+    sections.nth(2).screenshot(path=str(ARTIFACTS / "charts-scatter.png"))
     box.fill("")
     box.press("Enter")
     expect(panel.locator(".mj-page")).to_have_text("1–12 of 12")
@@ -335,7 +338,7 @@ def test_run_view_with_an_edited_tag_and_a_note_that_persist(
         ".mj-run-name"
     ).click()
     view = browser.page.locator(".mj-run-view:visible")
-    expect(view.locator(".mj-run-name")).to_have_text(run["name"])
+    expect(view.locator(".mj-run-title")).to_have_text(run["name"])
     expect(view.locator(".mj-params tbody tr")).to_have_count(3)
     expect(view.locator(".mj-params tr", has_text="lr").locator("td").nth(1)).to_have_text(
         str(run["lr"])

@@ -73,7 +73,14 @@ function axes(): uPlot.Axis[] {
   const font = `11px ${themeColour('--jp-ui-font-family', 'sans-serif')}`;
   return [
     { stroke, grid, ticks: grid, font },
-    { stroke, grid, ticks: grid, font, size: 56, values: (_, ticks) => ticks.map(readable) }
+    {
+      stroke,
+      grid,
+      ticks: grid,
+      font,
+      size: 56,
+      values: (_, ticks) => ticks.map(t => (t === null || t === undefined ? '' : readable(t)))
+    }
   ];
 }
 

@@ -171,7 +171,7 @@ export class RunView extends Widget {
       return;
     }
     const header = el('div', 'mj-run-header');
-    header.append(el('h2', 'mj-run-name', run.name ?? run.run_id.slice(0, 8)));
+    header.append(el('h2', 'mj-run-title', run.name ?? run.run_id.slice(0, 8)));
     const facts = el('p', 'mj-run-facts');
     const started = run.started_at.slice(0, 19).replace('T', ' ');
     facts.append(
@@ -623,7 +623,7 @@ export class DiffView extends Widget {
       row.append(
         el('span', 'mj-code-no', line.a === null ? '' : String(line.a)),
         el('span', 'mj-code-no', line.b === null ? '' : String(line.b)),
-        el('span', 'mj-code-op', line.op === ' ' ? '' : line.op),
+        el('span', 'mj-code-op', line.op === '+' || line.op === '-' ? line.op : ''),
         el('span', 'mj-code-text', line.text)
       );
       pre.append(row);
