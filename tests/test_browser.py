@@ -849,6 +849,8 @@ def test_compare_is_legible_in_the_dark_theme(browser: Browser, lab: RunningServ
     page = browser.page
     expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false")
     page.goto(f"{lab.url}lab/tree/project/analysis.ipynb?token={lab.token}")
+    # the notebook's tab, whichever tab the restored layout made current
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="analysis.ipynb").first.click()
     page.wait_for_selector(".jp-NotebookPanel")
     open_panel(browser)
     panel = browser.panel
@@ -973,6 +975,15 @@ def test_notebook_7_follows_the_notebook_compares_and_opens_a_card(
         expect(card.locator("h1")).to_have_text("Model card: s1")
         assert page.url.startswith(f"{lab.url}notebooks/nb7/seven.ipynb")  # no page change
         page.screenshot(path=str(ARTIFACTS / "notebook7-card.png"))
+        # a run view and the charts open beside the notebook too
+        rows.filter(has=page.locator(".mj-run-name", has_text="s2")).locator(".mj-run-name").click()
+        run = page.locator(".mj-run-view:visible")
+        expect(run.locator(".mj-run-title")).to_have_text("s2")
+        expect(run.locator(".mj-params tbody tr td").nth(1)).to_have_text("4")
+        panel.locator(".mj-charts").click()
+        charts = page.locator(".mj-charts-view:visible")
+        expect(charts.locator(".mj-charts-scope")).to_have_text("2 ticked runs")
+        assert page.url.startswith(f"{lab.url}notebooks/nb7/seven.ipynb")
     finally:
         context.close()
         browser.page.bring_to_front()  # JupyterLab's page again

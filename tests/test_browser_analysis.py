@@ -367,7 +367,9 @@ def test_run_view_with_an_edited_tag_and_a_note_that_persist(
 
     browser.page.reload()  # the run view is restored with the layout, tags read anew
     browser.page.wait_for_selector("#jp-main-dock-panel")
-    view = browser.page.locator(".mj-run-view")
+    tab = browser.page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="Run s04")
+    tab.click()  # restored in the background: the page's own document stays current
+    view = browser.page.locator(".mj-run-view:visible")
     expect(view.locator(".mj-tag-chip[data-tag='stage']")).to_have_text("stage = <b>candidate</b>×")
     expect(view.locator(".mj-note")).to_have_value("Best trade-off so far;\nretry with depth 6.")
     close_tabs(browser.page, "Run s04")

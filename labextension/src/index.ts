@@ -77,6 +77,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer?.add(panel, panel.id); // reopened after a reload if it was open
 
     // the panel's view, experiment and sort survive a reload
+    // (the panel asks the server once, with its restored state: refreshes before wait for it)
     if (stateDB) {
       void app.restored
         .then(() => stateDB.fetch(STATE_KEY))
@@ -87,7 +88,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
           panel.stateChanged.connect((_, state) => {
             void stateDB.save(STATE_KEY, { ...state });
           });
-        });
+        })
+        .catch(() => undefined) // no saved state: the panel's defaults
+        .finally(() => panel.markReady());
+    } else {
+      panel.markReady();
     }
 
     // compare views and card tabs are reopened after a reload too
@@ -230,6 +235,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: () => {
         if (!table || table.isDisposed) {
           table = new RunsPanel('main');
+          table.markReady();
           table.title.icon = runsIcon;
           connectPanel(table);
           app.shell.add(table, labShell ? 'main' : 'right', { rank: 900 });
@@ -389,7 +395,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
     follow(app.shell.currentWidget);
     watch(app.shell.currentWidget);
-    void panel.refresh();
   }
 };
 

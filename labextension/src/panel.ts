@@ -321,6 +321,10 @@ export class RunsPanel extends Widget {
    * tracked cell that finished) always asks anew.
    */
   refresh(force = false): Promise<void> {
+    if (!this._ready) {
+      this._refreshWanted = true; // asked before the saved state is back: asked once, then
+      return this._whenReady;
+    }
     const key = JSON.stringify([this._directory, this.state]);
     if (!force && this._inFlight && this._inFlight.key === key) {
       return this._inFlight.done;
@@ -332,6 +336,19 @@ export class RunsPanel extends Widget {
     });
     this._inFlight = { key, done };
     return done;
+  }
+
+  /**
+   * The panel has its saved state (or knows there is none): the refreshes asked for until
+   * now happen, as one.
+   */
+  markReady(): void {
+    if (this._ready) {
+      return;
+    }
+    this._ready = true;
+    const done = this._refreshWanted ? this.refresh() : Promise.resolve();
+    void done.then(this._resolveReady);
   }
 
   private async reload(): Promise<void> {
@@ -932,6 +949,10 @@ export class RunsPanel extends Widget {
   private _cardRequested = new Signal<this, ICardRequest>(this);
   private _requests = 0;
   private _inFlight: { key: string; done: Promise<void> } | null = null;
+  private _ready = false;
+  private _refreshWanted = false;
+  private _resolveReady: () => void = () => undefined;
+  private _whenReady = new Promise<void>(resolve => (this._resolveReady = resolve));
   private _refreshButton: HTMLButtonElement;
   private _path: HTMLElement;
   private _status: HTMLElement;
