@@ -23,6 +23,8 @@ export interface IChartScope {
   columns: string[];
   /** The experiment's primary metric, read against the others (coloured, last axis). */
   primary: string | null;
+  /** The ticked runs' summaries the table already has (the others are fetched). */
+  runs?: IRunSummary[];
 }
 
 /** A run summary as the charts read it: `params.KEY` / `metrics.KEY` / `tags.KEY` values. */
@@ -131,10 +133,16 @@ export class ChartsWidget extends Widget {
   private async fetchRuns(): Promise<void> {
     const { ids, experiment, filter, sort } = this.scope;
     if (ids) {
-      // a run's record (without its curves) has the same params, metrics and tags
+      // the table's summaries; else a run's record (without its curves): the same params,
+      // metrics and tags
+      const known = new Map((this.scope.runs ?? []).map(r => [r.run_id, r]));
       this._runs = await Promise.all(
-        ids.map(id =>
-          requestAPI<IRunSummary>(`runs/${encodeURIComponent(id)}?${this.query({ history: '0' })}`)
+        ids.map(
+          id =>
+            known.get(id) ??
+            requestAPI<IRunSummary>(
+              `runs/${encodeURIComponent(id)}?${this.query({ history: '0' })}`
+            )
         )
       );
       this._summary.textContent = `${this._runs.length} ticked runs`;

@@ -260,7 +260,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       });
       void restorer.restore(charts, {
         command: CommandIDs.openCharts,
-        args: w => ({ ...w.content.scope, restored: true }),
+        args: w => ({ ...w.content.scope, runs: undefined, restored: true }),
         name: w => w.content.id
       });
       void restorer.restore(compares, {
@@ -395,6 +395,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
     follow(app.shell.currentWidget);
     watch(app.shell.currentWidget);
+    panel.prefetch(); // the store and its experiments, while the saved state is read
   }
 };
 

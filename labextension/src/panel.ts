@@ -310,8 +310,26 @@ export class RunsPanel extends Widget {
       this._directory = value;
       this._offset = 0;
       this._selected.clear();
+      this.prefetch();
       void this.refresh();
     }
+  }
+
+  /**
+   * While the saved state is still being read (a page load), ask already for what does not
+   * depend on it: the directory's store and its experiments. The first refresh uses them.
+   */
+  prefetch(): void {
+    if (this._ready || this._early?.directory === this._directory) {
+      return;
+    }
+    const query = this.query();
+    const store = requestAPI<IStoreInfo>(`store?${query}`);
+    const experiments = requestAPI<{ experiments: IExperiment[] }>(`experiments?${query}`);
+    for (const answer of [store, experiments]) {
+      answer.catch(() => undefined); // no store yet (404): the refresh reads it as such
+    }
+    this._early = { directory: this._directory, store, experiments };
   }
 
   /**
@@ -322,8 +340,7 @@ export class RunsPanel extends Widget {
    */
   refresh(force = false): Promise<void> {
     if (!this._ready) {
-      this._refreshWanted = true; // asked before the saved state is back: asked once, then
-      return this._whenReady;
+      return this._whenReady; // asked before the saved state is back: done once it is
     }
     const key = JSON.stringify([this._directory, this.state]);
     if (!force && this._inFlight && this._inFlight.key === key) {
@@ -339,16 +356,15 @@ export class RunsPanel extends Widget {
   }
 
   /**
-   * The panel has its saved state (or knows there is none): the refreshes asked for until
-   * now happen, as one.
+   * The panel has its saved state (or knows there is none): it lists the store once (the
+   * refreshes asked for until now are that one).
    */
   markReady(): void {
     if (this._ready) {
       return;
     }
     this._ready = true;
-    const done = this._refreshWanted ? this.refresh() : Promise.resolve();
-    void done.then(this._resolveReady);
+    void this.refresh().then(this._resolveReady);
   }
 
   private async reload(): Promise<void> {
@@ -356,7 +372,9 @@ export class RunsPanel extends Widget {
     this.node.classList.add('mj-loading');
     try {
       const query = new URLSearchParams({ path: this._directory }).toString();
-      const info = await requestAPI<IStoreInfo>(`store?${query}`);
+      const early = this._early?.directory === this._directory ? this._early : null;
+      this._early = null;
+      const info = await (early?.store ?? requestAPI<IStoreInfo>(`store?${query}`));
       if (request !== this._requests) {
         return;
       }
@@ -376,7 +394,7 @@ export class RunsPanel extends Widget {
       if (info.exists && this._view === 'models') {
         await this._models.load(this._directory);
       } else if (info.exists) {
-        await this.loadExperiments();
+        await this.loadExperiments(early?.experiments);
         // the column keys and the page of runs at once; drawn when both are in
         await Promise.all([this.loadColumns(), this.loadRuns(false)]);
         if (request === this._requests) {
@@ -400,10 +418,9 @@ export class RunsPanel extends Widget {
     return new URLSearchParams({ path: this._directory, ...extra }).toString();
   }
 
-  async loadExperiments(): Promise<void> {
-    const answer = await requestAPI<{ experiments: IExperiment[] }>(
-      `experiments?${this.query()}`
-    );
+  async loadExperiments(early?: Promise<{ experiments: IExperiment[] }>): Promise<void> {
+    const answer = await (early ??
+      requestAPI<{ experiments: IExperiment[] }>(`experiments?${this.query()}`));
     const chosen = this._chosenExperiment;
     const options = [el('option', '', 'All experiments')];
     options[0].value = '';
@@ -854,7 +871,8 @@ export class RunsPanel extends Widget {
         filter: this._filterText,
         sort: this._sort,
         columns: this.chosenColumns(),
-        primary: this.primaryMetric
+        primary: this.primaryMetric,
+        runs: (this._page?.runs ?? []).filter(r => this._selected.has(r.run_id))
       }
     });
   }
@@ -950,7 +968,11 @@ export class RunsPanel extends Widget {
   private _requests = 0;
   private _inFlight: { key: string; done: Promise<void> } | null = null;
   private _ready = false;
-  private _refreshWanted = false;
+  private _early: {
+    directory: string;
+    store: Promise<IStoreInfo>;
+    experiments: Promise<{ experiments: IExperiment[] }>;
+  } | null = null;
   private _resolveReady: () => void = () => undefined;
   private _whenReady = new Promise<void>(resolve => (this._resolveReady = resolve));
   private _refreshButton: HTMLButtonElement;
