@@ -462,11 +462,25 @@ def test_csv_export_is_the_filtered_view(
     assert download.value.suggested_filename == "runs-study.csv"
     table = list(csv.reader(io.StringIO(saved.read_text(encoding="utf-8"))))
     assert table[0] == ["run_id", "name", "experiment", "status", "started_at", "duration_s",
-                        *chosen_columns]  # fmt: skip
+                        *chosen_columns, "train_hash"]  # fmt: skip
     assert [row[0] for row in table[1:]] == [r["run_id"] for r in listing]
     auc = {r["id"]: r["auc"] for r in study}
     column = table[0].index("metrics.val_auc")
     assert [float(row[column]) for row in table[1:]] == [auc[row[0]] for row in table[1:]]
+    # the data hash is a column like the others: untick it, and it leaves the table and the CSV
+    panel.locator(".mj-columns-button").click()
+    data = panel.locator(".mj-columns-menu input[data-option='train_hash']")
+    expect(data).to_be_checked()
+    data.uncheck()
+    expect(panel.locator("tr.mj-run td.mj-hash")).to_have_count(0)
+    with browser.page.expect_download() as download:
+        panel.locator(".mj-export").click()
+    download.value.save_as(saved)
+    header = next(csv.reader(io.StringIO(saved.read_text(encoding="utf-8"))))
+    assert header[-1] != "train_hash" and len(header) == len(table[0]) - 1
+    data.check()
+    expect(panel.locator("tr.mj-run td.mj-hash")).to_have_count(len(listing))
+    panel.locator(".mj-columns-button").click()
     box.fill("")
     box.press("Enter")
 

@@ -35,6 +35,8 @@ export interface IPanelState {
   filter?: string;
   /** The columns chosen per store directory and experiment: `params.KEY`, `metrics.KEY`... */
   columns?: Record<string, string[]>;
+  /** Where the training-data hash column is hidden (the same keys as ``columns``). */
+  hideData?: Record<string, boolean>;
 }
 
 /** The primary metric of an experiment and the direction of its metrics. */
@@ -239,7 +241,8 @@ export class RunsPanel extends Widget {
       experiment: this._chosenExperiment,
       sort: this._sort,
       filter: this._filterText,
-      columns: { ...this._chosenColumns }
+      columns: { ...this._chosenColumns },
+      hideData: { ...this._hideData }
     };
   }
 
@@ -253,6 +256,8 @@ export class RunsPanel extends Widget {
     this._chosenColumns = Object.fromEntries(
       Object.entries(columns).filter(([, v]) => Array.isArray(v))
     );
+    const hidden = value.hideData && typeof value.hideData === 'object' ? value.hideData : {};
+    this._hideData = Object.fromEntries(Object.entries(hidden).filter(([, v]) => v === true));
     this.markView();
     void this.refresh();
   }
@@ -557,6 +562,11 @@ export class RunsPanel extends Widget {
     return `${this._directory}\n${this._chosenExperiment}`;
   }
 
+  /** Whether the training-data hash column is shown (it is, unless unticked in Columns). */
+  private showsData(): boolean {
+    return !this._hideData[this.columnsKey()];
+  }
+
   /** The columns chosen for the experiment shown (the first three metrics by default). */
   private chosenColumns(): string[] {
     const chosen = this._chosenColumns[this.columnsKey()];
@@ -603,6 +613,22 @@ export class RunsPanel extends Widget {
       }
       groups.push(group);
     }
+    const data = el('fieldset', 'mj-columns-group');
+    data.dataset.kind = 'data';
+    data.append(el('legend', '', 'Data'));
+    const label = el('label', 'mj-column-choice');
+    const box = el('input');
+    box.type = 'checkbox';
+    box.dataset.option = 'train_hash';
+    box.checked = this.showsData();
+    box.addEventListener('change', () => {
+      this._hideData[this.columnsKey()] = !box.checked;
+      this.emitState();
+      this.renderRuns();
+    });
+    label.append(box, document.createTextNode(' training data hash'));
+    data.append(label);
+    groups.push(data);
     groups.unshift(this.primaryChooser());
     this._columnMenu.replaceChildren(...groups);
   }
@@ -696,7 +722,7 @@ export class RunsPanel extends Widget {
         }
         return [c, key] as [string, string];
       }),
-      ['data', 'data']
+      ...(this.showsData() ? [['data', 'data'] as [string, string]] : [])
     ];
     const head = el('tr');
     head.append(el('th', 'mj-select-col', ''));
@@ -788,7 +814,11 @@ export class RunsPanel extends Widget {
         }
         tr.append(td);
       }
-      tr.append(el('td', 'mj-hash', run.train_hash ? run.train_hash.slice(11, 19) : '—'));
+      if (this.showsData()) {
+        const hash = el('td', 'mj-hash', run.train_hash ? run.train_hash.slice(11, 19) : '—');
+        hash.title = run.train_hash ?? 'no training data recorded';
+        tr.append(hash);
+      }
       body.append(tr);
     }
     const thead = el('thead');
@@ -881,7 +911,7 @@ export class RunsPanel extends Widget {
   async exportCsv(): Promise<void> {
     const params: Record<string, string> = {
       sort: this._sort,
-      columns: this.chosenColumns().join(',')
+      columns: [...this.chosenColumns(), ...(this.showsData() ? ['train_hash'] : [])].join(',')
     };
     if (this._experiment.value) {
       params.experiment = this._experiment.value;
@@ -933,6 +963,7 @@ export class RunsPanel extends Widget {
   private _sort = '-started_at';
   private _filterText = '';
   private _chosenColumns: Record<string, string[]> = {};
+  private _hideData: Record<string, boolean> = {};
   private _available: IRunColumns = { params: [], metrics: [], tags: [] };
   private _runRequests = 0;
   private _columnsButton: HTMLButtonElement;
