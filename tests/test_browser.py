@@ -8,6 +8,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,8 +123,10 @@ def without_closed_websocket_noise(log: str) -> str:
     )
 
 
-@pytest.fixture(scope="module")
-def browser(lab: RunningServer) -> Iterator[Browser]:
+@contextmanager
+def browser_session(url: str, width: int = 1400) -> Iterator[Browser]:
+    """Headless Chromium on ``url`` (JupyterLab once its dock panel is there), console errors
+    and uncaught exceptions collected."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -131,7 +134,7 @@ def browser(lab: RunningServer) -> Iterator[Browser]:
             executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
         )
         try:
-            context = chromium.new_context(viewport={"width": 1400, "height": 900})
+            context = chromium.new_context(viewport={"width": width, "height": 900})
             page = context.new_page()
             page.set_default_timeout(60_000)
             session = Browser(page)
@@ -140,11 +143,17 @@ def browser(lab: RunningServer) -> Iterator[Browser]:
                 lambda msg: session.errors.append(msg.text) if msg.type == "error" else None,
             )
             page.on("pageerror", lambda exc: session.errors.append(str(exc)))
-            page.goto(f"{lab.url}lab?token={lab.token}")
+            page.goto(url)
             page.wait_for_selector("#jp-main-dock-panel")
             yield session
         finally:
             chromium.close()
+
+
+@pytest.fixture(scope="module")
+def browser(lab: RunningServer) -> Iterator[Browser]:
+    with browser_session(f"{lab.url}lab?token={lab.token}") as session:
+        yield session
 
 
 def open_panel(browser: Browser) -> None:
@@ -285,21 +294,29 @@ def test_runs_table_compare_view_and_card_tab(browser: Browser, lab: RunningServ
     page.screenshot(path=str(ARTIFACTS / "card-tab.png"))
 
 
+def wait_for_workspace(
+    lab: RunningServer, done: Callable[[dict[str, Any]], bool], seconds: float = 30
+) -> None:
+    """Wait until JupyterLab has saved a workspace (layout, restored views, the panel's state)
+    that ``done`` accepts: it saves after a short debounce, and a reload before would find the
+    old one."""
+    url = lab.api("lab/api/workspaces/default")
+    deadline = time.monotonic() + seconds
+    data: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        answer = requests.get(url, headers={"Authorization": f"token {lab.token}"}, timeout=30)
+        data = answer.json().get("data", {})
+        if done(data):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the saved workspace is still {data}")
+
+
 def wait_for_saved_panel_state(
     lab: RunningServer, done: Callable[[dict[str, Any]], bool], seconds: float = 30
 ) -> None:
-    """Wait until JupyterLab has written the panel's state into the workspace (it saves the
-    state database after a short debounce), so that a reload finds it."""
-    url = lab.api("lab/api/workspaces/default")
-    deadline = time.monotonic() + seconds
-    state: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        answer = requests.get(url, headers={"Authorization": f"token {lab.token}"}, timeout=30)
-        state = answer.json().get("data", {}).get("mlops-jupyter:panel", {})
-        if done(state):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"the panel state saved in the workspace is still {state}")
+    """Wait until the panel's state in the saved workspace is one ``done`` accepts."""
+    wait_for_workspace(lab, lambda data: done(data.get("mlops-jupyter:panel", {})), seconds)
 
 
 CHOSEN = ["status", "name", "started_at", "duration_s", "metrics.val_auc", "params.depth",

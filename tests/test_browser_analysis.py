@@ -8,8 +8,7 @@ import csv
 import io
 import json
 import math
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +18,13 @@ from monitoring_helpers import POLICY, in_production, signers, tracked_training_
 from server_helpers import RunningServer, running_server
 from test_browser import (
     ARTIFACTS,
-    CHROMIUM_FLAGS,
     EMPTY_NOTEBOOK,
     Browser,
+    browser_session,
     chromium_path,
     current_tab,
     open_panel,
+    wait_for_workspace,
     without_closed_websocket_noise,
 )
 
@@ -105,27 +105,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 @pytest.fixture(scope="module")
 def browser(lab: RunningServer) -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
-        )
-        try:
-            context = chromium.new_context(viewport={"width": 1440, "height": 900})
-            page = context.new_page()
-            page.set_default_timeout(60_000)
-            session = Browser(page)
-            page.on(
-                "console",
-                lambda msg: session.errors.append(msg.text) if msg.type == "error" else None,
-            )
-            page.on("pageerror", lambda exc: session.errors.append(str(exc)))
-            page.goto(f"{lab.url}lab/tree/study/notes.txt?token={lab.token}")
-            page.wait_for_selector("#jp-main-dock-panel")
-            yield session
-        finally:
-            chromium.close()
+    with browser_session(f"{lab.url}lab/tree/study/notes.txt?token={lab.token}", 1440) as session:
+        yield session
 
 
 def api(lab: RunningServer, endpoint: str, **params: Any) -> Any:
@@ -172,23 +153,6 @@ def close_tabs(page: Page, label: str) -> None:
     while tabs.count():
         tabs.first.locator(".lm-TabBar-tabCloseIcon").click()
     expect(tabs).to_have_count(0)
-
-
-def wait_for_workspace(
-    lab: RunningServer, done: Callable[[dict[str, Any]], bool], seconds: float = 30
-) -> None:
-    """Wait until JupyterLab has saved a workspace (layout, restored views) that ``done``
-    accepts: it saves after a short debounce, and a reload before would restore the old one."""
-    url = lab.api("lab/api/workspaces/default")
-    deadline = time.monotonic() + seconds
-    data: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        answer = requests.get(url, headers={"Authorization": f"token {lab.token}"}, timeout=30)
-        data = answer.json().get("data", {})
-        if done(data):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"the saved workspace is still {sorted(data)}")
 
 
 def tick(browser: Browser, *names: str) -> None:

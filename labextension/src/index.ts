@@ -13,7 +13,7 @@ import { Widget } from '@lumino/widgets';
 
 import { ChartsWidget, IChartScope } from './charts_view';
 import { CardWidget, CompareWidget } from './compare';
-import { copyLink, ILink, parseLink } from './links';
+import { parseLink } from './links';
 import { IPanelState, RunsPanel } from './panel';
 import { DiffView, RunView } from './runview';
 
@@ -37,7 +37,6 @@ export namespace CommandIDs {
   export const openDiff = 'mlops-jupyter:open-diff';
   export const openCharts = 'mlops-jupyter:open-charts';
   export const openTable = 'mlops-jupyter:open-table';
-  export const copyLink = 'mlops-jupyter:copy-link';
 }
 
 const STATE_KEY = 'mlops-jupyter:panel';
@@ -185,15 +184,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const diffs = new WidgetTracker<MainAreaWidget<DiffView>>({ namespace: 'mlops-jupyter-diff' });
     const charts = new WidgetTracker<MainAreaWidget<ChartsWidget>>({
       namespace: 'mlops-jupyter-charts'
-    });
-    app.commands.addCommand(CommandIDs.copyLink, {
-      label: 'Copy a link to an MLOps run, comparison or card',
-      execute: args =>
-        copyLink({
-          kind: String(args.kind ?? 'run') as ILink['kind'],
-          directory: String(args.directory ?? ''),
-          ids: (args.ids as string[] | undefined) ?? []
-        })
     });
     app.commands.addCommand(CommandIDs.openRun, {
       label: 'Open an MLOps run',

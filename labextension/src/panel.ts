@@ -445,21 +445,17 @@ export class RunsPanel extends Widget {
     if (this._experiment.value) {
       params.experiment = this._experiment.value;
     }
-    try {
-      this._available = await requestAPI<IRunColumns>(`columns?${this.query(params)}`);
-    } catch {
-      this._available = { params: [], metrics: [], tags: [] }; // the listing still works
-    }
-    this._settings = NO_SETTINGS;
-    if (this._experiment.value) {
-      try {
-        this._settings = await requestAPI<IMetricSettings>(
-          `experiments/settings?${this.query(params)}`
-        );
-      } catch {
-        this._settings = NO_SETTINGS; // no primary metric: the table still works
-      }
-    }
+    // both at once; either failing leaves the listing working (no chooser, no primary metric)
+    const [available, settings] = await Promise.all([
+      requestAPI<IRunColumns>(`columns?${this.query(params)}`).catch(() => null),
+      this._experiment.value
+        ? requestAPI<IMetricSettings>(`experiments/settings?${this.query(params)}`).catch(
+            () => null
+          )
+        : null
+    ]);
+    this._available = available ?? { params: [], metrics: [], tags: [] };
+    this._settings = settings ?? NO_SETTINGS;
     this.renderColumnMenu();
   }
 
