@@ -621,6 +621,13 @@ def test_notebook_runs_compare_and_a_second_user_approves(
     cards = page.locator(".lm-TabBar-tab", has_text="Card: deep")
     open_before = (compares.count(), cards.count())
     assert open_before[0] >= 1 and open_before[1] == 1
+    wait_for_workspace(  # the card and the Models view are saved before the reload
+        lab,
+        lambda data: (
+            any(key.startswith("mlops-jupyter-card:") for key in data)
+            and data.get("mlops-jupyter:panel", {}).get("view") == "models"
+        ),
+    )
     page.reload()
     page.wait_for_selector("#jp-main-dock-panel")
     open_panel(browser)

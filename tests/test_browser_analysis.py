@@ -329,6 +329,13 @@ def test_run_view_with_an_edited_tag_and_a_note_that_persist(
     }
     browser.page.screenshot(path=str(ARTIFACTS / "run-view.png"))
 
+    wait_for_workspace(  # the run view is in the saved layout before the reload
+        lab,
+        lambda data: any(
+            key.startswith("mlops-jupyter-run:") and value.get("data", {}).get("id") == run["id"]
+            for key, value in data.items()
+        ),
+    )
     browser.page.reload()  # the run view is restored with the layout, tags read anew
     browser.page.wait_for_selector("#jp-main-dock-panel")
     tab = browser.page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="Run s04")
