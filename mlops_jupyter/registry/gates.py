@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..capture.metric_values import lower_is_better
-from .policy import FairnessRule, StageRules
+from .policy import FairnessRule, RegressionRule, StageRules
 
 if TYPE_CHECKING:
     from ..cards.evaluation import GroupMetrics
@@ -29,8 +32,12 @@ def evaluate(
     run: Run,
     sections: dict[str, Any],
     production: Run | None,
+    directions: Mapping[str, str] | None = None,
 ) -> list[GateResult]:
-    """Every gate the rules name, in a fixed order."""
+    """Every gate the rules name, in a fixed order. ``directions``: which way is better for
+    metrics of the run's experiment as set in the store (:meth:`Store.metric_directions`);
+    never decides a gate, but one disagreeing with the name rule where the policy states no
+    direction fails ``no_regression``."""
     results: list[GateResult] = []
     if rules.card_sections:
         missing = [s for s in rules.card_sections if not str(sections.get(s) or "").strip()]
@@ -83,13 +90,31 @@ def evaluate(
             )
         )
     if rules.no_regression:
-        results.append(_no_regression(rules.no_regression, run, production))
+        results.append(_no_regression(rules.no_regression, run, production, directions or {}))
     if rules.drift is not None:
         results.append(_drift(rules.drift, run, production))
     return results
 
 
-def _no_regression(metrics: tuple[str, ...], run: Run, production: Run | None) -> GateResult:
+_BETTER = {"max": "higher is better", "min": "lower is better"}
+_WAY = {"max": "higher", "min": "lower"}
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_key(name: str) -> str:
+    """``name`` as a TOML key: bare when it can be, else quoted (``"val.auc"``)."""
+    return name if _BARE_KEY.match(name) else json.dumps(name)
+
+
+def _no_regression(
+    rules: tuple[RegressionRule, ...],
+    run: Run,
+    production: Run | None,
+    directions: Mapping[str, str],
+) -> GateResult:
+    """Each metric no worse than production's, which way is better from the policy, else the
+    metric's name; an experiment setting that contradicts the name (with the policy silent)
+    fails: the unsigned setting must not decide, nor silently be overruled."""
     if production is None:
         return GateResult("no_regression", True, "no production version to compare with")
     mine = {d.hash for d in run.datasets if d.role == "eval"}
@@ -102,20 +127,48 @@ def _no_regression(metrics: tuple[str, ...], run: Run, production: Run | None) -
             f"(eval hashes {sorted(h[11:21] for h in mine) or 'none'} vs "
             f"{sorted(h[11:21] for h in theirs) or 'none'}); evaluate both on the same data",
         )
-    worse = []
-    for metric in metrics:
+    unclear: list[str] = []
+    worse: list[str] = []
+    held: list[str] = []
+    suggested: dict[str, str] = {}
+    for rule in rules:
+        metric = rule.metric
+        by_name = "min" if lower_is_better(metric) else "max"
+        direction = rule.direction or by_name
+        source = "policy" if rule.direction else "name rule"
+        setting = directions.get(metric)
+        suggested[metric] = direction
+        if (
+            rule.direction is None
+            and setting is not None
+            and setting in _BETTER
+            and setting != by_name
+        ):
+            suggested[metric] = setting
+            unclear.append(
+                f"direction of {metric} unclear: the experiment {run.experiment!r} says "
+                f"{_BETTER[setting]}, the name rule says {_WAY[by_name]}"
+            )
+            continue
+        how = f"({_BETTER[direction]}, {source})"
         new, old = run.metrics.get(metric), production.metrics.get(metric)
         if new is None or old is None:
             worse.append(f"{metric} missing ({'here' if new is None else 'in production'})")
-        elif (new > old) if lower_is_better(metric) else (new < old):
-            worse.append(f"{metric} {new:.6g} vs production {old:.6g}")
-    return GateResult(
-        "no_regression",
-        not worse,
-        "no regression on " + ", ".join(metrics)
-        if not worse
-        else "regression: " + "; ".join(worse),
-    )
+        elif (new > old) if direction == "min" else (new < old):
+            worse.append(f"{metric} {new:.6g} vs production {old:.6g} {how}")
+        else:
+            held.append(f"{metric} {how}")
+    if not unclear and not worse:
+        return GateResult("no_regression", True, "no regression on " + ", ".join(held))
+    parts = []
+    if unclear:
+        table = ", ".join(f'{_toml_key(m)} = "{d}"' for m, d in suggested.items())
+        parts.append(
+            "; ".join(unclear) + f"; state it in the policy: no_regression = {{ {table} }}"
+        )
+    if worse:
+        parts.append("regression: " + "; ".join(worse))
+    return GateResult("no_regression", False, "; ".join(parts))
 
 
 def fairness(rule: FairnessRule, groups: GroupMetrics) -> GateResult:

@@ -67,6 +67,16 @@ class FairnessRule:
 
 
 @dataclass(frozen=True)
+class RegressionRule:
+    """A metric that must not get worse than production's, and which way is better as the
+    policy states it (``"max"``: higher, ``"min"``: lower; ``None``: the metric's name decides,
+    see :func:`mlops_jupyter.capture.metric_values.lower_is_better`)."""
+
+    metric: str
+    direction: str | None = None
+
+
+@dataclass(frozen=True)
 class StageRules:
     signoffs: int = 0
     approvers: tuple[str, ...] = ()
@@ -74,7 +84,7 @@ class StageRules:
     data_hash: bool = False
     explanation: bool = False
     metrics: tuple[Threshold, ...] = ()
-    no_regression: tuple[str, ...] = ()
+    no_regression: tuple[RegressionRule, ...] = ()
     drift: float | None = None
     fairness: FairnessRule | None = None
 
@@ -234,10 +244,36 @@ def _stage_rules(spec: dict[str, Any], at: str, sections: set[str]) -> StageRule
         data_hash=bool(spec.get("data_hash", False)),
         explanation=bool(spec.get("explanation", False)),
         metrics=tuple(thresholds),
-        no_regression=_strings(spec, "no_regression", at),
+        no_regression=_no_regression(spec.get("no_regression", []), f"{at}.no_regression"),
         drift=float(drift) if drift is not None else None,
         fairness=fairness,
     )
+
+
+def _no_regression(spec: Any, at: str) -> tuple[RegressionRule, ...]:
+    """``["val_auc", "rmse"]`` (the names decide which way is better) or
+    ``{ val_auc = "max", train_time_s = "min" }`` (the policy does)."""
+    if isinstance(spec, list):
+        ok = all(isinstance(v, str) and v for v in spec)
+        _expect(ok, at, "a list of non-empty metric names", spec)
+        return tuple(RegressionRule(name) for name in spec)
+    _expect(
+        isinstance(spec, dict),
+        at,
+        'a list of metric names or a table of metric = "max" or "min"',
+        spec,
+    )
+    rules = []
+    for metric, direction in spec.items():
+        _expect(bool(metric.strip()), at, "non-empty metric names", metric)
+        _expect(
+            direction in ("max", "min"),
+            f"{at}.{metric}",
+            '"max" (higher is better) or "min" (lower is better)',
+            direction,
+        )
+        rules.append(RegressionRule(metric, direction))
+    return tuple(rules)
 
 
 def _fairness(spec: Any, at: str) -> FairnessRule:

@@ -700,7 +700,8 @@ class Registry:
         production = None
         if current is not None and current is not target:
             production = self.store.get_run(current.run_id)
-        gates = evaluate(rules, run, sections, production)
+        directions = self.store.metric_directions(run.experiment)["directions"]
+        gates = evaluate(rules, run, sections, production, directions)
         if rules.fairness is not None:
             gates.append(self._fairness(rules.fairness, target, run, sections))
         explanation = run.explanation
