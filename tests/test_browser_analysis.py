@@ -322,6 +322,18 @@ def test_run_view_with_an_edited_tag_and_a_note_that_persist(
     view.locator(".mj-note").fill("Best trade-off so far;\nretry with depth 6.")
     view.locator(".mj-note-save").click()
     expect(view.locator(".mj-note-status")).to_have_text("saved")
+    # the history of the run's tags, newest first, every value as text
+    history = view.locator(".mj-tag-history")
+    expect(history.locator("summary")).to_have_text("3 tag edits")
+    history.locator("summary").click()
+    expect(history.locator(".mj-tag-edit-text")).to_have_text(
+        [
+            "note = “Best trade-off so far;\nretry with depth 6.”",
+            f"owner removed (was “{run['owner']}”)",
+            "stage = “<b>candidate</b>”",
+        ]
+    )
+    expect(history.locator("b")).to_have_count(0)
     record = api(lab, f"runs/{run['id']}", path="study", history="0")
     assert record["tags"] == {
         "stage": "<b>candidate</b>",
@@ -343,6 +355,7 @@ def test_run_view_with_an_edited_tag_and_a_note_that_persist(
     view = browser.page.locator(".mj-run-view:visible")
     expect(view.locator(".mj-tag-chip[data-tag='stage']")).to_have_text("stage = <b>candidate</b>×")
     expect(view.locator(".mj-note")).to_have_value("Best trade-off so far;\nretry with depth 6.")
+    expect(view.locator(".mj-tag-history summary")).to_have_text("3 tag edits")
     close_tabs(browser.page, "Run s04")
 
 

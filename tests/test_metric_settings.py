@@ -124,7 +124,7 @@ def test_sqlite_store_at_v12_is_migrated_keeping_its_data(
             run_id = old.record_run("exp", params={"a": 1}, metrics={"acc": 0.5})
             assert not old._read("SELECT name FROM sqlite_master WHERE name='metric_settings'")
     with Store.open(store_dir) as new:
-        assert new.schema_version == schema.LATEST_VERSION == 13
+        assert new.schema_version == schema.LATEST_VERSION
         assert new.get_run(run_id).metrics == {"acc": 0.5}
         assert new.metric_directions("exp") == {"primary_metric": None, "directions": {}}
         new.set_metric_direction("exp", "acc", "max", primary=True)
@@ -143,7 +143,7 @@ def test_postgres_store_at_v12_is_migrated_keeping_its_data(
             run_id = old.record_run("exp", params={"a": 1}, metrics={"acc": 0.5})
             assert old._read("SELECT to_regclass('metric_settings')") == [(None,)]
     with Store.open(pg_url, start=tmp_path) as new:
-        assert new.schema_version == postgres_schema.LATEST_VERSION == 13
+        assert new.schema_version == postgres_schema.LATEST_VERSION
         assert new.get_run(run_id).metrics == {"acc": 0.5}
         new.set_metric_direction("exp", "acc", "min", primary=True)
         assert new.metric_directions("exp") == {
@@ -171,12 +171,14 @@ def test_a_team_writer_may_set_directions(
             m.setattr(postgres_schema, "LATEST_VERSION", 12)
             kept = tuple(t for t in postgres_schema._UPDATED if t != "metric_settings")
             m.setattr(postgres_schema, "_UPDATED", kept)
+            later = tuple(t for t in postgres_schema._APPEND_ONLY if t != "tag_edits")
+            m.setattr(postgres_schema, "_APPEND_ONLY", later)  # a v14 table
         assert cli(["team", "init", owner, "--writer", "dora_w"]) == 0
         with Store.open(writer, start=tmp_path) as store:
             store.record_run("team", metrics={"acc": 0.5})
     Store.open(owner, start=tmp_path).close()  # the owner's next open migrates
     with Store.open(writer, start=tmp_path) as store:
-        assert store.schema_version == 13
+        assert store.schema_version == postgres_schema.LATEST_VERSION
         store.set_metric_direction("team", "acc", "max", primary=True, user="dora")
         store.set_metric_direction("team", "loss", "min", primary=True, user="dora")
         store.clear_primary_metric("team", user="dora")

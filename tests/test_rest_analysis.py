@@ -10,6 +10,7 @@ import io
 import json
 import math
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from test_rest import API, error, get, open_project, server_key
 
 from mlops_jupyter.capture.hashing import hash_data
 from mlops_jupyter.capture.profile import describe
+from mlops_jupyter.config import current_user
 from mlops_jupyter.identity.allowed_signers import add_signer
 from mlops_jupyter.identity.keys import generate_key
 from mlops_jupyter.registry.registry import Registry
@@ -188,8 +190,24 @@ def test_a_tag_edit_persists_and_the_listing_follows_it(
         {"set": {"note": note, "owner": "bo"}, "delete": ["stage", "never-there"]},
     )
     assert done.status_code == 200, done.text
-    assert done.json() == {"run_id": a, "tags": {"note": note, "owner": "bo"}}
-    assert get(running, f"runs/{a}").json()["tags"] == {"note": note, "owner": "bo"}
+    answer = done.json()
+    assert (answer["run_id"], answer["tags"]) == (a, {"note": note, "owner": "bo"})
+    # the seeding's edit, then this one: a key per row, with who (the server's owner) and when
+    edits = [(e["key"], e["value"], e["previous"], e["user"]) for e in answer["tag_history"]]
+    owner = answer["tag_history"][0]["user"]
+    assert owner == current_user()
+    assert edits == [
+        ("owner", "ana", None, owner),
+        ("stage", "draft", None, owner),
+        ("note", note, None, owner),
+        ("owner", "bo", "ana", owner),
+        ("stage", None, "draft", owner),
+    ]
+    seeded_at, edited_at = (datetime.fromisoformat(answer["tag_history"][i]["at"]) for i in (0, 2))
+    assert seeded_at.tzinfo == timezone.utc and seeded_at <= edited_at
+    body = get(running, f"runs/{a}", history="0").json()
+    assert body["tags"] == {"note": note, "owner": "bo"}
+    assert body["tag_history"] == answer["tag_history"]
     assert get(running, "runs", filter="tags.owner = ana").json()["total"] == 0
     [listed] = get(running, "runs", filter="tags.owner = bo").json()["runs"]
     assert listed["run_id"] == a and listed["tags"]["note"] == note

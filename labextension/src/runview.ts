@@ -1,7 +1,7 @@
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { duration, el, IRunPage, readable } from './api';
+import { duration, el, IRunPage, readable, timeNode } from './api';
 import { CurvesChart, ICurve } from './charts';
 import { copyLink } from './links';
 import { requestAPI } from './request';
@@ -25,6 +25,8 @@ export interface IRunRecord {
   curves?: Record<string, number>;
   metric_history?: Record<string, unknown[]>;
   tags: Record<string, string>;
+  /** The edits of its tags after it finished, oldest first (`at` in ISO 8601, UTC). */
+  tag_history?: ITagEdit[];
   datasets: IDataset[];
   artifacts: { name: string; kind: string; blob: string; size: number; media_type: string | null }[];
   explanation: { status: string; reason: string | null; feature_names: string[] | null } | null;
@@ -39,6 +41,54 @@ export interface IRunRecord {
   history: { execution_count: number | null; source: string | null }[];
   error: string | null;
   capture_errors: { what?: string; error?: string; message?: string }[];
+}
+
+interface ITagEdit {
+  key: string;
+  /** null: the tag was removed. */
+  value: string | null;
+  /** null: the tag was new. */
+  previous: string | null;
+  user: string | null;
+  at: string;
+}
+
+/** A tag's value as a short quoted text (the whole value in the title). */
+function shortValue(value: string): string {
+  return value.length > 60 ? `“${value.slice(0, 57)}…”` : `“${value}”`;
+}
+
+/** The history of a run's tags, newest first, folded (who changed what, and when). */
+function tagHistory(edits: ITagEdit[]): HTMLElement {
+  const box = el('details', 'mj-tag-history');
+  box.append(el('summary', '', edits.length === 1 ? '1 tag edit' : `${edits.length} tag edits`));
+  const list = el('ol', 'mj-tag-edits');
+  for (const edit of [...edits].reverse()) {
+    const item = el('li', 'mj-tag-edit');
+    item.dataset.tag = edit.key;
+    const what =
+      edit.value === null
+        ? `${edit.key} removed`
+        : `${edit.key} = ${shortValue(edit.value)}`;
+    const text = el('span', 'mj-tag-edit-text', what);
+    if (edit.previous !== null) {
+      text.append(el('span', 'mj-tag-edit-was', ` (was ${shortValue(edit.previous)})`));
+    }
+    text.title = [
+      edit.value === null ? null : `now: ${edit.value}`,
+      edit.previous === null ? 'a new tag' : `before: ${edit.previous}`
+    ]
+      .filter(Boolean)
+      .join('\n');
+    item.append(
+      text,
+      el('span', 'mj-tag-edit-by', ` by ${edit.user ?? 'unknown'} · `),
+      timeNode(Date.parse(edit.at) / 1000)
+    );
+    list.append(item);
+  }
+  box.append(list);
+  return box;
 }
 
 interface IColumnProfile {
@@ -313,7 +363,11 @@ export class RunView extends Widget {
     });
     this._tagError = el('div', 'mj-tag-error mj-error');
     this._tagError.hidden = true;
-    return section('Tags', 'mj-run-tags', list, form, this._tagError);
+    const parts: Node[] = [list, form, this._tagError];
+    if (run.tag_history?.length) {
+      parts.push(tagHistory(run.tag_history));
+    }
+    return section('Tags', 'mj-run-tags', ...parts);
   }
 
   private noteSection(): HTMLElement {
@@ -328,8 +382,8 @@ export class RunView extends Widget {
     save.addEventListener('click', async () => {
       status.textContent = 'saving…';
       const ok = note.value.trim()
-        ? await this.editTags({ [NOTE_TAG]: note.value }, [], false)
-        : await this.editTags({}, [NOTE_TAG], false);
+        ? await this.editTags({ [NOTE_TAG]: note.value }, [])
+        : await this.editTags({}, [NOTE_TAG]);
       status.textContent = ok ? 'saved' : 'not saved';
     });
     const row = el('div', 'mj-note-actions');
@@ -337,26 +391,21 @@ export class RunView extends Widget {
     return section('Note', 'mj-run-note', note, row);
   }
 
-  /** Set and delete tags on the server, then show what it answered. */
-  private async editTags(
-    set: Record<string, string>,
-    remove: string[],
-    rerender = true
-  ): Promise<boolean> {
+  /** Set and delete tags on the server, then show what it answered (the tags and their
+   * history; the note's text box is left as it is). */
+  private async editTags(set: Record<string, string>, remove: string[]): Promise<boolean> {
     const run = this._run;
     if (!run) {
       return false;
     }
     try {
-      const answer = await requestAPI<{ tags: Record<string, string> }>(
+      const answer = await requestAPI<{ tags: Record<string, string>; tag_history: ITagEdit[] }>(
         `runs/${encodeURIComponent(run.run_id)}/tags?${this.query()}`,
         { method: 'POST', body: JSON.stringify({ set, delete: remove }) }
       );
       run.tags = answer.tags;
-      if (rerender) {
-        const fresh = this.tagsSection();
-        this._body.querySelector('.mj-run-tags')?.replaceWith(fresh);
-      }
+      run.tag_history = answer.tag_history;
+      this._body.querySelector('.mj-run-tags')?.replaceWith(this.tagsSection());
       this._tagsChanged.emit(run.run_id);
       return true;
     } catch (error) {

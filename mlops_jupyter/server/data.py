@@ -64,6 +64,18 @@ def _load_run_index(store: Any) -> None:
 class DataHandler(BaseHandler):
     """Opens the store the request's ``path`` resolves to, mapping errors to statuses."""
 
+    def acting_user(self) -> str:
+        """Who made a change (a tag edit, a metric setting): the hub user behind JupyterHub,
+        else the server's owner (the ``user`` setting or the OS user)."""
+        if os.environ.get("JUPYTERHUB_USER"):
+            user = self.current_user
+            name = getattr(user, "username", None) or getattr(user, "name", None)
+            if name:
+                return str(name)
+        from ..config import current_user
+
+        return current_user()
+
     @contextmanager
     def store(self) -> Iterator[Any]:
         from ..store import Store
@@ -195,8 +207,10 @@ def _ids_argument(handler: BaseHandler, name: str, maximum: int) -> list[str]:
 
 class RunHandler(DataHandler):
     """``GET runs/<id>``: :meth:`Run.to_dict` plus ``curves`` (the points of each metric;
-    more than one: a curve) and ``model_versions`` (the registered versions made from this
-    run). ``?history=0`` leaves ``metric_history`` out (a run of 10,000-step curves)."""
+    more than one: a curve), ``tag_history`` (the edits of its tags after it finished,
+    oldest first, ``at`` in ISO 8601 UTC) and ``model_versions`` (the registered versions
+    made from this run). ``?history=0`` leaves ``metric_history`` out (a run of 10,000-step
+    curves)."""
 
     @tornado.web.authenticated
     async def get(self, run_id: str) -> None:
@@ -217,6 +231,7 @@ class RunHandler(DataHandler):
             run = dataclasses.replace(run, metric_history={})
         data = run.to_dict()
         data["curves"] = curves
+        data["tag_history"] = _tag_history(store, run.run_id)
         if not history:
             del data["metric_history"]
         try:
@@ -237,7 +252,8 @@ class RunHandler(DataHandler):
 
 class RunTagsHandler(DataHandler):
     """``POST runs/<id>/tags`` with ``{"set": {key: value}, "delete": [key]}``: one
-    transaction; answers the run's tags after it. The free-text note is the tag ``note``.
+    transaction; answers the run's tags after it and its ``tag_history`` (the edit is in it,
+    by the acting user, once the run has finished). The free-text note is the tag ``note``.
     XSRF is enforced by jupyter_server for cookie sessions."""
 
     @tornado.web.authenticated
@@ -251,12 +267,15 @@ class RunTagsHandler(DataHandler):
         to_set, to_delete = tag_edit(body)
         with self.store() as store:
             try:
-                full_id, tags = await IOLoop.current().run_in_executor(
-                    None, functools.partial(_edit_tags, store, run_id, to_set, to_delete)
+                answer = await IOLoop.current().run_in_executor(
+                    None,
+                    functools.partial(
+                        _edit_tags, store, run_id, to_set, to_delete, self.acting_user()
+                    ),
                 )
             except StorePermissionError as exc:
                 raise tornado.web.HTTPError(403, "%s", str(exc)) from None
-        self.finish({"run_id": full_id, "tags": tags})
+        self.finish(answer)
 
 
 MAX_TAG_KEY = 250
@@ -315,10 +334,20 @@ def tag_edit(body: Any) -> tuple[dict[str, str], list[str]]:
 
 
 def _edit_tags(
-    store: Any, run_id: str, to_set: dict[str, str], to_delete: list[str]
-) -> tuple[str, dict[str, str]]:
+    store: Any, run_id: str, to_set: dict[str, str], to_delete: list[str], user: str
+) -> dict[str, Any]:
     full_id = store.resolve_run_id(run_id)
-    return full_id, store.edit_tags(full_id, to_set, to_delete)
+    tags = store.edit_tags(full_id, to_set, to_delete, user=user)
+    return {"run_id": full_id, "tags": tags, "tag_history": _tag_history(store, full_id)}
+
+
+def _tag_history(store: Any, run_id: str) -> list[dict[str, Any]]:
+    from datetime import datetime, timezone
+
+    return [
+        {**edit, "at": datetime.fromtimestamp(edit["at"], tz=timezone.utc).isoformat()}
+        for edit in store.tag_history(run_id)
+    ]
 
 
 class CurveHandler(DataHandler):

@@ -14,7 +14,6 @@ jupyter_server for cookie sessions.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import tornado.web
@@ -43,17 +42,6 @@ class ExperimentSettingsHandler(DataHandler):
             raise tornado.web.HTTPError(
                 404, "no experiment named %r in this store (experiments: %s)", experiment, listed
             )
-
-    def acting_user(self) -> str:
-        """Who set it: the hub user behind JupyterHub, else the server's owner."""
-        if os.environ.get("JUPYTERHUB_USER"):
-            user = self.current_user
-            name = getattr(user, "username", None) or getattr(user, "name", None)
-            if name:
-                return str(name)
-        from ..config import current_user
-
-        return current_user()
 
     @tornado.web.authenticated
     def get(self) -> None:

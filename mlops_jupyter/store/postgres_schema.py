@@ -421,6 +421,24 @@ DO $$ DECLARE g record; BEGIN
 END $$;
 """
 
+# 14: as SQLite's v14, the history of a finished run's tag edits: append-only, so the roles
+# that write runs may add to it and never rewrite it; those that read runs may read it.
+_TAG_EDITS = """
+CREATE TABLE IF NOT EXISTS tag_edits (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    key TEXT NOT NULL,
+    value TEXT,
+    previous TEXT,
+    "user" TEXT,
+    at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tag_edits_run ON tag_edits(run_id, at);
+REVOKE ALL ON tag_edits FROM PUBLIC;
+CREATE OR REPLACE TRIGGER tag_edits_append_only BEFORE UPDATE OR DELETE ON tag_edits
+    FOR EACH ROW EXECUTE FUNCTION mj_refuse('the history of tag edits is append-only');
+""" + _grants_as("runs", "tag_edits")
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "the whole store (the SQLite schema at version 6)", _TABLES + _RULES),
     Migration(7, "a change number per run, for the listing index", _RUN_CHANGES),
@@ -430,6 +448,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(11, "labels arriving after their batch; kept sample rows", _MONITOR_LABELS),
     Migration(12, "evaluation snapshots keep their rows", _DATASET_ROWS),
     Migration(13, "metric directions and the primary metric per experiment", _METRIC_SETTINGS),
+    Migration(14, "the history of a finished run's tag edits", _TAG_EDITS),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -445,7 +464,7 @@ READER_ROLE = "mlops_reader"
 _APPEND_ONLY = (
     "audit_log", "signoffs", "card_sections", "datasets", "run_datasets", "environments",
     "blobs", "blob_chunks", "cells", "cell_history", "experiments", "models", "meta",
-    "metric_chunks", "monitor_batches",
+    "metric_chunks", "monitor_batches", "tag_edits",
 )  # fmt: skip
 _UPDATED = (
     "runs", "params", "metrics", "latest_metrics", "metric_series", "artifacts",

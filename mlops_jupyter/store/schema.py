@@ -443,6 +443,26 @@ CREATE UNIQUE INDEX IF NOT EXISTS one_primary_metric
     ON metric_settings(experiment_id) WHERE is_primary = 1;
 """
 
+# v14: the history of a finished run's tags (``tag_history.py``): one row per key an edit
+# changed -- its value after (NULL: removed) and before, who and when -- appended, never
+# updated. The id is unique across stores, so push and pull carry each edit once.
+_V14 = """
+CREATE TABLE IF NOT EXISTS tag_edits (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    key TEXT NOT NULL,
+    value TEXT,
+    previous TEXT,
+    "user" TEXT,
+    at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tag_edits_run ON tag_edits(run_id, at);
+CREATE TRIGGER IF NOT EXISTS tag_edits_no_update BEFORE UPDATE ON tag_edits
+BEGIN SELECT RAISE(ABORT, 'the history of tag edits is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS tag_edits_no_delete BEFORE DELETE ON tag_edits
+BEGIN SELECT RAISE(ABORT, 'the history of tag edits is append-only'); END;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _V1),
     Migration(2, "latest metric values, indexed", _V2),
@@ -457,6 +477,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(11, "labels arriving after their batch; kept sample rows", _V11),
     Migration(12, "evaluation snapshots keep their rows", _V12),
     Migration(13, "metric directions and the primary metric per experiment", _V13),
+    Migration(14, "the history of a finished run's tag edits", _V14),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -713,18 +713,24 @@ class Store:
         run_id: str,
         add: Mapping[str, str] | None = None,
         remove: Iterable[str] = (),
+        *,
+        user: str | None = None,
     ) -> dict[str, str]:
         """Set the tags ``add`` and remove the tags ``remove`` of a run in one transaction;
         return its tags after the edit. A key in both is a ``ValueError``. The edit is an
         update of the run's row, so the runs listing's index (its tag filters and sorts)
-        follows it in this process and in every other one."""
+        follows it in this process and in every other one. Once the run has finished, each
+        key changed is added to its tag history (:meth:`tag_history`) with ``user`` (the
+        ``user`` setting or the OS user by default) and the time."""
+        from . import tag_history
+
         added = {str(k): str(v) for k, v in (add or {}).items()}
         removed = {str(k) for k in remove}
         both = sorted(removed & added.keys())
         if both:
             raise ValueError(f"tags both set and removed: {', '.join(map(repr, both))}")
         with self.transaction() as conn:
-            row = conn.execute("SELECT tags FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = conn.execute("SELECT tags, status FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise RunNotFoundError(run_id)
             before = _unjson(row[0]) or {}
@@ -733,7 +739,18 @@ class Store:
                 conn.execute(
                     "UPDATE runs SET tags = ? WHERE id = ?", (_json(merged or None), run_id)
                 )
+                if row[1] != "running":
+                    who = user or self._acting_user()
+                    tag_history.record(conn, run_id, before, merged, who, time.time())
         return dict(sorted(merged.items()))
+
+    def tag_history(self, run_id: str) -> list[dict[str, Any]]:
+        """The edits of a finished run's tags, oldest first: ``{"key", "value", "previous",
+        "user", "at"}`` (``value`` ``None``: removed; ``previous`` ``None``: a new tag;
+        ``at`` seconds since the epoch). Tags written while the run recorded are not edits."""
+        from . import tag_history
+
+        return tag_history.history(self, self.resolve_run_id(run_id))
 
     def log_metric(self, run_id: str, key: str, value: Any, step: int = 0) -> None:
         """Append one metric value (e.g. a point of a training curve) to a run."""

@@ -10,7 +10,9 @@ keeps what it committed and the next one resumes; a run already there (same id, 
 start time and code) is skipped, so copying twice adds nothing; a run id that names a
 different run there is a :class:`SyncConflictError` naming it. Runs still ``running`` wait for
 the next copy. A run's card sections travel with it, and so do its experiment's metric settings
-(directions, primary metric) that the other store lacks: what it holds already stays.
+(directions, primary metric) that the other store lacks: what it holds already stays. Tag edits
+made after a run finished travel too, also for a run already there: the other store gets the
+edits it lacks and, per key, the latest edit wins (:mod:`.tag_history`).
 Registry statements are carried by :mod:`mlops_jupyter.registry.transfer`.
 """
 
@@ -63,6 +65,7 @@ class SyncReport:
     blob_bytes: int = 0
     explanations_updated: int = 0
     metric_settings: int = 0  # metric settings the target lacked
+    tag_edits: int = 0  # edits of finished runs' tags the target lacked
     copied_ids: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
@@ -74,6 +77,8 @@ class SyncReport:
             parts.append(f"{self.explanations_updated} explanations completed")
         if self.metric_settings:
             parts.append(f"{self.metric_settings} metric settings")
+        if self.tag_edits:
+            parts.append(f"{self.tag_edits} tag edits")
         return ", ".join(parts)
 
 
@@ -145,6 +150,17 @@ def _copy_metric_settings(source: Any, target: Any, names: list[str], report: Sy
 
 
 def _copy_batch(source: Any, target: Any, ids: list[str], report: SyncReport) -> None:
+    _copy_new_runs(source, target, ids, report)
+    if source._read(  # a cheap probe: most batches have no edited run
+        f"SELECT 1 FROM tag_edits WHERE run_id IN ({','.join('?' * len(ids))}) LIMIT 1", ids
+    ):
+        from . import tag_history
+
+        with target.transaction() as conn:
+            report.tag_edits += tag_history.copy(source, conn, ids)
+
+
+def _copy_new_runs(source: Any, target: Any, ids: list[str], report: SyncReport) -> None:
     experiment = "(SELECT name FROM experiments WHERE id = r.experiment_id)"
     runs = _select(source, "runs r", [f"r.{_q(c)}" for c in RUN_COLUMNS] + [experiment],
                    "r.id", ids)  # fmt: skip
