@@ -368,7 +368,9 @@ def test_code_diff_highlights_the_changed_lines(
     tick(browser, "s00", "s01")
     browser.panel.locator(".mj-code-diff-button").click()
     view = browser.page.locator(".mj-diff-view:visible")
-    cell, history = view.locator(".mj-diff-section").all()
+    sections = view.locator(".mj-diff-section")
+    expect(sections).to_have_count(2)  # drawn once the diff is in: wait for it
+    cell, history = sections.all()
     expect(cell.locator("h3")).to_have_text("The cell: +1 −1")
     expect(cell.locator(".mj-code-del .mj-code-text")).to_have_text("model = fit(X, y, lr=0.1)")
     expect(cell.locator(".mj-code-add .mj-code-text")).to_have_text("model = fit(X, y, lr=0.05)")
