@@ -217,8 +217,8 @@ class Timing:
 
 
 def time_refresh(lab: Lab, expected: str) -> tuple[float, float, dict[str, float]]:
-    """Refresh click to rows: (total, waiting on panel requests, {"columns": its request in
-    the page, "others": the other requests of the chain})."""
+    """Refresh click to rows: (total, waiting on panel requests, {"panel": the `GET panel`
+    request in the page})."""
     lab.settle()
     before = lab.marks("mj-runs-rendered")
     lab.panel.locator(".mj-refresh").click()
@@ -226,11 +226,9 @@ def time_refresh(lab: Lab, expected: str) -> tuple[float, float, dict[str, float
     clicked = lab.event("click")
     assert lab.page_label() == expected, lab.page_label()
     requests = lab.requests(clicked, done)
-    columns = [r for r in requests if r[0] == "columns"]
-    others = [r for r in requests if r[0] != "columns"]
     progress("    " + ", ".join(f"{name} {a - clicked:,.0f}-{b - clicked:,.0f}"
                                 for name, a, b in requests))  # fmt: skip
-    parts = {"columns": waiting_ms(columns), "others": waiting_ms(others)}
+    parts = {"panel": waiting_ms([r for r in requests if r[0] == "panel"])}
     return done - clicked, waiting_ms(requests), parts
 
 
@@ -249,7 +247,7 @@ def time_page_load(lab: Lab, expected: str) -> tuple[float, float, dict[str, flo
     assert lab.page_label() == expected, lab.page_label()
     tasks = lab.page.evaluate("() => window.__mjBench.longTasks")
     busy = sum(max(0.0, min(s + d, done) - max(s, first)) for s, d in tasks)
-    stores = sum(1 for r in requests if r[0] == "store")
+    stores = sum(1 for r in requests if r[0] in ("store", "panel"))
     parts = {"first": first, "panel": done - first, "busy": busy, "stores": stores}
     return done, waiting_ms(requests), parts
 
@@ -420,6 +418,7 @@ class Rest:
         page = {"experiment": EXPERIMENT, "sort": "-started_at", "offset": "0", "limit": "50"}
         joined = ",".join(ids)
         self.calls = {
+            "panel": self.get("panel", **page),
             "store": self.get("store"),
             "experiments": self.get("experiments"),
             "columns": self.get("columns", experiment=EXPERIMENT),
@@ -452,10 +451,10 @@ class Rest:
         return (time.perf_counter() - start) * 1000
 
     def refresh_sample(self) -> dict[str, float]:
-        """The chain a Refresh waits on, timed once right after the browser did it."""
-        columns = self.once("columns")
-        others = self.once("store", "experiments", "settings", "runs")
-        return {"rest_columns": columns, "rest_others": others, "rest": columns + others}
+        """The request a Refresh waits on (`GET panel`), timed once right after the browser
+        did it."""
+        panel = self.once("panel")
+        return {"rest_panel": panel, "rest": panel}
 
     def curves_sample(self) -> dict[str, float]:
         records, keys, curves = self.once("records"), self.once("curve keys"), self.once("curves")
@@ -519,13 +518,11 @@ def render(
     runs = n + CURVE_RUNS
     refresh, load, curves = b["refresh"], b["load"], b["curves"]
     timed(f"**Refresh** to the runs table ({runs:,} runs, a page of 50)", refresh, "paint",
-          " (store, experiments, columns, settings, runs: in turn)")  # fmt: skip
-    part("of which: the `columns` request in the page", refresh.median("columns"),
-         rest_ms=refresh.median("rest_columns"))  # fmt: skip
-    part("of which: the other four requests in the page (store, experiments, settings, runs)",
-         refresh.median("others"), rest_ms=refresh.median("rest_others"))  # fmt: skip
+          " (`panel`: store, experiments, columns, settings and runs at once)")  # fmt: skip
+    part("of which: the `panel` request in the page", refresh.median("panel"),
+         rest_ms=refresh.median("rest_panel"))  # fmt: skip
     timed("**page load** to the runs table (navigation start; the panel restored open)", load,
-          "paint", " (the same chain)")  # fmt: skip
+          "paint", " (the same request)")  # fmt: skip
     part("of which: JupyterLab starts, until the panel's first request", load.median("first"))
     part("of which: the panel's first request to the runs table", load.median("panel"),
          f"asks for its store {int(load.median('stores'))} times",
@@ -558,6 +555,8 @@ def render(
         settings += " (404: this server has no such route yet)"
     sent = f"{int(rest['curves points']):,} sent, {rest['curves bytes'] / 2**20:.1f} MiB"
     calls_made = [
+        (f"panel?experiment={EXPERIMENT}&limit=50 (the runs view: the five below in one)",
+         "panel"),
         (f"columns?experiment={EXPERIMENT}", "columns"),
         (f"runs?experiment={EXPERIMENT}&limit=50 (newest first)", "runs"),
         ("store", "store"),

@@ -176,6 +176,54 @@ def post(server: RunningServer, endpoint: str, body: Any, **params: Any) -> requ
     )
 
 
+# --------------------------------------------------------------------- the panel's view
+def test_the_panel_view_is_the_five_answers_in_one(
+    server: tuple[RunningServer, dict[str, Any]],
+) -> None:
+    """`GET panel` answers what `store`, `experiments`, `columns`, `experiments/settings` and
+    `runs` answer, asked apart with the same arguments."""
+    running, _ = server
+    query = {"experiment": "churn", "sort": "-metrics.val_auc", "limit": "2", "offset": "1"}
+    view = get(running, "panel", **query, filter="metrics.val_auc >= -1")
+    assert view.status_code == 200, view.text
+    body = view.json()
+    assert body["store"] == get(running, "store").json()
+    assert body["experiments"] == get(running, "experiments").json()["experiments"]
+    assert body["experiment"] == "churn"
+    assert body["columns"] == get(running, "columns", experiment="churn").json()
+    settings = get(running, "experiments/settings", experiment="churn").json()
+    assert body["settings"] == {
+        "experiment": "churn",
+        "primary_metric": settings["primary_metric"],
+        "directions": settings["directions"],
+    }
+    runs = get(running, "runs", **query, filter="metrics.val_auc >= -1").json()
+    assert body["runs"] == runs and len(runs["runs"]) == 2, runs
+    assert body["runs_error"] is None
+
+
+def test_the_panel_view_of_a_gone_experiment_is_all_of_them(
+    server: tuple[RunningServer, dict[str, Any]],
+) -> None:
+    running, _ = server
+    body = get(running, "panel", experiment="deleted-since", limit="3").json()
+    assert (body["experiment"], body["settings"]) == ("", None)
+    assert body["columns"] == get(running, "columns").json()
+    assert body["runs"] == get(running, "runs", limit="3").json()
+
+
+def test_a_bad_filter_in_the_panel_view_says_why_and_answers_the_rest(
+    server: tuple[RunningServer, dict[str, Any]],
+) -> None:
+    running, _ = server
+    bad = "metrics.val_auc >= high"
+    body = get(running, "panel", experiment="churn", filter=bad).json()
+    assert body["runs"] is None
+    assert body["runs_error"] == error(get(running, "runs", filter=bad), 400)
+    assert body["runs_error"].startswith("bad filter")
+    assert body["experiment"] == "churn" and body["columns"]["metrics"]
+
+
 # --------------------------------------------------------------------------- tags
 def test_a_tag_edit_persists_and_the_listing_follows_it(
     server: tuple[RunningServer, dict[str, Any]],

@@ -58,6 +58,16 @@ def test_store_resolution_follows_the_discovery_rule(jupyter_server: RunningServ
         "relative_store_dir": ".mlops",
     }
     assert jupyter_server.get(STORE, path="").json() == expected
+    # the panel's one request says the same, and nothing else, before the first tracked run
+    assert jupyter_server.get("mlops-jupyter/api/panel", path="").json() == {
+        "store": expected,
+        "experiments": None,
+        "experiment": "",
+        "columns": None,
+        "settings": None,
+        "runs": None,
+        "runs_error": None,
+    }
 
     Store.open(root / ".mlops").close()
     assert jupyter_server.get(STORE, path="").json() == {**expected, "exists": True}

@@ -16,6 +16,7 @@ import { CardWidget, CompareWidget } from './compare';
 import { parseLink } from './links';
 import { IPanelState, RunsPanel } from './panel';
 import { DiffView, RunView } from './runview';
+import { cachedState, cacheState } from './state_cache';
 
 const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24">
 <g class="jp-icon3" fill="#616161">
@@ -75,17 +76,31 @@ const plugin: JupyterFrontEndPlugin<void> = {
     app.shell.add(panel, 'left', { rank: 600 });
     restorer?.add(panel, panel.id); // reopened after a reload if it was open
 
-    // the panel's view, experiment and sort survive a reload
-    // (the panel asks the server once, with its restored state: refreshes before wait for it)
+    // the panel's view, experiment, sort and directory survive a reload: this browser's copy
+    // is shown at once and the panel lists its store; the workspace's copy (the state
+    // database, read as soon as the workspace is in, not after the layout is restored)
+    // replaces it if it differs. Without either, the panel lists once its defaults are known.
+    let followed = false; // a document picked the directory: the saved one does not apply
+    const savedHere = stateDB ? cachedState() : null;
+    if (savedHere) {
+      panel.state = savedHere;
+      panel.markReady();
+    }
     if (stateDB) {
-      void app.restored
-        .then(() => stateDB.fetch(STATE_KEY))
+      void stateDB
+        .fetch(STATE_KEY)
         .then(saved => {
           if (saved) {
-            panel.state = saved as unknown as IPanelState;
+            const state = { ...(saved as unknown as IPanelState) };
+            if (followed) {
+              delete state.directory;
+            }
+            panel.restoreState(state);
           }
+          cacheState(panel.state);
           panel.stateChanged.connect((_, state) => {
             void stateDB.save(STATE_KEY, { ...state });
+            cacheState(state);
           });
         })
         .catch(() => undefined) // no saved state: the panel's defaults
@@ -368,6 +383,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const follow = (widget: Widget | null): void => {
       const path = documentPath(widget);
       if (path !== null) {
+        followed = true;
         panel.directory = PathExt.dirname(app.serviceManager.contents.localPath(path));
       }
     };
@@ -385,7 +401,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
     follow(app.shell.currentWidget);
     watch(app.shell.currentWidget);
-    panel.prefetch(); // the store and its experiments, while the saved state is read
+    panel.prefetch(); // what the runs view shows, while the saved state is read
   }
 };
 

@@ -26,6 +26,19 @@ export interface IStoreInfo {
   relative_store_dir: string | null;
 }
 
+/** Everything the runs view draws, in one answer (`GET panel`). */
+interface IPanelView {
+  store: IStoreInfo;
+  experiments: IExperiment[] | null;
+  /** The experiment shown: the one asked for if it exists, else '' (all of them). */
+  experiment: string;
+  columns: IRunColumns | null;
+  settings: IMetricSettings | null;
+  runs: IRunPage | null;
+  /** Why the filter (or sort) was refused; the rest is still answered. */
+  runs_error: string | null;
+}
+
 /** What the panel remembers across reloads. */
 export interface IPanelState {
   view: 'runs' | 'models';
@@ -37,6 +50,11 @@ export interface IPanelState {
   columns?: Record<string, string[]>;
   /** Where the training-data hash column is hidden (the same keys as ``columns``). */
   hideData?: Record<string, boolean>;
+  /**
+   * The store directory last shown: a page load lists it at once, without waiting for the
+   * layout (and the document that picks the directory) to be restored.
+   */
+  directory?: string;
 }
 
 /** The primary metric of an experiment and the direction of its metrics. */
@@ -242,11 +260,29 @@ export class RunsPanel extends Widget {
       sort: this._sort,
       filter: this._filterText,
       columns: { ...this._chosenColumns },
-      hideData: { ...this._hideData }
+      hideData: { ...this._hideData },
+      directory: this._directory
     };
   }
 
   set state(value: IPanelState) {
+    this.applyState(value);
+    void this.refresh();
+  }
+
+  /**
+   * Take a saved state (the workspace's, after the browser's copy was shown): list anew only
+   * if it changes what is shown.
+   */
+  restoreState(value: IPanelState): void {
+    const before = JSON.stringify(this.state);
+    this.applyState(value);
+    if (JSON.stringify(this.state) !== before) {
+      void this.refresh();
+    }
+  }
+
+  private applyState(value: IPanelState): void {
     this._view = value.view === 'models' ? 'models' : 'runs';
     this._chosenExperiment = value.experiment || '';
     this._sort = value.sort || '-started_at';
@@ -258,8 +294,13 @@ export class RunsPanel extends Widget {
     );
     const hidden = value.hideData && typeof value.hideData === 'object' ? value.hideData : {};
     this._hideData = Object.fromEntries(Object.entries(hidden).filter(([, v]) => v === true));
+    if (typeof value.directory === 'string' && value.directory !== this._directory) {
+      this._directory = value.directory;
+      this._offset = 0;
+      this._selected.clear();
+      this.prefetch();
+    }
     this.markView();
-    void this.refresh();
   }
 
   /** Show the Runs or the Models view. */
@@ -316,25 +357,27 @@ export class RunsPanel extends Widget {
       this._offset = 0;
       this._selected.clear();
       this.prefetch();
+      this.emitState();
       void this.refresh();
     }
   }
 
   /**
-   * While the saved state is still being read (a page load), ask already for what does not
-   * depend on it: the directory's store and its experiments. The first refresh uses them.
+   * While the saved state is still being read (a page load), ask already for what the runs
+   * view shows with the state known so far; the first refresh uses the answer if the state
+   * did not change meanwhile.
    */
   prefetch(): void {
-    if (this._ready || this._early?.directory === this._directory) {
+    if (this._ready || this._view === 'models') {
       return;
     }
-    const query = this.query();
-    const store = requestAPI<IStoreInfo>(`store?${query}`);
-    const experiments = requestAPI<{ experiments: IExperiment[] }>(`experiments?${query}`);
-    for (const answer of [store, experiments]) {
-      answer.catch(() => undefined); // no store yet (404): the refresh reads it as such
+    const query = this.viewQuery();
+    if (this._early?.query === query) {
+      return;
     }
-    this._early = { directory: this._directory, store, experiments };
+    const view = requestAPI<IPanelView>(`panel?${query}`);
+    view.catch(() => undefined); // said by the refresh that reads it
+    this._early = { query, view };
   }
 
   /**
@@ -376,35 +419,48 @@ export class RunsPanel extends Widget {
     const request = ++this._requests;
     this.node.classList.add('mj-loading');
     try {
-      const query = new URLSearchParams({ path: this._directory }).toString();
-      const early = this._early?.directory === this._directory ? this._early : null;
+      if (this._view === 'models') {
+        const query = new URLSearchParams({ path: this._directory }).toString();
+        const info = await requestAPI<IStoreInfo>(`store?${query}`);
+        if (request !== this._requests) {
+          return;
+        }
+        this.showStore(info);
+        if (info.exists) {
+          await this._models.load(this._directory);
+        }
+        return;
+      }
+      // the store, its experiments, the column keys, the metric settings and a page of
+      // runs in one answer: one round trip while JupyterLab may still be starting
+      const query = this.viewQuery();
+      const runRequest = ++this._runRequests; // a page asked for later wins over this one
+      const early = this._early?.query === query ? this._early.view : null;
       this._early = null;
-      const info = await (early?.store ?? requestAPI<IStoreInfo>(`store?${query}`));
+      const view = await (early ?? requestAPI<IPanelView>(`panel?${query}`));
       if (request !== this._requests) {
         return;
       }
-      this._error.hidden = true;
-      this._error.textContent = '';
-      if (info.team_store) {
-        this._path.textContent = `team store ${info.team_store}`;
-        this._path.title = 'PostgreSQL: the store this project shares with its team';
-      } else {
-        this._path.textContent = info.relative_store_dir ?? info.store_dir ?? '';
-        this._path.title = info.db_path ?? '';
+      this.showStore(view.store);
+      if (!view.store.exists) {
+        return;
       }
-      this._status.textContent = info.exists
-        ? 'store exists'
-        : 'store will be created on first tracked run';
-      this._storeBox.hidden = !info.exists;
-      if (info.exists && this._view === 'models') {
-        await this._models.load(this._directory);
-      } else if (info.exists) {
-        await this.loadExperiments(early?.experiments);
-        // the column keys and the page of runs at once; drawn when both are in
-        await Promise.all([this.loadColumns(), this.loadRuns(false)]);
-        if (request === this._requests) {
-          this.renderRuns();
-        }
+      this.showExperiments(view.experiments ?? []);
+      this._available = view.columns ?? { params: [], metrics: [], tags: [] };
+      this._settings = view.settings ?? NO_SETTINGS;
+      this.renderColumnMenu();
+      if (runRequest !== this._runRequests) {
+        return; // the filter, sort or page changed meanwhile: that listing draws the table
+      }
+      if (view.runs) {
+        this._page = view.runs;
+        this.showFilterError('');
+        this.renderRuns();
+      } else if (view.runs_error !== null && this._filterText.trim()) {
+        this.showFilterError(view.runs_error); // the filter's syntax: said beside it
+      } else {
+        this._error.hidden = false;
+        this._error.textContent = `Could not list runs: ${view.runs_error ?? 'no answer'}`;
       }
     } catch (error) {
       if (request !== this._requests) {
@@ -419,23 +475,55 @@ export class RunsPanel extends Widget {
     }
   }
 
+  /** The store's place and whether it exists (the runs and models boxes show only if so). */
+  private showStore(info: IStoreInfo): void {
+    this._error.hidden = true;
+    this._error.textContent = '';
+    if (info.team_store) {
+      this._path.textContent = `team store ${info.team_store}`;
+      this._path.title = 'PostgreSQL: the store this project shares with its team';
+    } else {
+      this._path.textContent = info.relative_store_dir ?? info.store_dir ?? '';
+      this._path.title = info.db_path ?? '';
+    }
+    this._status.textContent = info.exists
+      ? 'store exists'
+      : 'store will be created on first tracked run';
+    this._storeBox.hidden = !info.exists;
+  }
+
+  /** The query of `GET panel` for what is shown now. */
+  private viewQuery(): string {
+    const params: Record<string, string> = {
+      sort: this._sort,
+      offset: String(this._offset),
+      limit: String(PAGE_SIZE)
+    };
+    if (this._chosenExperiment) {
+      params.experiment = this._chosenExperiment;
+    }
+    if (this._filterText.trim()) {
+      params.filter = this._filterText;
+    }
+    return this.query(params);
+  }
+
   private query(extra: Record<string, string> = {}): string {
     return new URLSearchParams({ path: this._directory, ...extra }).toString();
   }
 
-  async loadExperiments(early?: Promise<{ experiments: IExperiment[] }>): Promise<void> {
-    const answer = await (early ??
-      requestAPI<{ experiments: IExperiment[] }>(`experiments?${this.query()}`));
+  /** The experiment picker: the chosen one kept if it is still there, else all of them. */
+  private showExperiments(experiments: IExperiment[]): void {
     const chosen = this._chosenExperiment;
     const options = [el('option', '', 'All experiments')];
     options[0].value = '';
-    for (const e of answer.experiments) {
+    for (const e of experiments) {
       const option = el('option', '', `${e.experiment} (${e.runs})`);
       option.value = e.experiment;
       options.push(option);
     }
     this._experiment.replaceChildren(...options);
-    this._experiment.value = answer.experiments.some(e => e.experiment === chosen) ? chosen : '';
+    this._experiment.value = experiments.some(e => e.experiment === chosen) ? chosen : '';
     this._chosenExperiment = this._experiment.value;
   }
 
@@ -995,11 +1083,7 @@ export class RunsPanel extends Widget {
   private _requests = 0;
   private _inFlight: { key: string; done: Promise<void> } | null = null;
   private _ready = false;
-  private _early: {
-    directory: string;
-    store: Promise<IStoreInfo>;
-    experiments: Promise<{ experiments: IExperiment[] }>;
-  } | null = null;
+  private _early: { query: string; view: Promise<IPanelView> } | null = null;
   private _resolveReady: () => void = () => undefined;
   private _whenReady = new Promise<void>(resolve => (this._resolveReady = resolve));
   private _refreshButton: HTMLButtonElement;

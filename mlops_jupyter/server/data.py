@@ -114,9 +114,7 @@ class ExperimentsHandler(DataHandler):
     @tornado.web.authenticated
     def get(self) -> None:
         with self.store() as store:
-            frame = store.experiments()
-        records = json.loads(frame.to_json(orient="records", date_format="iso"))
-        self.finish({"experiments": records})
+            self.finish({"experiments": experiments_json(store)})
 
 
 class RunsHandler(DataHandler):
@@ -146,17 +144,30 @@ class ColumnsHandler(DataHandler):
 
     @tornado.web.authenticated
     async def get(self) -> None:
-        from ..store.metric_settings import direction_of
-        from ..store.queries import run_columns
-
         experiment = self.get_argument("experiment", None)
         with self.store() as store:
-            columns: dict[str, Any] = await IOLoop.current().run_in_executor(
-                None, functools.partial(run_columns, store, experiment)
+            columns = await IOLoop.current().run_in_executor(
+                None, functools.partial(run_columns_json, store, experiment)
             )
-            chosen = store.metric_directions(experiment)["directions"] if experiment else {}
-        columns["directions"] = {key: direction_of(key, chosen) for key in columns["metrics"]}
         self.finish(columns)
+
+
+def run_columns_json(store: Any, experiment: str | None) -> dict[str, Any]:
+    """What ``GET columns`` answers: the keys, and each metric's direction."""
+    from ..store.metric_settings import direction_of
+    from ..store.queries import run_columns
+
+    columns: dict[str, Any] = run_columns(store, experiment)
+    chosen = store.metric_directions(experiment)["directions"] if experiment else {}
+    columns["directions"] = {key: direction_of(key, chosen) for key in columns["metrics"]}
+    return columns
+
+
+def experiments_json(store: Any) -> list[dict[str, Any]]:
+    """What ``GET experiments`` lists: each experiment with its run count and settings."""
+    frame = store.experiments()
+    records: list[dict[str, Any]] = json.loads(frame.to_json(orient="records", date_format="iso"))
+    return records
 
 
 def _json_text(payload: Any) -> str:

@@ -13,7 +13,6 @@ from jupyter_server.utils import url_path_join
 
 from .._version import __version__
 from ..config import settings
-from ..store.discovery import DB_FILENAME
 from .base import (
     ALLOWED_SIGNERS_SETTING,
     ROOT_SETTING,
@@ -23,6 +22,7 @@ from .base import (
 )
 from .data import data_routes
 from .experiment_settings import settings_routes
+from .panel_view import PanelViewHandler, store_info
 
 API_PREFIX = "mlops-jupyter/api"
 
@@ -38,36 +38,7 @@ class StoreHandler(BaseHandler):
 
     @tornado.web.authenticated
     def get(self) -> None:
-        location, _ = self.store_location()
-        root = self.root_dir
-        if isinstance(location, str):  # a team store on PostgreSQL
-            from ..store.postgres import describe
-
-            self.finish(
-                {
-                    "engine": "postgresql",
-                    "team_store": describe(location),  # never the password
-                    "store_dir": None,
-                    "db_path": None,
-                    "exists": True,
-                    "root_dir": str(root),
-                    "relative_store_dir": None,
-                }
-            )
-            return
-        db_path = location / DB_FILENAME
-        inside = location.is_relative_to(root)
-        self.finish(
-            {
-                "engine": "sqlite",
-                "team_store": None,
-                "store_dir": str(location),
-                "db_path": str(db_path),
-                "exists": db_path.is_file(),
-                "root_dir": str(root),
-                "relative_store_dir": location.relative_to(root).as_posix() if inside else None,
-            }
-        )
+        self.finish(store_info(self))
 
 
 def setup_handlers(web_app: Any, server_app: Any) -> None:
@@ -83,6 +54,7 @@ def setup_handlers(web_app: Any, server_app: Any) -> None:
         [
             (url_path_join(base, API_PREFIX, "version"), VersionHandler),
             (url_path_join(base, API_PREFIX, "store"), StoreHandler),
+            (url_path_join(base, API_PREFIX, "panel"), PanelViewHandler),
             *data_routes(base),
             *settings_routes(base),
         ],
