@@ -191,7 +191,7 @@ def test_panel_follows_the_current_notebook(browser: Browser, lab: RunningServer
     Store.open(lab.root / "project" / ".mlops").close()
     page = browser.page
     page.goto(f"{lab.url}lab/tree/project/analysis.ipynb?token={lab.token}")
-    page.wait_for_selector(".jp-NotebookPanel")
+    page.locator(".jp-NotebookPanel:visible").first.wait_for()  # restored ones are hidden
     # let the kernel finish starting, so nothing takes the focus later
     idle = page.locator(".jp-StatusBar-Widget", has_text="Python 3 (ipykernel) | Idle")
     idle.first.wait_for()
@@ -261,7 +261,7 @@ def test_runs_table_compare_view_and_card_tab(browser: Browser, lab: RunningServ
             )
     page = browser.page
     page.goto(f"{lab.url}lab/tree/project/analysis.ipynb?token={lab.token}")
-    page.wait_for_selector(".jp-NotebookPanel")
+    page.locator(".jp-NotebookPanel:visible").first.wait_for()  # restored ones are hidden
     open_panel(browser)
     panel = browser.panel
     panel.locator(".mj-refresh").click()
@@ -875,7 +875,7 @@ def test_compare_is_legible_in_the_dark_theme(browser: Browser, lab: RunningServ
     page.goto(f"{lab.url}lab/tree/project/analysis.ipynb?token={lab.token}")
     # the notebook's tab, whichever tab the restored layout made current
     page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="analysis.ipynb").first.click()
-    page.wait_for_selector(".jp-NotebookPanel")
+    page.locator(".jp-NotebookPanel:visible").first.wait_for()  # restored ones are hidden
     open_panel(browser)
     panel = browser.panel
     panel.locator("#mj-tab-runs").click()

@@ -422,6 +422,91 @@ def test_a_deep_link_reopens_the_comparison_after_a_reload(
     page.wait_for_selector("#jp-main-dock-panel")
 
 
+def test_a_page_load_lists_once_and_the_workspace_state_wins(
+    browser: Browser, lab: RunningServer, study: list[dict[str, Any]]
+) -> None:
+    """A reload lists the store with one `GET panel` request, from the state this browser
+    kept (no waiting for the workspace); when another browser saved another state since, the
+    workspace's replaces it."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from playwright.sync_api import expect
+
+    show_study(browser, lab)
+    page, panel = browser.page, browser.panel
+
+    def named(line: str) -> list[str]:  # as the REST API lists them (an earlier test edits tags)
+        return [
+            r["name"]
+            for r in api(lab, "runs", path="study", experiment="study", filter=line)["runs"]
+        ]
+
+    bo, cy = named("tags.owner = bo"), named("tags.owner = cy")
+    assert len(bo) >= 3 and len(cy) >= 3 and not set(bo) & set(cy)
+    box = panel.locator(".mj-filter")
+    box.fill("tags.owner = bo")
+    box.press("Enter")
+    names = panel.locator("tr.mj-run .mj-run-name")
+    expect(names).to_have_text(bo)
+    # only the panel lists runs: the views earlier tests left open (the main-area table among
+    # them) are closed, and the layout saved without them
+    tabs = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab")
+    others = tabs.filter(has_not_text="notes.txt")
+    while others.count():
+        others.first.locator(".lm-TabBar-tabCloseIcon").click()
+    expect(tabs).to_have_count(1)
+    wait_for_workspace(
+        lab,
+        lambda data: (
+            data.get("mlops-jupyter:panel", {}).get("filter") == "tags.owner = bo"
+            and not any(key.startswith("mlops-jupyter-") for key in data)
+        ),
+    )
+
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/mlops-jupyter/api/" in r.url else None)
+    page.reload()
+    expect(names).to_have_text(bo)
+    expect(box).to_have_value("tags.owner = bo")
+    listing = ("panel", "runs", "columns", "store", "experiments", "experiments/settings")
+    endpoints = [urlsplit(url).path.split("/mlops-jupyter/api/")[1] for url in asked]
+    assert [e for e in endpoints if e in listing] == ["panel"], asked  # one request
+    query = parse_qs(urlsplit(asked[endpoints.index("panel")]).query)
+    assert (query["path"], query["experiment"], query["filter"]) == (
+        ["study"],
+        ["study"],
+        ["tags.owner = bo"],
+    )
+
+    # another browser (no copy of its own: the workspace's state) filters on cy ...
+    chromium = page.context.browser
+    assert chromium is not None
+    second = chromium.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        other = Browser(second.new_page())
+        other.page.set_default_timeout(60_000)
+        other.page.goto(f"{lab.url}lab/tree/study/notes.txt?token={lab.token}")
+        open_panel(other)
+        their_box = other.panel.locator(".mj-filter")
+        expect(their_box).to_have_value("tags.owner = bo")
+        their_box.fill("tags.owner = cy")
+        their_box.press("Enter")
+        expect(other.panel.locator("tr.mj-run .mj-run-name")).to_have_text(cy)
+        wait_for_workspace(
+            lab,
+            lambda data: data.get("mlops-jupyter:panel", {}).get("filter") == "tags.owner = cy",
+        )
+    finally:
+        second.close()
+    # ... so this browser's reload shows its own copy first, then the workspace's
+    page.reload()
+    expect(box).to_have_value("tags.owner = cy")
+    expect(names).to_have_text(cy)
+    box.fill("")
+    box.press("Enter")
+    expect(panel.locator(".mj-page")).to_have_text("1–12 of 12")
+
+
 def test_csv_export_is_the_filtered_view(
     browser: Browser, lab: RunningServer, study: list[dict[str, Any]], tmp_path: Path
 ) -> None:

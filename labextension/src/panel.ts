@@ -11,6 +11,8 @@ import { ICardRequest, ModelsView } from './models';
 import { requestAPI } from './request';
 
 const PAGE_SIZE = 50;
+/** A listing this recent (ms) is not redone when the panel is shown. */
+const FRESH_MS = 2000;
 const METRIC_COLUMNS = 3;
 
 /** What `GET /mlops-jupyter/api/store` answers. */
@@ -397,6 +399,7 @@ export class RunsPanel extends Widget {
     const done = this.reload().finally(() => {
       if (this._inFlight?.done === done) {
         this._inFlight = null;
+        this._listed = { key, at: performance.now() };
       }
     });
     this._inFlight = { key, done };
@@ -1037,9 +1040,16 @@ export class RunsPanel extends Widget {
     }
   }
 
-  /** Refresh whenever the panel is shown (the store may have been created meanwhile). */
+  /**
+   * Refresh whenever the panel is shown (the store may have been created meanwhile), unless
+   * it has just listed what it shows (a page load lists before the layout shows the panel).
+   */
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
+    const key = JSON.stringify([this._directory, this.state]);
+    if (this._listed?.key === key && performance.now() - this._listed.at < FRESH_MS) {
+      return;
+    }
     void this.refresh();
   }
 
@@ -1082,6 +1092,7 @@ export class RunsPanel extends Widget {
   private _cardRequested = new Signal<this, ICardRequest>(this);
   private _requests = 0;
   private _inFlight: { key: string; done: Promise<void> } | null = null;
+  private _listed: { key: string; at: number } | null = null;
   private _ready = false;
   private _early: { query: string; view: Promise<IPanelView> } | null = null;
   private _resolveReady: () => void = () => undefined;
