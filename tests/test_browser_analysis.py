@@ -470,7 +470,7 @@ def test_a_page_load_lists_once_and_the_workspace_state_wins(
     expect(box).to_have_value("tags.owner = bo")
     listing = ("panel", "runs", "columns", "store", "experiments", "experiments/settings")
     endpoints = [urlsplit(url).path.split("/mlops-jupyter/api/")[1] for url in asked]
-    assert [e for e in endpoints if e in listing] == ["panel"], asked  # one request
+    assert [e for e in endpoints if e in listing] == ["panel"], "\n".join(asked)  # one request
     query = parse_qs(urlsplit(asked[endpoints.index("panel")]).query)
     assert (query["path"], query["experiment"], query["filter"]) == (
         ["study"],

@@ -14,7 +14,7 @@ import { Widget } from '@lumino/widgets';
 import { ChartsWidget, IChartScope } from './charts_view';
 import { CardWidget, CompareWidget } from './compare';
 import { parseLink } from './links';
-import { IPanelState, RunsPanel } from './panel';
+import { IPanelState, listEarly, RunsPanel } from './panel';
 import { DiffView, RunView } from './runview';
 import { cachedState, cacheState } from './state_cache';
 
@@ -405,4 +405,21 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+/**
+ * Asks for the runs the panel will show as soon as JupyterLab starts its plugins: it needs
+ * nothing, so it is activated before the panel's plugin, whose dependencies come later. From
+ * the state this browser kept (none: nothing asked).
+ */
+const earlyListing: JupyterFrontEndPlugin<void> = {
+  id: 'mlops-jupyter:early-listing',
+  description: "Starts the runs panel's first listing while JupyterLab is still starting.",
+  autoStart: true,
+  activate: () => {
+    const saved = cachedState();
+    if (saved) {
+      listEarly(saved);
+    }
+  }
+};
+
+export default [earlyListing, plugin];

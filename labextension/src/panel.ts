@@ -41,6 +41,57 @@ interface IPanelView {
   runs_error: string | null;
 }
 
+/** The query of `GET panel` for a state (the first page unless ``offset`` says otherwise). */
+function panelQuery(
+  state: { directory: string; experiment: string; sort: string; filter: string },
+  offset = 0
+): string {
+  const params: Record<string, string> = {
+    path: state.directory,
+    sort: state.sort,
+    offset: String(offset),
+    limit: String(PAGE_SIZE)
+  };
+  if (state.experiment) {
+    params.experiment = state.experiment;
+  }
+  if (state.filter.trim()) {
+    params.filter = state.filter;
+  }
+  return new URLSearchParams(params).toString();
+}
+
+/** Listings asked for before any panel exists, by query (taken once). */
+const earlyViews = new Map<string, Promise<IPanelView>>();
+
+/**
+ * Ask already for the runs view a saved state shows: a page load calls this as JupyterLab
+ * starts its plugins, before the panel's own plugin (which waits on the shell, the palette,
+ * the layout restorer) is activated; the panel's first listing takes the answer if it asks
+ * for the same.
+ */
+export function listEarly(state: IPanelState): void {
+  if (state.view === 'models' || typeof state.directory !== 'string') {
+    return;
+  }
+  const query = panelQuery({
+    directory: state.directory,
+    experiment: state.experiment || '',
+    sort: state.sort || '-started_at',
+    filter: typeof state.filter === 'string' ? state.filter : ''
+  });
+  const view = requestAPI<IPanelView>(`panel?${query}`);
+  view.catch(() => undefined); // said by the listing that takes it
+  earlyViews.set(query, view);
+}
+
+/** The early answer for ``query``, if one was asked for (the others are dropped). */
+function takeEarly(query: string): Promise<IPanelView> | null {
+  const view = earlyViews.get(query) ?? null;
+  earlyViews.clear();
+  return view;
+}
+
 /** What the panel remembers across reloads. */
 export interface IPanelState {
   view: 'runs' | 'models';
@@ -377,7 +428,7 @@ export class RunsPanel extends Widget {
     if (this._early?.query === query) {
       return;
     }
-    const view = requestAPI<IPanelView>(`panel?${query}`);
+    const view = takeEarly(query) ?? requestAPI<IPanelView>(`panel?${query}`);
     view.catch(() => undefined); // said by the refresh that reads it
     this._early = { query, view };
   }
@@ -438,7 +489,7 @@ export class RunsPanel extends Widget {
       // runs in one answer: one round trip while JupyterLab may still be starting
       const query = this.viewQuery();
       const runRequest = ++this._runRequests; // a page asked for later wins over this one
-      const early = this._early?.query === query ? this._early.view : null;
+      const early = this._early?.query === query ? this._early.view : takeEarly(query);
       this._early = null;
       const view = await (early ?? requestAPI<IPanelView>(`panel?${query}`));
       if (request !== this._requests) {
@@ -497,18 +548,15 @@ export class RunsPanel extends Widget {
 
   /** The query of `GET panel` for what is shown now. */
   private viewQuery(): string {
-    const params: Record<string, string> = {
-      sort: this._sort,
-      offset: String(this._offset),
-      limit: String(PAGE_SIZE)
-    };
-    if (this._chosenExperiment) {
-      params.experiment = this._chosenExperiment;
-    }
-    if (this._filterText.trim()) {
-      params.filter = this._filterText;
-    }
-    return this.query(params);
+    return panelQuery(
+      {
+        directory: this._directory,
+        experiment: this._chosenExperiment,
+        sort: this._sort,
+        filter: this._filterText
+      },
+      this._offset
+    );
   }
 
   private query(extra: Record<string, string> = {}): string {
