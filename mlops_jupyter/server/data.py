@@ -64,6 +64,18 @@ def _load_run_index(store: Any) -> None:
 class DataHandler(BaseHandler):
     """Opens the store the request's ``path`` resolves to, mapping errors to statuses."""
 
+    def page_query(self) -> dict[str, Any]:
+        """The arguments of a page of runs (``run_page``): experiment, status, filters, sort,
+        offset and limit, as ``GET runs`` takes them."""
+        return {
+            "experiment": self.get_argument("experiment", None),
+            "status": self.get_argument("status", None),
+            "filters": self.get_arguments("filter"),
+            "sort": self.get_argument("sort", None),
+            "offset": self.int_argument("offset", 0),
+            "limit": self.int_argument("limit", 100),
+        }
+
     def acting_user(self) -> str:
         """Who made a change (a tag edit, a metric setting): the hub user behind JupyterHub,
         else the server's owner (the ``user`` setting or the OS user)."""
@@ -122,14 +134,7 @@ class RunsHandler(DataHandler):
     async def get(self) -> None:
         from ..store.queries import run_page
 
-        query: dict[str, Any] = {
-            "experiment": self.get_argument("experiment", None),
-            "status": self.get_argument("status", None),
-            "filters": self.get_arguments("filter"),
-            "sort": self.get_argument("sort", None),
-            "offset": self.int_argument("offset", 0),
-            "limit": self.int_argument("limit", 100),
-        }
+        query = self.page_query()
         with self.store() as store:  # off the event loop: other requests go on meanwhile
             page = await IOLoop.current().run_in_executor(
                 None, functools.partial(run_page, store, **query)

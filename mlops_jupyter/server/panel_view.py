@@ -75,14 +75,8 @@ class PanelViewHandler(DataHandler):
         if not info["exists"]:
             self.finish(answer)
             return
-        query: dict[str, Any] = {
-            "experiment": self.get_argument("experiment", "") or None,
-            "status": self.get_argument("status", None),
-            "filters": self.get_arguments("filter"),
-            "sort": self.get_argument("sort", None),
-            "offset": self.int_argument("offset", 0),
-            "limit": self.int_argument("limit", 100),
-        }
+        query = self.page_query()
+        query["experiment"] = query["experiment"] or None  # "": all experiments
         with self.store() as store:  # off the event loop: other requests go on meanwhile
             answer.update(
                 await IOLoop.current().run_in_executor(
