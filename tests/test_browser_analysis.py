@@ -486,6 +486,7 @@ def test_a_page_load_lists_once_and_the_workspace_state_wins(
         other = Browser(second.new_page())
         other.page.set_default_timeout(60_000)
         other.page.goto(f"{lab.url}lab/tree/study/notes.txt?token={lab.token}")
+        current_tab(other.page, "notes.txt").wait_for()  # started: the splash is up, or gone
         open_panel(other)
         their_box = other.panel.locator(".mj-filter")
         expect(their_box).to_have_value("tags.owner = bo")
