@@ -436,7 +436,7 @@ def run_palette_command(page: Page, label: str) -> None:
     page.evaluate("document.activeElement?.blur()")  # keys to JupyterLab, not an iframe
     page.keyboard.press("Control+Shift+C")
     search = page.locator(".lm-CommandPalette-input")
-    expect(search).to_be_focused()
+    expect(search).to_be_focused(timeout=30_000)  # a loaded machine takes more than 5 s
     search.fill(label)  # the whole text at once: no keystroke lost to a loading iframe
     # the command itself, not whichever item is active (recently used commands come first)
     item = page.locator(".lm-CommandPalette-item", has_text=label).first
